@@ -1,0 +1,1 @@
+//! dbtool: migrations, table rebuilds and verified backups for SQLite.
