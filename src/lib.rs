@@ -1,1 +1,4 @@
 //! dbtool: migrations, table rebuilds and verified backups for SQLite.
+#![forbid(unsafe_code)]
+
+pub mod backup;

@@ -1,0 +1,704 @@
+//! Verified zstd backups of a live SQLite database: take, list, verify, restore, prune.
+//!
+//! The pieces: [`snapshot`] reads a consistent image while others write; [`format`] is the file
+//! layout (metadata frame + zstd payload, so `zstd -d` gives a plain SQLite file); [`store`] owns
+//! folders, names, crash-safe publication and retention. This file ties them into operations.
+//!
+//! Invariants:
+//! - The library never prints and never reads the clock: callers pass `now` and get reports.
+//! - A backup is complete under its final name or absent; with `verify` it has been read back,
+//!   decompressed and hashed before the report says it exists.
+//! - A restore verifies the backup fully (checksum, SHA-256, integrity check) into a temporary
+//!   file before touching the database, then replaces the content in one SQLite transaction
+//!   (backup API into the live file), so no reader ever sees a half-restored database and a stale
+//!   `-wal` cannot resurrect old pages.
+
+pub mod error;
+pub mod format;
+pub mod snapshot;
+pub mod store;
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+pub use error::BackupError;
+pub use format::{BackupMeta, SnapshotMethod, FORMAT_VERSION};
+pub use snapshot::{MethodChoice, Snapshot, SnapshotInfo};
+pub use store::{
+    backup_file_name, canonical_db_path, cleanup_leftovers, list, prune, read_entry, resolve_dir,
+    BackupDir, BackupDirOrigin, BackupEntry, PruneReport, Retention,
+};
+
+use error::classify;
+use store::TempFile;
+
+/// Exit statuses used by this module's errors (mirrors `dbtool::exit`).
+pub(crate) mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const LOCKED: u8 = 4;
+    pub const NEEDS_CONFIRMATION: u8 = 5;
+}
+
+/// Default zstd level.
+pub const DEFAULT_LEVEL: i32 = 3;
+
+/// A step of a long operation, for progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Reading the database and compressing it (bytes of the database image).
+    Backup,
+    /// Reading a finished backup back and checking it (bytes of the database image).
+    ReadBack,
+    /// Decompressing a backup into a temporary file (bytes of the database image).
+    Decompress,
+    /// `PRAGMA integrity_check` on the decompressed copy (no byte counts).
+    IntegrityCheck,
+    /// Replacing the live database's content (no byte counts).
+    Replace,
+}
+
+/// Progress report: `done` of `total` bytes in `phase`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub phase: Phase,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Report progress at most once per this many bytes.
+const PROGRESS_STEP: u64 = 4 << 20;
+
+/// How to take a backup.
+#[derive(Clone, Debug)]
+pub struct CreateOptions {
+    /// Backup folder (resolved with [`resolve_dir`]); created 0700 when missing.
+    pub dir: PathBuf,
+    /// Write exactly this file instead of a generated name in `dir` (refuses to overwrite).
+    pub output: Option<PathBuf>,
+    /// Why the backup is taken ("manual", "before-upgrade", …); goes into the name and metadata.
+    pub reason: String,
+    /// zstd level (1..=19 sensible; default 3).
+    pub level: i32,
+    /// zstd worker threads; 0 compresses on the calling thread.
+    pub threads: u32,
+    pub method: MethodChoice,
+    pub busy_timeout: Duration,
+    /// Read the finished file back (checksum and SHA-256) before reporting success.
+    pub verify: bool,
+    /// The time to stamp the backup with (only `main` reads the clock).
+    pub now: OffsetDateTime,
+}
+
+impl CreateOptions {
+    /// Defaults: level 3, one zstd worker per core, method auto, 5 s busy timeout, verify on.
+    pub fn new(dir: impl Into<PathBuf>, reason: impl Into<String>, now: OffsetDateTime) -> Self {
+        Self {
+            dir: dir.into(),
+            output: None,
+            reason: reason.into(),
+            level: DEFAULT_LEVEL,
+            threads: default_threads(),
+            method: MethodChoice::Auto,
+            busy_timeout: Duration::from_secs(5),
+            verify: true,
+            now,
+        }
+    }
+}
+
+/// One zstd worker per available core (multithreaded zstd keeps the reading thread free).
+pub fn default_threads() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+/// What [`create`] did.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupReport {
+    pub path: PathBuf,
+    pub database: PathBuf,
+    pub size: u64,
+    pub ratio: f64,
+    pub verified: bool,
+    pub meta: BackupMeta,
+    /// Temporary files of crashed runs that were cleaned up on the way.
+    pub leftovers_removed: Vec<PathBuf>,
+}
+
+/// Take a backup of `db`.
+pub fn create(
+    db: &Path,
+    opts: &CreateOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BackupReport, BackupError> {
+    snapshot::check_database_path(db)?;
+    let (dir, fixed_name) = match &opts.output {
+        Some(out) => {
+            let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+            let name = out.file_name().ok_or_else(|| BackupError::Write {
+                path: out.clone(),
+                doing: "choosing the output file",
+                source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
+            })?;
+            (
+                parent.unwrap_or(Path::new(".")).to_path_buf(),
+                Some(name.to_string_lossy().into_owned()),
+            )
+        }
+        None => (opts.dir.clone(), None),
+    };
+    store::ensure_dir(&dir)?;
+    let leftovers_removed = cleanup_leftovers(&dir);
+
+    let mut snap = Snapshot::begin(db, opts.method, opts.busy_timeout, &dir)?;
+    let info = snap.info().clone();
+    let source_path = canonical_db_path(db);
+    let mut meta = BackupMeta {
+        format_version: FORMAT_VERSION,
+        dbtool_version: env!("CARGO_PKG_VERSION").into(),
+        source_path: source_path.to_string_lossy().into_owned(),
+        host: hostname(),
+        created_at: opts.now,
+        reason: opts.reason.clone(),
+        schema_version: info.schema_version,
+        page_size: info.page_size,
+        page_count: info.page_count,
+        image_size: info.image_size(),
+        sha256: String::new(),
+        zstd_level: opts.level,
+        snapshot_method: info.method,
+    }
+    .with_placeholder_hash();
+
+    let temp = TempFile::new_in(&dir, "backup")?;
+    let write_err = |doing: &'static str| {
+        let path = temp.path().to_path_buf();
+        move |e: io::Error| BackupError::Write {
+            path: path.clone(),
+            doing,
+            source: e,
+        }
+    };
+    let file = temp.open_rw()?;
+    let header = format::encode_header(&meta, None).map_err(write_err("writing the metadata"))?;
+    (&file)
+        .write_all(&header)
+        .map_err(write_err("writing the metadata"))?;
+
+    let mut enc =
+        zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, &file), opts.level)
+            .map_err(write_err("starting zstd"))?;
+    let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
+        enc.include_checksum(true)?;
+        enc.include_contentsize(true)?;
+        enc.set_pledged_src_size(Some(info.image_size()))?;
+        if opts.threads > 0 {
+            enc.multithread(opts.threads)?;
+        }
+        Ok(())
+    };
+    setup(&mut enc).map_err(write_err("configuring zstd"))?;
+
+    let total = info.image_size();
+    let mut sha = Sha256::new();
+    let mut done = 0u64;
+    let mut next_report = 0u64;
+    let compress_err = write_err("writing the compressed database");
+    snap.stream(&mut |chunk| {
+        sha.update(chunk);
+        enc.write_all(chunk).map_err(&compress_err)?;
+        done += chunk.len() as u64;
+        if done >= next_report {
+            progress(Progress {
+                phase: Phase::Backup,
+                done,
+                total,
+            });
+            next_report = done + PROGRESS_STEP;
+        }
+        Ok(())
+    })?;
+    drop(snap); // ends the read transaction / removes the temporary copy
+    let buffered = enc
+        .finish()
+        .map_err(write_err("finishing the zstd frame"))?;
+    buffered
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(write_err("writing the compressed database"))?;
+    progress(Progress {
+        phase: Phase::Backup,
+        done,
+        total,
+    });
+
+    meta.sha256 = format::hex(&sha.finalize());
+    let final_header = format::encode_header(&meta, Some(header.len()))
+        .map_err(write_err("writing the metadata"))?;
+    (&file)
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| (&file).write_all(&final_header))
+        .map_err(write_err("writing the metadata"))?;
+    file.sync_all()
+        .map_err(write_err("syncing the backup to disk"))?;
+    let size = file
+        .metadata()
+        .map_err(write_err("reading the backup's size"))?
+        .len();
+    drop(file);
+
+    if opts.verify {
+        let checked = read_payload(temp.path(), Phase::ReadBack, progress, &mut |_| Ok(()))?;
+        if checked != meta {
+            return Err(BackupError::Corrupt {
+                path: temp.path().into(),
+                detail: "the metadata read back differs from what was written".into(),
+                source: None,
+            });
+        }
+    }
+
+    let stem = store::db_stem(db);
+    let path = store::publish(temp, &dir, |clash| match &fixed_name {
+        // An explicit --output is never renamed and never overwritten.
+        Some(name) => (clash == 1).then(|| name.clone()),
+        None => Some(backup_file_name(
+            &stem,
+            opts.now,
+            meta.schema_version,
+            &opts.reason,
+            clash,
+        )),
+    })?;
+    Ok(BackupReport {
+        path,
+        database: source_path,
+        size,
+        ratio: meta.image_size as f64 / size.max(1) as f64,
+        verified: opts.verify,
+        meta,
+        leftovers_removed,
+    })
+}
+
+/// Decompress the backup at `path`, handing the database image to `sink` chunk by chunk, and
+/// check everything a backup promises: metadata, zstd frame checksum, no trailing bytes, image
+/// size, SQLite header, SHA-256. Returns the metadata.
+pub fn read_payload(
+    path: &Path,
+    phase: Phase,
+    progress: &mut dyn FnMut(Progress),
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), BackupError>,
+) -> Result<BackupMeta, BackupError> {
+    let file = File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => BackupError::BackupMissing { path: path.into() },
+        _ => BackupError::Read {
+            path: path.into(),
+            doing: "opening the backup",
+            source: e,
+        },
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 17, file);
+    let (meta, frame_start) = format::read_header(path, &mut reader)?;
+    let corrupt = |detail: &str, source: Option<io::Error>| BackupError::Corrupt {
+        path: path.into(),
+        detail: detail.into(),
+        source,
+    };
+    let input = BufReader::with_capacity(1 << 17, io::Cursor::new(frame_start).chain(reader));
+    let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
+        .map_err(|e| corrupt("zstd could not start", Some(e)))?
+        .single_frame();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut sha = Sha256::new();
+    let mut done = 0u64;
+    let mut next_report = 0u64;
+    let total = meta.image_size;
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(corrupt("the file is truncated", Some(e)))
+            }
+            Err(e) => return Err(corrupt("the compressed data does not decode", Some(e))),
+        };
+        let chunk = &buf[..n];
+        if done < 16 {
+            let upto = (16 - done as usize).min(n);
+            if chunk[..upto] != format::SQLITE_HEADER[done as usize..done as usize + upto] {
+                return Err(BackupError::PayloadNotSqlite { path: path.into() });
+            }
+        }
+        done += n as u64;
+        if done > total {
+            return Err(corrupt(
+                "the payload is larger than its metadata says",
+                None,
+            ));
+        }
+        sha.update(chunk);
+        sink(chunk)?;
+        if done >= next_report {
+            progress(Progress { phase, done, total });
+            next_report = done + PROGRESS_STEP;
+        }
+    }
+    progress(Progress { phase, done, total });
+    let mut rest = decoder.finish();
+    let mut probe = [0u8; 1];
+    match rest.read(&mut probe) {
+        Ok(0) => {}
+        Ok(_) => return Err(corrupt("there are bytes after the payload frame", None)),
+        Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
+    }
+    if done < 16 {
+        return Err(BackupError::PayloadNotSqlite { path: path.into() });
+    }
+    if done != total {
+        return Err(corrupt(
+            &format!("the payload holds {done} bytes, its metadata says {total}"),
+            None,
+        ));
+    }
+    let actual = format::hex(&sha.finalize());
+    if actual != meta.sha256 {
+        return Err(BackupError::HashMismatch {
+            path: path.into(),
+            expected: meta.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(meta)
+}
+
+/// How thoroughly to check a decompressed database.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckLevel {
+    /// `PRAGMA integrity_check`: b-trees, free list and every index against its table.
+    #[default]
+    Full,
+    /// `PRAGMA quick_check`: like `integrity_check` without the index-content comparison.
+    Quick,
+}
+
+/// What [`verify`] found (a failed check is an error instead).
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyReport {
+    pub path: PathBuf,
+    pub meta: BackupMeta,
+    pub check: CheckLevel,
+}
+
+/// Decompress `backup` into a temporary file in `scratch`, check the frame checksum and SHA-256,
+/// then run the integrity check on the copy. The temporary file is removed afterwards.
+pub fn verify(
+    backup: &Path,
+    scratch: &Path,
+    check: CheckLevel,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<VerifyReport, BackupError> {
+    let temp = TempFile::new_in(scratch, "verify")?;
+    let meta = decompress_to(backup, &temp, progress)?;
+    check_database(backup, temp.path(), check, progress)?;
+    Ok(VerifyReport {
+        path: backup.into(),
+        meta,
+        check,
+    })
+}
+
+fn decompress_to(
+    backup: &Path,
+    temp: &TempFile,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BackupMeta, BackupError> {
+    let file = temp.open_rw()?;
+    let write_err = |e| BackupError::Write {
+        path: temp.path().into(),
+        doing: "writing the decompressed database",
+        source: e,
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, &file);
+    let meta = read_payload(backup, Phase::Decompress, progress, &mut |chunk| {
+        out.write_all(chunk).map_err(write_err)
+    })?;
+    out.flush().map_err(write_err)?;
+    drop(out);
+    Ok(meta)
+}
+
+/// Run the integrity check on a decompressed copy; `backup` names the file in errors.
+fn check_database(
+    backup: &Path,
+    copy: &Path,
+    check: CheckLevel,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), BackupError> {
+    progress(Progress {
+        phase: Phase::IntegrityCheck,
+        done: 0,
+        total: 0,
+    });
+    let conn =
+        Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
+            BackupError::Sqlite {
+                path: backup.into(),
+                doing: "opening the decompressed copy",
+                source: e,
+            }
+        })?;
+    let pragma = match check {
+        CheckLevel::Full => "PRAGMA integrity_check(20)",
+        CheckLevel::Quick => "PRAGMA quick_check(20)",
+    };
+    let problems: Vec<String> = conn
+        .prepare(pragma)
+        .and_then(|mut s| s.query_map([], |r| r.get::<_, String>(0))?.collect())
+        .map_err(|e| match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => BackupError::PayloadNotSqlite {
+                path: backup.into(),
+            },
+            _ => BackupError::IntegrityFailed {
+                path: backup.into(),
+                problems: vec![e.to_string()],
+            },
+        })?;
+    if problems != ["ok"] {
+        return Err(BackupError::IntegrityFailed {
+            path: backup.into(),
+            problems,
+        });
+    }
+    progress(Progress {
+        phase: Phase::IntegrityCheck,
+        done: 1,
+        total: 1,
+    });
+    Ok(())
+}
+
+/// How to restore.
+#[derive(Clone, Debug)]
+pub struct RestoreOptions {
+    /// Restore even if the backup was taken from another database path.
+    pub force: bool,
+    /// Take this backup of the current database first (`None`: skip, as with `--no-backup`).
+    pub safety_backup: Option<CreateOptions>,
+    pub check: CheckLevel,
+    pub busy_timeout: Duration,
+}
+
+/// What [`restore`] did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreReport {
+    pub database: PathBuf,
+    pub backup: PathBuf,
+    pub meta: BackupMeta,
+    /// The backup of the database as it was just before, when one was taken.
+    pub safety_backup: Option<BackupReport>,
+    /// False when the database did not exist and the restored file was simply put in place.
+    pub replaced_existing: bool,
+    /// True when the backup came from another path and `force` allowed it.
+    pub forced_other_database: bool,
+}
+
+/// Restore `backup` over `db`: verify fully into a temporary file beside `db`, take the safety
+/// backup, then replace the content atomically. On any error `db` is unchanged.
+pub fn restore(
+    db: &Path,
+    backup: &Path,
+    opts: &RestoreOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<RestoreReport, BackupError> {
+    let entry = read_entry(backup)?;
+    let meta = entry.meta.expect("read_entry returns metadata");
+    let target = canonical_db_path(db);
+    let other_database = Path::new(&meta.source_path) != target;
+    if other_database && !opts.force {
+        return Err(BackupError::DifferentDatabase {
+            backup: backup.into(),
+            source_path: meta.source_path.clone(),
+            target,
+        });
+    }
+    let exists = match fs::metadata(db) {
+        Ok(m) if m.is_dir() => return Err(BackupError::DatabaseIsDirectory { path: db.into() }),
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => {
+            return Err(BackupError::Read {
+                path: db.into(),
+                doing: "looking at the database file",
+                source: e,
+            })
+        }
+    };
+    let folder = target.parent().unwrap_or(Path::new(".")).to_path_buf();
+    cleanup_leftovers(&folder);
+
+    let temp = TempFile::new_in(&folder, "restore")?;
+    let checked = decompress_to(backup, &temp, progress)?;
+    check_database(backup, temp.path(), opts.check, progress)?;
+
+    let safety_backup = match (&opts.safety_backup, exists) {
+        (Some(create_opts), true) => Some(create(db, create_opts, progress)?),
+        _ => None,
+    };
+
+    progress(Progress {
+        phase: Phase::Replace,
+        done: 0,
+        total: 1,
+    });
+    if exists {
+        replace_content(db, temp.path(), opts.busy_timeout)?;
+    } else {
+        put_in_place(db, temp)?;
+    }
+    progress(Progress {
+        phase: Phase::Replace,
+        done: 1,
+        total: 1,
+    });
+    Ok(RestoreReport {
+        database: target,
+        backup: backup.into(),
+        meta: checked,
+        safety_backup,
+        replaced_existing: exists,
+        forced_other_database: other_database,
+    })
+}
+
+/// Copy every page of `image` into the live database in one write transaction, through SQLite,
+/// so concurrent readers see the old or the new database and never a mix, and whatever sits in a
+/// `-wal` is superseded. Afterwards the WAL (if any) is checkpointed and truncated.
+fn replace_content(db: &Path, image: &Path, busy_timeout: Duration) -> Result<(), BackupError> {
+    let doing = "replacing the database content";
+    let err = |e| classify(db, doing, e);
+    let mut live = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    live.busy_timeout(busy_timeout).map_err(err)?;
+    let src =
+        Connection::open_with_flags(image, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
+            BackupError::Sqlite {
+                path: image.into(),
+                doing: "opening the verified copy",
+                source: e,
+            }
+        })?;
+    let live_mode: String = live
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(err)?;
+    let live_page: u32 = live
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(err)?;
+    let src_page: u32 = src
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(|e| BackupError::Sqlite {
+            path: image.into(),
+            doing: "reading the verified copy",
+            source: e,
+        })?;
+    if live_mode.eq_ignore_ascii_case("wal") && live_page != src_page {
+        // The backup API cannot change the page size of a WAL database; leave WAL first.
+        live.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
+            .map_err(err)?;
+    }
+    {
+        let backup = rusqlite::backup::Backup::new(&src, &mut live).map_err(err)?;
+        match backup.step(-1).map_err(err)? {
+            rusqlite::backup::StepResult::Done => {}
+            other => {
+                return Err(BackupError::Locked {
+                    path: db.into(),
+                    doing,
+                    source: rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                        Some(format!("backup step returned {other:?}")),
+                    ),
+                })
+            }
+        }
+    }
+    // Best effort: a reader still holding an old snapshot may keep the WAL from being truncated;
+    // the content is already replaced either way.
+    let _ = live.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    Ok(())
+}
+
+/// The database does not exist: remove orphaned `-wal`/`-shm`/`-journal` files (they belong to a
+/// deleted database and SQLite would replay them onto the new file), then link the verified copy
+/// into place without replacing anything that appeared meanwhile.
+fn put_in_place(db: &Path, temp: TempFile) -> Result<(), BackupError> {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut orphan = db.as_os_str().to_owned();
+        orphan.push(suffix);
+        match fs::remove_file(&orphan) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(BackupError::Write {
+                    path: orphan.into(),
+                    doing: "removing a stale file of the deleted database",
+                    source: e,
+                })
+            }
+        }
+    }
+    File::open(temp.path())
+        .and_then(|f| f.sync_all())
+        .map_err(|e| BackupError::Write {
+            path: temp.path().into(),
+            doing: "syncing the restored database",
+            source: e,
+        })?;
+    fs::hard_link(temp.path(), db)
+        .or_else(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                Err(e)
+            } else {
+                fs::copy(temp.path(), db).map(|_| ())
+            }
+        })
+        .map_err(|e| BackupError::Write {
+            path: db.into(),
+            doing: "putting the restored database in place",
+            source: e,
+        })?;
+    drop(temp);
+    let folder = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    store::sync_dir(folder)
+}
+
+/// The host name, for the metadata ("which machine took this?").
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests;
