@@ -171,6 +171,10 @@ pub enum Error {
     EmptySlug { name: String },
     #[error("{path} already exists")]
     FileExists { path: PathBuf },
+
+    // --- backups (codes, exit statuses and hints live with the module) ---
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
 }
 
 impl Error {
@@ -205,16 +209,18 @@ impl Error {
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
             Error::FileExists { .. } => "file-exists",
+            Error::Backup(e) => e.code(),
         }
     }
 
     /// Process exit status for this error (see [`crate::exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::InvalidTarget { .. } | Error::UnsupportedUrl { .. } | Error::EmptySlug { .. } => {
-                exit::USAGE
-            }
+            Error::InvalidTarget { .. }
+            | Error::UnsupportedUrl { .. }
+            | Error::EmptySlug { .. } => exit::USAGE,
             Error::Locked { .. } => exit::LOCKED,
+            Error::Backup(e) => e.exit_code(),
             Error::ConfigRead { .. }
             | Error::ConfigInvalid { .. }
             | Error::DatabaseMissing { .. }
@@ -331,10 +337,15 @@ impl Error {
                     .into(),
             ),
             Error::EmptySlug { .. } => Some("describe the change, e.g. \"add user preferences\"".into()),
+            Error::Backup(e) => e.hint(),
         }
     }
 
-    pub(crate) fn sqlite(action: impl Into<String>, path: &std::path::Path, source: rusqlite::Error) -> Self {
+    pub(crate) fn sqlite(
+        action: impl Into<String>,
+        path: &std::path::Path,
+        source: rusqlite::Error,
+    ) -> Self {
         Error::Sqlite {
             action: action.into(),
             path: path.to_path_buf(),
@@ -342,7 +353,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(action: impl Into<String>, path: &std::path::Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: impl Into<String>,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             action: action.into(),
             path: path.to_path_buf(),

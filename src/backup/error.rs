@@ -7,7 +7,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::exit;
+use crate::exit;
 
 /// What went wrong while taking, reading, verifying, restoring or pruning a backup.
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +113,18 @@ pub enum BackupError {
 
     #[error("no backups of {} in {}", database.display(), dir.display())]
     NoBackups { database: PathBuf, dir: PathBuf },
+
+    #[error("{action} replaces the whole database {}; refusing without confirmation", database.display())]
+    ConfirmationRequired {
+        action: &'static str,
+        database: PathBuf,
+    },
+
+    #[error("{action} of {} cancelled: not confirmed", database.display())]
+    Declined {
+        action: &'static str,
+        database: PathBuf,
+    },
 }
 
 impl BackupError {
@@ -137,6 +149,8 @@ impl BackupError {
             Self::IntegrityFailed { .. } => "backup-integrity-failed",
             Self::DifferentDatabase { .. } => "backup-different-database",
             Self::NoBackups { .. } => "no-backups",
+            Self::ConfirmationRequired { .. } => "needs-confirmation",
+            Self::Declined { .. } => "declined",
         }
     }
 
@@ -144,7 +158,9 @@ impl BackupError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Locked { .. } => exit::LOCKED,
-            Self::DifferentDatabase { .. } => exit::NEEDS_CONFIRMATION,
+            Self::DifferentDatabase { .. }
+            | Self::ConfirmationRequired { .. }
+            | Self::Declined { .. } => exit::NEEDS_CONFIRMATION,
             Self::DatabaseMissing { .. }
             | Self::DatabaseIsDirectory { .. }
             | Self::NotADatabase { .. }
@@ -214,6 +230,10 @@ impl BackupError {
                 Some("pass --force if you really mean to restore it over this database".into())
             }
             Self::NoBackups { .. } => Some("take one with `dbtool backup`".into()),
+            Self::ConfirmationRequired { .. } => {
+                Some("no terminal to ask on: pass --yes to confirm".into())
+            }
+            Self::Declined { .. } => None,
         }
     }
 }

@@ -39,13 +39,6 @@ pub use store::{
 use error::classify;
 use store::TempFile;
 
-/// Exit statuses used by this module's errors (mirrors `dbtool::exit`).
-pub(crate) mod exit {
-    pub const FAILURE: u8 = 1;
-    pub const LOCKED: u8 = 4;
-    pub const NEEDS_CONFIRMATION: u8 = 5;
-}
-
 /// Default zstd level.
 pub const DEFAULT_LEVEL: i32 = 3;
 
@@ -687,6 +680,36 @@ fn put_in_place(db: &Path, temp: TempFile) -> Result<(), BackupError> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     store::sync_dir(folder)
+}
+
+/// Delete a database and its `-journal`, `-wal` and `-shm` files (for `reset`). The database goes
+/// first: a `-wal` left by a crash in between is harmless, since SQLite discards a `-wal` found
+/// beside an empty or missing database. Returns what was removed.
+pub fn remove_database(db: &Path) -> Result<Vec<PathBuf>, BackupError> {
+    if db.is_dir() {
+        return Err(BackupError::DatabaseIsDirectory { path: db.into() });
+    }
+    let mut removed = Vec::new();
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let path = PathBuf::from(path);
+        match fs::remove_file(&path) {
+            Ok(()) => removed.push(path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(BackupError::Write {
+                    path,
+                    doing: "removing the database for reset",
+                    source: e,
+                })
+            }
+        }
+    }
+    if let Some(folder) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        store::sync_dir(folder)?;
+    }
+    Ok(removed)
 }
 
 /// The host name, for the metadata ("which machine took this?").

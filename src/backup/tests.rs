@@ -10,6 +10,7 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 use super::*;
+use crate::exit;
 
 const NOW: OffsetDateTime = datetime!(2025-06-01 12:00:00 UTC);
 

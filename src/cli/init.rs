@@ -2,14 +2,27 @@
 
 use dbtool::{exit, Error, RunOptions};
 
-use super::{render, Context};
+use dbtool::migrate::ChangeContext;
+
+use super::{render, safety, Context};
 
 /// Create the database and upgrade it to the newest migration
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Do not take the automatic backup when an existing database gets pending migrations
+    #[arg(long)]
+    no_backup: bool,
+}
 
-pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
-    let report = ctx.migrator().init(&RunOptions::default())?;
+pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
+    let auto = safety::AutoBackup::new(ctx, args.no_backup);
+    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
+    let options = RunOptions {
+        before_change: Some(&hook),
+        ..RunOptions::default()
+    };
+    let report = ctx.migrator().init(&options)?;
+    auto.report_skipped();
     let out = &ctx.out;
     if out.json {
         out.json(&report);
@@ -19,9 +32,15 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
     match &report.run {
         Some(run) => render::run_report(out, run),
         None => {
-            out.line(format!("{db} is already initialised at {}", render::version(report.current)));
+            out.line(format!(
+                "{db} is already initialised at {}",
+                render::version(report.current)
+            ));
             if report.pending > 0 {
-                out.note(format!("{} migration(s) pending: run `dbtool upgrade`", report.pending));
+                out.note(format!(
+                    "{} migration(s) pending: run `dbtool upgrade`",
+                    report.pending
+                ));
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The command line: global options, the command enum (one file per command), dispatch, and how
 //! errors are shown (`error[code]: …`, `caused by: …`, `hint: …`, or JSON under `--json`).
 
+mod backup;
+mod backups;
 mod config;
 mod create;
 mod current;
@@ -8,7 +10,12 @@ mod downgrade;
 mod history;
 mod init;
 mod output;
+mod progress;
+mod prune;
 mod render;
+mod reset;
+mod restore;
+mod safety;
 mod stamp;
 mod status;
 mod upgrade;
@@ -81,6 +88,11 @@ enum Command {
     Status(status::Args),
     Create(create::Args),
     Stamp(stamp::Args),
+    Backup(backup::Args),
+    Backups(backups::Args),
+    Restore(restore::Args),
+    Prune(prune::Args),
+    Reset(reset::Args),
     Config(config::Args),
 }
 
@@ -103,7 +115,11 @@ pub fn main() -> u8 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::USAGE } else { exit::OK };
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
         }
     };
     let json = cli.global.json;
@@ -148,6 +164,11 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Status(args) => status::run(ctx, args),
         Command::Create(args) => create::run(ctx, args),
         Command::Stamp(args) => stamp::run(ctx, args),
+        Command::Backup(args) => backup::run(ctx, args),
+        Command::Backups(args) => backups::run(ctx, args),
+        Command::Restore(args) => restore::run(ctx, args),
+        Command::Prune(args) => prune::run(ctx, args),
+        Command::Reset(args) => reset::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
     }
 }

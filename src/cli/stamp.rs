@@ -2,7 +2,9 @@
 
 use dbtool::{exit, Error, RunOptions, StampTarget};
 
-use super::{render, Context};
+use dbtool::migrate::ChangeContext;
+
+use super::{render, safety, Context};
 
 /// Record migrations as applied (or not) without running their SQL
 ///
@@ -15,15 +17,22 @@ pub struct Args {
     /// Print the plan; change nothing
     #[arg(long)]
     dry_run: bool,
+    /// Do not take the automatic backup before changing the database
+    #[arg(long)]
+    no_backup: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: StampTarget = args.target.parse()?;
+    let auto = safety::AutoBackup::new(ctx, args.no_backup);
+    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
     let options = RunOptions {
         dry_run: args.dry_run,
+        before_change: Some(&hook),
         ..RunOptions::default()
     };
     let report = ctx.migrator().stamp(target, &options)?;
+    auto.report_skipped();
     render::run_report(&ctx.out, &report);
     Ok(exit::OK)
 }

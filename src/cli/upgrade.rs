@@ -2,7 +2,9 @@
 
 use dbtool::{exit, Error, RunOptions, UpTarget};
 
-use super::{render, Context};
+use dbtool::migrate::ChangeContext;
+
+use super::{render, safety, Context};
 
 /// Apply pending migrations (all of them, up to a version, or the next N)
 #[derive(clap::Args)]
@@ -13,15 +15,22 @@ pub struct Args {
     /// Print the plan and the exact SQL; change nothing
     #[arg(long)]
     dry_run: bool,
+    /// Do not take the automatic backup before changing the database
+    #[arg(long)]
+    no_backup: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: UpTarget = args.target.parse()?;
+    let auto = safety::AutoBackup::new(ctx, args.no_backup);
+    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
     let options = RunOptions {
         dry_run: args.dry_run,
+        before_change: Some(&hook),
         ..RunOptions::default()
     };
     let report = ctx.migrator().upgrade(target, &options)?;
+    auto.report_skipped();
     render::run_report(&ctx.out, &report);
     Ok(exit::OK)
 }

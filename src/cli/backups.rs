@@ -1,0 +1,185 @@
+//! `dbtool backups` (list, newest first, without decompressing) and `dbtool backups verify`.
+
+use std::path::{Path, PathBuf};
+
+use dbtool::backup::{self, BackupDir, BackupEntry, CheckLevel, VerifyReport};
+use dbtool::{exit, Error};
+use serde::Serialize;
+
+use super::progress::{self, ProgressLine};
+use super::{safety, Context};
+
+/// List backups, newest first: time, reason, version, size, ratio
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(clap::Subcommand)]
+enum Sub {
+    Verify(VerifyArgs),
+}
+
+/// Decompress every backup (or the given ones) and check the zstd checksum, the SHA-256 and
+/// PRAGMA integrity_check; exits 3 when any fails
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// Backup files (paths, or names in the backup folder); default: all
+    files: Vec<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct ListReport {
+    dir: BackupDir,
+    backups: Vec<BackupEntry>,
+}
+
+#[derive(Serialize)]
+struct VerifyOutcome {
+    path: PathBuf,
+    ok: bool,
+    report: Option<VerifyReport>,
+    error: Option<ErrorView>,
+}
+
+#[derive(Serialize)]
+struct ErrorView {
+    code: &'static str,
+    message: String,
+    hint: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
+    match args.command {
+        None => list(ctx),
+        Some(Sub::Verify(v)) => verify(ctx, v),
+    }
+}
+
+fn list(ctx: &Context) -> Result<u8, Error> {
+    let dir = safety::backup_dir(ctx);
+    let backups = backup::list(&dir.path)?;
+    let out = &ctx.out;
+    if out.json {
+        out.json(&ListReport { dir, backups });
+        return Ok(exit::OK);
+    }
+    out.line(format!("backup folder: {}", dir.path.display()));
+    if backups.is_empty() {
+        out.line("no backups yet (take one with `dbtool backup`)");
+        return Ok(exit::OK);
+    }
+    out.line(format!(
+        "{:<20} {:<20} {:>7} {:>11} {:>6}  FILE",
+        "CREATED (UTC)", "REASON", "VERSION", "SIZE", "RATIO"
+    ));
+    for entry in &backups {
+        match &entry.meta {
+            Some(meta) => out.line(format!(
+                "{:<20} {:<20} {:>7} {:>11} {:>5.1}x  {}",
+                meta.created_at
+                    .format(time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]:[second]"
+                    ))
+                    .unwrap_or_default(),
+                meta.reason,
+                meta.schema_version.map_or("-".into(), |v| v.to_string()),
+                progress::size(entry.size),
+                entry.ratio.unwrap_or(0.0),
+                entry.file_name
+            )),
+            None => out.line(format!(
+                "{:<20} {:<20} {:>7} {:>11} {:>6}  {}  ({})",
+                "?",
+                "unreadable",
+                "-",
+                progress::size(entry.size),
+                "-",
+                entry.file_name,
+                entry.problem.as_deref().unwrap_or("")
+            )),
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn verify(ctx: &Context, args: VerifyArgs) -> Result<u8, Error> {
+    let dir = safety::backup_dir(ctx);
+    let files: Vec<PathBuf> = if args.files.is_empty() {
+        backup::list(&dir.path)?
+            .into_iter()
+            .map(|e| e.path)
+            .collect()
+    } else {
+        args.files
+            .iter()
+            .map(|f| locate(&ctx.out.cwd, &dir.path, f))
+            .collect()
+    };
+    let out = &ctx.out;
+    let mut outcomes = Vec::new();
+    for file in &files {
+        let scratch = file.parent().unwrap_or(Path::new("."));
+        let bar = ProgressLine::new(out);
+        let result = backup::verify(file, scratch, CheckLevel::Full, &mut |p| bar.update(p));
+        bar.finish();
+        let outcome = match result {
+            Ok(report) => VerifyOutcome {
+                path: file.clone(),
+                ok: true,
+                report: Some(report),
+                error: None,
+            },
+            Err(e) => VerifyOutcome {
+                path: file.clone(),
+                ok: false,
+                report: None,
+                error: Some(ErrorView {
+                    code: e.code(),
+                    message: e.to_string(),
+                    hint: e.hint(),
+                }),
+            },
+        };
+        if !out.json {
+            match &outcome.error {
+                None => out.line(format!("ok      {}", out.path(file))),
+                Some(e) => out.line(format!(
+                    "FAILED  {}: [{}] {}",
+                    out.path(file),
+                    e.code,
+                    e.message
+                )),
+            }
+        }
+        outcomes.push(outcome);
+    }
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    if out.json {
+        out.json(&outcomes);
+    } else if outcomes.is_empty() {
+        out.line(format!("no backups in {}", dir.path.display()));
+    } else {
+        out.line(format!(
+            "{} verified, {failed} failed",
+            outcomes.len() - failed
+        ));
+    }
+    Ok(if failed > 0 {
+        exit::DIFFERENCE
+    } else {
+        exit::OK
+    })
+}
+
+/// A backup given on the command line: a path as typed, else a name in the backup folder.
+pub fn locate(cwd: &Path, dir: &Path, file: &Path) -> PathBuf {
+    let as_typed = cwd.join(file);
+    if as_typed.exists() || file.components().count() > 1 {
+        as_typed
+    } else {
+        dir.join(file)
+    }
+}

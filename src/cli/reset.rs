@@ -1,0 +1,168 @@
+//! `dbtool reset`: back up, delete the database and its side files, recreate it at head, and
+//! optionally seed it.
+
+use std::path::PathBuf;
+
+use dbtool::backup::{self, BackupError, BackupReport};
+use dbtool::db::{self, OpenMode};
+use dbtool::migrate::{InitReport, StatementReport};
+use dbtool::{exit, Error, RunOptions};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{render, safety, Context};
+
+/// Back up, delete and recreate the database at the newest migration (optionally seeded)
+///
+/// Asks on a terminal, showing the path and row counts; without one, refuses unless --yes.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Do not ask (needed when no terminal is attached)
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Run this SQL file after recreating the database (in one transaction)
+    #[arg(long, value_name = "FILE")]
+    seed: Option<PathBuf>,
+    /// Do not back up the database first
+    #[arg(long)]
+    no_backup: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    database: PathBuf,
+    backup: Option<BackupReport>,
+    backup_skipped: bool,
+    removed: Vec<PathBuf>,
+    init: InitReport,
+    seed: Option<SeedReport>,
+}
+
+#[derive(Serialize)]
+struct SeedReport {
+    path: PathBuf,
+    statements: Vec<StatementReport>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
+    let db = &ctx.config.database.value;
+    if db.is_dir() {
+        return Err(BackupError::DatabaseIsDirectory { path: db.clone() }.into());
+    }
+    // Everything that could fail after the delete is checked before it: the migrations load and
+    // the seed file is readable.
+    ctx.migrator().load_migrations()?;
+    let seed = match &args.seed {
+        Some(path) => {
+            let path = ctx.out.cwd.join(path);
+            let sql = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+                action: "reading the seed file".into(),
+                path: path.clone(),
+                source,
+            })?;
+            Some((path, sql))
+        }
+        None => None,
+    };
+    let exists = db.exists();
+    let mut backup_report = None;
+    if exists {
+        let details = row_counts(ctx, db)?;
+        safety::confirm(ctx, "reset", db, &details, args.yes)?;
+        if !args.no_backup {
+            let opts = safety::create_options(ctx, "before-reset", OffsetDateTime::now_utc());
+            backup_report = Some(safety::take(ctx, db, &opts)?);
+        }
+    }
+    let removed = backup::remove_database(db)?;
+    let init = ctx.migrator().init(&RunOptions::default())?;
+    let seed = match seed {
+        Some((path, sql)) => Some(run_seed(ctx, db, &path, &sql)?),
+        None => None,
+    };
+
+    let out = &ctx.out;
+    let report = Report {
+        database: db.clone(),
+        backup_skipped: exists && args.no_backup,
+        backup: backup_report,
+        removed,
+        init,
+        seed,
+    };
+    if out.json {
+        out.json(&report);
+        return Ok(exit::OK);
+    }
+    match &report.backup {
+        Some(b) => out.note(safety::describe(ctx, b)),
+        None if report.backup_skipped => out.note("backup skipped (--no-backup)"),
+        None => {}
+    }
+    if let Some(run) = &report.init.run {
+        render::run_report(out, run);
+    }
+    if let Some(seed) = &report.seed {
+        let rows: u64 = seed.statements.iter().map(|s| s.rows_changed).sum();
+        out.line(format!(
+            "seeded from {}: {} statement(s), {rows} row(s)",
+            out.path(&seed.path),
+            seed.statements.len()
+        ));
+    }
+    out.line(format!(
+        "reset {} at {}",
+        out.path(db),
+        render::version(report.init.current)
+    ));
+    Ok(exit::OK)
+}
+
+/// "posts: 12 rows" lines for the prompt.
+fn row_counts(ctx: &Context, db: &std::path::Path) -> Result<Vec<String>, Error> {
+    let conn = db::open(db, OpenMode::ReadOnly, ctx.config.busy_timeout)?;
+    let mut lines = vec![format!("database: {}", db.display())];
+    for table in db::user_tables(&conn, db)? {
+        let n: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {}", db::quote_ident(&table)),
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|source| Error::Sqlite {
+                action: format!("counting rows of {table}"),
+                path: db.to_path_buf(),
+                source,
+            })?;
+        lines.push(format!("  {table}: {n} row(s)"));
+    }
+    Ok(lines)
+}
+
+fn run_seed(
+    ctx: &Context,
+    db: &std::path::Path,
+    path: &std::path::Path,
+    sql: &str,
+) -> Result<SeedReport, Error> {
+    let conn = db::open(db, OpenMode::ReadWrite, ctx.config.busy_timeout)?;
+    db::begin_immediate(&conn, db, ctx.config.busy_timeout)?;
+    match dbtool::migrate::run_script(&conn, sql, path) {
+        Ok(statements) => {
+            conn.execute_batch("COMMIT")
+                .map_err(|source| Error::Sqlite {
+                    action: "committing the seed".into(),
+                    path: db.to_path_buf(),
+                    source,
+                })?;
+            Ok(SeedReport {
+                path: path.to_path_buf(),
+                statements,
+            })
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}

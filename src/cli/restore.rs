@@ -1,0 +1,124 @@
+//! `dbtool restore [FILE | latest]`: verify a backup, back up the current database, replace it.
+
+use std::path::PathBuf;
+
+use dbtool::backup::{self, BackupError, CheckLevel, RestoreOptions, RestoreReport};
+use dbtool::{exit, Error};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::progress::ProgressLine;
+use super::{backups, render, safety, Context};
+
+/// Replace the database with a backup (verified first; the current database is backed up)
+///
+/// Asks on a terminal; without one, refuses unless --yes. A backup taken from another database
+/// path needs --force.
+#[derive(clap::Args)]
+pub struct Args {
+    /// A backup file, a file name from `dbtool backups`, or latest
+    #[arg(default_value = "latest")]
+    backup: String,
+    /// Do not ask (needed when no terminal is attached)
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Restore even if the backup was taken from a different database path
+    #[arg(long)]
+    force: bool,
+    /// Do not back up the current database first
+    #[arg(long)]
+    no_backup: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    #[serde(flatten)]
+    restore: RestoreReport,
+    /// Migrations in the folder newer than the restored version (`None`: folder unreadable).
+    pending: Option<usize>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
+    let db = &ctx.config.database.value;
+    let dir = safety::backup_dir(ctx);
+    let file = if args.backup == "latest" {
+        let me = backup::canonical_db_path(db);
+        backup::list(&dir.path)?
+            .into_iter()
+            .find(|e| {
+                e.meta
+                    .as_ref()
+                    .is_some_and(|m| PathBuf::from(&m.source_path) == me)
+            })
+            .map(|e| e.path)
+            .ok_or_else(|| BackupError::NoBackups {
+                database: db.clone(),
+                dir: dir.path.clone(),
+            })?
+    } else {
+        backups::locate(&ctx.out.cwd, &dir.path, args.backup.as_ref())
+    };
+    let entry = backup::read_entry(&file)?;
+    let meta = entry.meta.as_ref().expect("read_entry returns metadata");
+    if db.exists() {
+        let details = vec![
+            format!("database: {}", db.display()),
+            format!(
+                "backup:   {} (taken {}, {}, version {})",
+                entry.file_name,
+                safety::when(meta.created_at),
+                meta.reason,
+                meta.schema_version.map_or("-".into(), |v| v.to_string())
+            ),
+        ];
+        safety::confirm(ctx, "restore", db, &details, args.yes)?;
+    }
+    let now = OffsetDateTime::now_utc();
+    let opts = RestoreOptions {
+        force: args.force,
+        safety_backup: (!args.no_backup)
+            .then(|| safety::create_options(ctx, "before-restore", now)),
+        check: CheckLevel::Full,
+        busy_timeout: ctx.config.busy_timeout,
+    };
+    let bar = ProgressLine::new(&ctx.out);
+    let restored = backup::restore(db, &file, &opts, &mut |p| bar.update(p))?;
+    bar.finish();
+    if let Some(safety_backup) = &restored.safety_backup {
+        safety::after_backup(ctx, safety_backup);
+    }
+    let pending = ctx.migrator().status().ok().map(|s| s.pending.len());
+    let out = &ctx.out;
+    if out.json {
+        out.json(&Report {
+            restore: restored,
+            pending,
+        });
+        return Ok(exit::OK);
+    }
+    match &restored.safety_backup {
+        Some(b) => out.note(safety::describe(ctx, b)),
+        None if restored.replaced_existing => out.note("backup skipped (--no-backup)"),
+        None => {}
+    }
+    if restored.forced_other_database {
+        out.note(format!(
+            "warning: the backup was taken from {}",
+            restored.meta.source_path
+        ));
+    }
+    out.line(format!(
+        "restored {} from {} ({}, taken {})",
+        out.path(db),
+        out.path(&file),
+        render::version(restored.meta.schema_version.map(|v| v as i32)),
+        safety::when(restored.meta.created_at)
+    ));
+    match pending {
+        Some(0) | None => {}
+        Some(n) => out.line(format!(
+            "behind the migrations folder by {n}: run `dbtool upgrade`"
+        )),
+    }
+    Ok(exit::OK)
+}

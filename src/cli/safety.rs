@@ -1,0 +1,175 @@
+//! What every destructive command shares: where backups go, how they are taken (verified, with
+//! progress, pruned afterwards), the before-change hook for the migrator, and confirmation
+//! prompts for the commands that replace the whole database.
+
+use std::cell::Cell;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use dbtool::backup::{self, BackupDir, BackupError, BackupReport, CreateOptions, Retention};
+use dbtool::migrate::ChangeContext;
+use dbtool::Error;
+use time::OffsetDateTime;
+
+use super::progress::{self, ProgressLine};
+use super::Context;
+
+/// Retention when dbtool.toml says nothing: the newest 10, and everything younger than 30 days.
+pub const DEFAULT_RETENTION: Retention = Retention {
+    keep: Some(10),
+    keep_days: Some(30),
+};
+
+/// The backup folder of the configured database.
+pub fn backup_dir(ctx: &Context) -> BackupDir {
+    let explicit = ctx.config.backup_dir.as_ref().map(|d| d.value.as_path());
+    backup::resolve_dir(&ctx.config.database.value, explicit)
+}
+
+/// Retention from dbtool.toml (`[backup] keep`, `keep_days`), else [`DEFAULT_RETENTION`].
+pub fn retention(ctx: &Context) -> Retention {
+    match (ctx.config.backup_keep, ctx.config.backup_keep_days) {
+        (None, None) => DEFAULT_RETENTION,
+        (keep, keep_days) => Retention { keep, keep_days },
+    }
+}
+
+pub fn create_options(ctx: &Context, reason: &str, now: OffsetDateTime) -> CreateOptions {
+    let mut opts = CreateOptions::new(backup_dir(ctx).path, reason, now);
+    opts.busy_timeout = ctx.config.busy_timeout;
+    opts
+}
+
+/// Take a verified backup of `db` with progress on a terminal, then apply retention (a failed
+/// prune is only a note: the new backup is safely on disk either way).
+pub fn take(ctx: &Context, db: &Path, opts: &CreateOptions) -> Result<BackupReport, Error> {
+    let bar = ProgressLine::new(&ctx.out);
+    let report = backup::create(db, opts, &mut |p| bar.update(p))?;
+    bar.finish();
+    if opts.output.is_none() {
+        after_backup(ctx, &report);
+    }
+    Ok(report)
+}
+
+/// Retention, once a new backup is safely on disk.
+pub fn after_backup(ctx: &Context, report: &BackupReport) {
+    let dir = report.path.parent().unwrap_or(Path::new("."));
+    match backup::prune(
+        dir,
+        &report.database,
+        retention(ctx),
+        report.meta.created_at,
+    ) {
+        Ok(pruned) => {
+            for gone in &pruned.deleted {
+                ctx.out
+                    .note(format!("pruned old backup {}", gone.file_name));
+            }
+        }
+        Err(e) => ctx
+            .out
+            .note(format!("warning: could not prune old backups: {e}")),
+    }
+}
+
+/// One line about a backup just taken.
+pub fn describe(ctx: &Context, report: &BackupReport) -> String {
+    format!(
+        "backup: {} ({} -> {}, {:.1}x{})",
+        ctx.out.path(&report.path),
+        progress::size(report.meta.image_size),
+        progress::size(report.size),
+        report.ratio,
+        if report.verified { ", verified" } else { "" }
+    )
+}
+
+/// The automatic backup before a migrator run: returns the hook to put in `RunOptions` and a
+/// flag telling afterwards whether a backup was skipped by `--no-backup`.
+pub struct AutoBackup<'a> {
+    ctx: &'a Context,
+    no_backup: bool,
+    now: OffsetDateTime,
+    skipped: Cell<bool>,
+}
+
+impl<'a> AutoBackup<'a> {
+    pub fn new(ctx: &'a Context, no_backup: bool) -> Self {
+        AutoBackup {
+            ctx,
+            no_backup,
+            now: OffsetDateTime::now_utc(),
+            skipped: Cell::new(false),
+        }
+    }
+
+    /// Called with the write lock held and nothing changed yet; an error aborts the run.
+    pub fn before_change(&self, change: &ChangeContext<'_>) -> Result<Option<PathBuf>, Error> {
+        if change.database_created {
+            return Ok(None); // nothing to lose
+        }
+        if self.no_backup {
+            self.skipped.set(true);
+            return Ok(None);
+        }
+        let reason = format!("before-{}", change.operation.as_str());
+        let opts = create_options(self.ctx, &reason, self.now);
+        let report = take(self.ctx, change.db_path, &opts)?;
+        Ok(Some(report.path))
+    }
+
+    /// Say so when `--no-backup` skipped a backup that would have been taken.
+    pub fn report_skipped(&self) {
+        if self.skipped.get() {
+            self.ctx.out.note("backup skipped (--no-backup)");
+        }
+    }
+}
+
+/// Ask on a terminal; without one, refuse unless `yes`. `details` are shown before the question.
+pub fn confirm(
+    ctx: &Context,
+    action: &'static str,
+    database: &Path,
+    details: &[String],
+    yes: bool,
+) -> Result<(), Error> {
+    if yes {
+        return Ok(());
+    }
+    if !ctx.out.interactive() {
+        return Err(BackupError::ConfirmationRequired {
+            action,
+            database: database.into(),
+        }
+        .into());
+    }
+    let mut err = std::io::stderr().lock();
+    for line in details {
+        let _ = writeln!(err, "{line}");
+    }
+    let _ = write!(err, "{action} {}? [y/N] ", ctx.out.path(database));
+    let _ = err.flush();
+    drop(err);
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(BackupError::Declined {
+            action,
+            database: database.into(),
+        }
+        .into())
+    }
+}
+
+/// "2025-06-01 12:00:00 UTC".
+pub fn when(t: OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] UTC"
+        ))
+        .unwrap_or_default()
+}
