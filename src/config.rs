@@ -266,14 +266,34 @@ mod tests {
 
     #[test]
     fn url_forms() {
-        assert_eq!(database_path_from_url("content.db").unwrap(), PathBuf::from("content.db"));
-        assert_eq!(database_path_from_url("sqlite:data/c.db").unwrap(), PathBuf::from("data/c.db"));
-        assert_eq!(database_path_from_url("sqlite://c.db").unwrap(), PathBuf::from("c.db"));
-        assert_eq!(database_path_from_url("sqlite:///abs/c.db").unwrap(), PathBuf::from("/abs/c.db"));
-        assert_eq!(database_path_from_url("sqlite://c.db?mode=rwc").unwrap(), PathBuf::from("c.db"));
+        assert_eq!(
+            database_path_from_url("content.db").unwrap(),
+            PathBuf::from("content.db")
+        );
+        assert_eq!(
+            database_path_from_url("sqlite:data/c.db").unwrap(),
+            PathBuf::from("data/c.db")
+        );
+        assert_eq!(
+            database_path_from_url("sqlite://c.db").unwrap(),
+            PathBuf::from("c.db")
+        );
+        assert_eq!(
+            database_path_from_url("sqlite:///abs/c.db").unwrap(),
+            PathBuf::from("/abs/c.db")
+        );
+        assert_eq!(
+            database_path_from_url("sqlite://c.db?mode=rwc").unwrap(),
+            PathBuf::from("c.db")
+        );
         let err = database_path_from_url("postgres://u@h/db").unwrap_err();
         assert_eq!(err.code(), "unsupported-url");
-        assert_eq!(database_path_from_url("sqlite::memory:").unwrap_err().code(), "unsupported-url");
+        assert_eq!(
+            database_path_from_url("sqlite::memory:")
+                .unwrap_err()
+                .code(),
+            "unsupported-url"
+        );
     }
 
     #[test]
@@ -286,19 +306,31 @@ mod tests {
             "database = \"data/app.db\"\nmigrations = \"db/migrations\"\n[backup]\nkeep = 3\n",
         )
         .unwrap();
-        let env = Environment { cwd: sub.clone(), ..Default::default() };
+        let env = Environment {
+            cwd: sub.clone(),
+            ..Default::default()
+        };
         let config = Config::resolve(&Overrides::default(), &env).unwrap();
         assert_eq!(config.database.value, dir.path().join("app/data/app.db"));
-        assert_eq!(config.migrations.value, dir.path().join("app/db/migrations"));
+        assert_eq!(
+            config.migrations.value,
+            dir.path().join("app/db/migrations")
+        );
         assert_eq!(config.backup_keep, Some(3));
         assert!(matches!(config.database.source, Source::ConfigFile(_)));
 
-        let env = Environment { database_url: Some("sqlite:env.db".into()), ..env };
+        let env = Environment {
+            database_url: Some("sqlite:env.db".into()),
+            ..env
+        };
         let config = Config::resolve(&Overrides::default(), &env).unwrap();
         assert_eq!(config.database.value, sub.join("env.db"));
         assert_eq!(config.database.source, Source::Env("DATABASE_URL".into()));
 
-        let overrides = Overrides { database: Some("flag.db".into()), ..Default::default() };
+        let overrides = Overrides {
+            database: Some("flag.db".into()),
+            ..Default::default()
+        };
         let config = Config::resolve(&overrides, &env).unwrap();
         assert_eq!(config.database.value, sub.join("flag.db"));
     }
@@ -307,7 +339,10 @@ mod tests {
     fn unknown_config_key_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("dbtool.toml"), "databse = \"x.db\"\n").unwrap();
-        let env = Environment { cwd: dir.path().to_path_buf(), ..Default::default() };
+        let env = Environment {
+            cwd: dir.path().to_path_buf(),
+            ..Default::default()
+        };
         let err = Config::resolve(&Overrides::default(), &env).unwrap_err();
         assert_eq!(err.code(), "config-invalid");
         assert!(err.to_string().contains("databse"), "{err}");

@@ -38,8 +38,10 @@ pub fn open(path: &Path, mode: OpenMode, busy_timeout: Duration) -> Result<Conne
         .map_err(|e| Error::sqlite("setting the busy timeout", path, e))?;
     // Reading the schema is the cheapest way to make SQLite parse the header, find out whether
     // the file is a database at all, and take (then release) a shared lock.
-    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| classify(e, "reading the schema", path, busy_timeout))?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| classify(e, "reading the schema", path, busy_timeout))?;
     Ok(conn)
 }
 
@@ -174,7 +176,11 @@ mod tests {
         assert_eq!(err.code(), "not-a-database");
 
         let text = dir.path().join("notes.db");
-        std::fs::write(&text, "hello, this is not a database at all, just a text file").unwrap();
+        std::fs::write(
+            &text,
+            "hello, this is not a database at all, just a text file",
+        )
+        .unwrap();
         let err = open(&text, OpenMode::Create, Duration::ZERO).unwrap_err();
         assert_eq!(err.code(), "not-a-database");
         assert_eq!(

@@ -211,9 +211,9 @@ impl Error {
     /// Process exit status for this error (see [`crate::exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::InvalidTarget { .. } | Error::UnsupportedUrl { .. } | Error::EmptySlug { .. } => {
-                exit::USAGE
-            }
+            Error::InvalidTarget { .. }
+            | Error::UnsupportedUrl { .. }
+            | Error::EmptySlug { .. } => exit::USAGE,
             Error::Locked { .. } => exit::LOCKED,
             Error::ConfigRead { .. }
             | Error::ConfigInvalid { .. }
@@ -334,7 +334,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn sqlite(action: impl Into<String>, path: &std::path::Path, source: rusqlite::Error) -> Self {
+    pub(crate) fn sqlite(
+        action: impl Into<String>,
+        path: &std::path::Path,
+        source: rusqlite::Error,
+    ) -> Self {
         Error::Sqlite {
             action: action.into(),
             path: path.to_path_buf(),
@@ -342,7 +346,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(action: impl Into<String>, path: &std::path::Path, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: impl Into<String>,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Self {
         Error::Io {
             action: action.into(),
             path: path.to_path_buf(),

@@ -15,14 +15,33 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
         out.json(config);
         return Ok(exit::OK);
     }
-    let file = config.config_file.as_deref().map_or("(none found)".into(), |p| p.display().to_string());
+    let file = config
+        .config_file
+        .as_deref()
+        .map_or("(none found)".into(), |p| p.display().to_string());
     out.line(format!("config file:  {file}"));
-    out.line(format!("database:     {}  [{}]", config.database.value.display(), config.database.source));
-    out.line(format!("migrations:   {}  [{}]", config.migrations.value.display(), config.migrations.source));
+    out.line(format!(
+        "database:     {}  [{}]",
+        config.database.value.display(),
+        config.database.source
+    ));
+    out.line(format!(
+        "migrations:   {}  [{}]",
+        config.migrations.value.display(),
+        config.migrations.source
+    ));
     match &config.backup_dir {
-        Some(dir) => out.line(format!("backup dir:   {}  [{}]", dir.value.display(), dir.source)),
-        None => out.line("backup dir:   (per-database folder in the platform data directory)  [default]"),
+        Some(dir) => out.line(format!(
+            "backup dir:   {}  [{}]",
+            dir.value.display(),
+            dir.source
+        )),
+        None => out
+            .line("backup dir:   (per-database folder in the platform data directory)  [default]"),
     }
-    out.line(format!("busy timeout: {} ms", config.busy_timeout.as_millis()));
+    out.line(format!(
+        "busy timeout: {} ms",
+        config.busy_timeout.as_millis()
+    ));
     Ok(exit::OK)
 }

@@ -13,7 +13,9 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
-    let report = ctx.migrator().create(&args.name, OffsetDateTime::now_utc())?;
+    let report = ctx
+        .migrator()
+        .create(&args.name, OffsetDateTime::now_utc())?;
     let out = &ctx.out;
     if out.json {
         out.json(&report);

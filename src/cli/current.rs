@@ -20,7 +20,11 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
             let state = if report.is_head {
                 " (head)".to_string()
             } else {
-                format!(" ({} pending, head is {})", report.pending, report.head.map_or("none".into(), |h| h.to_string()))
+                format!(
+                    " ({} pending, head is {})",
+                    report.pending,
+                    report.head.map_or("none".into(), |h| h.to_string())
+                )
             };
             out.line(format!("{version} {name}{state}"));
         }

@@ -24,12 +24,31 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         out.line(format!("no migrations in {}", out.path(&report.migrations)));
         return Ok(exit::OK);
     }
-    let width = report.entries.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);
-    out.line(format!("  {:>7}  {:<width$}  {:<20}  state", "version", "name", "applied at"));
+    let width = report
+        .entries
+        .iter()
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.line(format!(
+        "  {:>7}  {:<width$}  {:<20}  state",
+        "version", "name", "applied at"
+    ));
     for entry in &report.entries {
         let applied = entry
             .applied_on
-            .map(|t| format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second()))
+            .map(|t| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+                    t.year(),
+                    t.month() as u8,
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                )
+            })
             .unwrap_or_default();
         let mut state = entry.state.as_str().to_string();
         if entry.current {
@@ -39,7 +58,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             state.push_str(" (head)");
         }
         let mark = if entry.current { ">" } else { " " };
-        out.line(format!("{mark} {:>7}  {:<width$}  {:<20}  {state}", entry.version, entry.name, applied));
+        out.line(format!(
+            "{mark} {:>7}  {:<width$}  {:<20}  {state}",
+            entry.version, entry.name, applied
+        ));
         if args.verbose {
             if let Some(up) = &entry.up_path {
                 out.line(format!("{:>11}up:   {}", "", out.path(up)));

@@ -19,9 +19,15 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
     match &report.run {
         Some(run) => render::run_report(out, run),
         None => {
-            out.line(format!("{db} is already initialised at {}", render::version(report.current)));
+            out.line(format!(
+                "{db} is already initialised at {}",
+                render::version(report.current)
+            ));
             if report.pending > 0 {
-                out.note(format!("{} migration(s) pending: run `dbtool upgrade`", report.pending));
+                out.note(format!(
+                    "{} migration(s) pending: run `dbtool upgrade`",
+                    report.pending
+                ));
             }
         }
     }

@@ -5,7 +5,9 @@ use dbtool::migrate::{Action, RunReport};
 use super::Output;
 
 pub fn version(v: Option<i32>) -> String {
-    v.map_or("base (no migrations applied)".into(), |v| format!("version {v}"))
+    v.map_or("base (no migrations applied)".into(), |v| {
+        format!("version {v}")
+    })
 }
 
 /// `upgrade`, `downgrade`, `stamp`: one line per step with its duration; the SQL in a dry run.
@@ -22,13 +24,20 @@ pub fn run_report(out: &Output, report: &RunReport) {
             (Some(p), None) => format!("{}: ", out.path(p)),
             _ => String::new(),
         };
-        out.note(format!("warning[{}]: {place}{}", warning.code, warning.message));
+        out.note(format!(
+            "warning[{}]: {place}{}",
+            warning.code, warning.message
+        ));
         if let Some(hint) = &warning.hint {
             out.note(format!("  hint: {hint}"));
         }
     }
     if report.steps.is_empty() {
-        out.line(format!("{db}: nothing to {op}, at {}{}", version(report.from), head_mark(report.from, report.head)));
+        out.line(format!(
+            "{db}: nothing to {op}, at {}{}",
+            version(report.from),
+            head_mark(report.from, report.head)
+        ));
         return;
     }
     if report.dry_run {
@@ -38,14 +47,21 @@ pub fn run_report(out: &Output, report: &RunReport) {
             version(report.to)
         ));
         for step in &report.steps {
-            let file = step.path.as_deref().map(|p| out.path(p)).unwrap_or_default();
+            let file = step
+                .path
+                .as_deref()
+                .map(|p| out.path(p))
+                .unwrap_or_default();
             let verb = match step.action {
                 Action::Apply => "apply",
                 Action::Revert => "revert",
                 Action::Record => "record (SQL not run)",
                 Action::Forget => "forget (SQL not run)",
             };
-            out.line(format!("-- {verb} V{}__{} ({file})", step.version, step.name));
+            out.line(format!(
+                "-- {verb} V{}__{} ({file})",
+                step.version, step.name
+            ));
             if let Some(sql) = &step.sql {
                 out.line(sql.trim_end());
             }
@@ -57,7 +73,11 @@ pub fn run_report(out: &Output, report: &RunReport) {
     }
     for step in &report.steps {
         let verb = action_verb(step.action);
-        let marker = if step.no_transaction { "  (no transaction)" } else { "" };
+        let marker = if step.no_transaction {
+            "  (no transaction)"
+        } else {
+            ""
+        };
         out.line(format!(
             "{verb:<9} V{}__{:<40} {:>9.1} ms{marker}",
             step.version, step.name, step.duration_ms

@@ -31,22 +31,47 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             (Some(p), None) => format!("{}: ", out.path(p)),
             _ => String::new(),
         };
-        out.note(format!("warning[{}]: {place}{}", warning.code, warning.message));
+        out.note(format!(
+            "warning[{}]: {place}{}",
+            warning.code, warning.message
+        ));
         if let Some(hint) = &warning.hint {
             out.note(format!("  hint: {hint}"));
         }
     }
     if !report.database_exists {
-        out.line(format!("{db} does not exist yet ({} migration(s) to apply: `dbtool init`)", report.pending.len()));
+        out.line(format!(
+            "{db} does not exist yet ({} migration(s) to apply: `dbtool init`)",
+            report.pending.len()
+        ));
     } else if report.pending.is_empty() {
-        out.line(format!("{db}: up to date at {}{}", render::version(report.current), render::head_mark(report.current, report.head)));
+        out.line(format!(
+            "{db}: up to date at {}{}",
+            render::version(report.current),
+            render::head_mark(report.current, report.head)
+        ));
     } else {
-        out.line(format!("{db}: at {}, {} pending:", render::version(report.current), report.pending.len()));
+        out.line(format!(
+            "{db}: at {}, {} pending:",
+            render::version(report.current),
+            report.pending.len()
+        ));
     }
     if report.database_exists || !report.pending.is_empty() {
-        for entry in report.entries.iter().filter(|e| report.pending.contains(&e.version)) {
-            let file = entry.up_path.as_deref().map(|p| out.path(p)).unwrap_or_default();
-            out.line(format!("  pending V{}__{}  {file}", entry.version, entry.name));
+        for entry in report
+            .entries
+            .iter()
+            .filter(|e| report.pending.contains(&e.version))
+        {
+            let file = entry
+                .up_path
+                .as_deref()
+                .map(|p| out.path(p))
+                .unwrap_or_default();
+            out.line(format!(
+                "  pending V{}__{}  {file}",
+                entry.version, entry.name
+            ));
         }
     }
     for problem in &report.problems {

@@ -141,7 +141,9 @@ mod tests {
         let sql = "-- header\nCREATE TABLE t(a UNIQUE);\nINSERT INTO t VALUES (1);\n\n  INSERT INTO t VALUES (1);\n";
         let err = run_script(&conn, sql, Path::new("V1__t.sql")).unwrap_err();
         match err {
-            Error::MigrationFailed { line, statement, .. } => {
+            Error::MigrationFailed {
+                line, statement, ..
+            } => {
                 assert_eq!(line, 5);
                 assert_eq!(statement, "INSERT INTO t VALUES (1);");
             }
@@ -155,7 +157,12 @@ mod tests {
         let sql = "CREATE TABLE t(a);\n\nSELECT * FROM\n  missing_table;\n";
         let err = run_script(&conn, sql, Path::new("V1__t.sql")).unwrap_err();
         match err {
-            Error::MigrationFailed { line, statement, source, .. } => {
+            Error::MigrationFailed {
+                line,
+                statement,
+                source,
+                ..
+            } => {
                 assert!(source.to_string().contains("no such table"), "{source}");
                 assert!(line == 3 || line == 4, "line {line}");
                 assert!(statement.starts_with("SELECT * FROM"), "{statement}");
@@ -172,7 +179,9 @@ mod tests {
         assert_eq!(reports.len(), 4);
         assert_eq!(reports[3].line, 4);
         assert_eq!(reports[3].rows_changed, 4, "two rows plus two trigger rows");
-        let n: i64 = conn.query_row("SELECT count(*) FROM log WHERE x = 'a;b'", [], |r| r.get(0)).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM log WHERE x = 'a;b'", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 2);
     }
 }

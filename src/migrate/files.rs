@@ -157,7 +157,8 @@ impl MigrationSet {
                 return Err(Error::BadMigrationName { path });
             };
             let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-            let sql = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: path.clone() })?;
+            let sql =
+                String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: path.clone() })?;
             let file = SqlFile {
                 directives: Directives::parse(&sql),
                 path,
@@ -245,8 +246,14 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(parse_file_name("V0001__create_users.sql"), Some((1, "create_users".into(), Kind::Up)));
-        assert_eq!(parse_file_name("V12__x.down.sql"), Some((12, "x".into(), Kind::Down)));
+        assert_eq!(
+            parse_file_name("V0001__create_users.sql"),
+            Some((1, "create_users".into(), Kind::Up))
+        );
+        assert_eq!(
+            parse_file_name("V12__x.down.sql"),
+            Some((12, "x".into(), Kind::Down))
+        );
         assert_eq!(parse_file_name("V1_create.sql"), None);
         assert_eq!(parse_file_name("V__create.sql"), None);
         assert_eq!(parse_file_name("V1__.sql"), None);
@@ -257,7 +264,9 @@ mod tests {
 
     #[test]
     fn directives_stop_at_first_sql_line() {
-        let d = Directives::parse("-- V3: wal\n-- dbtool:no-transaction\n\nPRAGMA journal_mode=WAL;\n-- dbtool:lossy\n");
+        let d = Directives::parse(
+            "-- V3: wal\n-- dbtool:no-transaction\n\nPRAGMA journal_mode=WAL;\n-- dbtool:lossy\n",
+        );
         assert!(d.no_transaction);
         assert!(!d.lossy);
         let d = Directives::parse("-- dbtool:rebuild-of posts sha256:abc\nSELECT 1;");
@@ -267,9 +276,17 @@ mod tests {
     #[test]
     fn checksum_matches_refinery() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("V0001__create_users.sql"), "CREATE TABLE users(id INTEGER PRIMARY KEY);\n").unwrap();
+        std::fs::write(
+            dir.path().join("V0001__create_users.sql"),
+            "CREATE TABLE users(id INTEGER PRIMARY KEY);\n",
+        )
+        .unwrap();
         let set = MigrationSet::load(dir.path()).unwrap();
-        let expected = refinery_core::Migration::unapplied("V1__create_users", "CREATE TABLE users(id INTEGER PRIMARY KEY);\n").unwrap();
+        let expected = refinery_core::Migration::unapplied(
+            "V1__create_users",
+            "CREATE TABLE users(id INTEGER PRIMARY KEY);\n",
+        )
+        .unwrap();
         assert_eq!(set.migrations[0].checksum, expected.checksum());
         assert_eq!(set.migrations[0].name, "create_users");
     }

@@ -141,7 +141,16 @@ pub fn insert(
 
 /// Forget a migration (its down ran), in the caller's transaction.
 pub fn delete(conn: &Connection, path: &Path, version: i32) -> Result<()> {
-    conn.execute("DELETE FROM refinery_schema_history WHERE version = ?1", [version])
-        .map(drop)
-        .map_err(|e| Error::sqlite(format!("removing version {version} from the history"), path, e))
+    conn.execute(
+        "DELETE FROM refinery_schema_history WHERE version = ?1",
+        [version],
+    )
+    .map(drop)
+    .map_err(|e| {
+        Error::sqlite(
+            format!("removing version {version} from the history"),
+            path,
+            e,
+        )
+    })
 }

@@ -291,18 +291,24 @@ impl Migrator {
 
     pub fn upgrade(&self, target: UpTarget, options: &RunOptions<'_>) -> Result<RunReport> {
         let set = self.load_migrations()?;
-        self.run(Operation::Upgrade, &set, options, |applied| plan_upgrade(&set, applied, target))
+        self.run(Operation::Upgrade, &set, options, |applied| {
+            plan_upgrade(&set, applied, target)
+        })
     }
 
     pub fn downgrade(&self, target: DownTarget, options: &RunOptions<'_>) -> Result<RunReport> {
         let set = self.load_migrations()?;
-        self.run(Operation::Downgrade, &set, options, |applied| plan_downgrade(&set, applied, target))
+        self.run(Operation::Downgrade, &set, options, |applied| {
+            plan_downgrade(&set, applied, target)
+        })
     }
 
     /// Record (or forget) migrations without running their SQL.
     pub fn stamp(&self, target: StampTarget, options: &RunOptions<'_>) -> Result<RunReport> {
         let set = self.load_migrations()?;
-        self.run(Operation::Stamp, &set, options, |applied| plan_stamp(&set, applied, target))
+        self.run(Operation::Stamp, &set, options, |applied| {
+            plan_stamp(&set, applied, target)
+        })
     }
 
     pub fn current(&self) -> Result<CurrentReport> {
@@ -360,7 +366,9 @@ impl Migrator {
         let version = set.head().map_or(1, |m| m.version + 1);
         let date = now.date();
         let up = self.migrations.join(format!("V{version:04}__{slug}.sql"));
-        let down = self.migrations.join(format!("V{version:04}__{slug}.down.sql"));
+        let down = self
+            .migrations
+            .join(format!("V{version:04}__{slug}.down.sql"));
         let up_text = format!(
             "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction, with foreign keys off: no BEGIN/COMMIT or PRAGMA foreign_keys needed here.\n\n"
         );
@@ -517,12 +525,20 @@ impl Migrator {
     }
 
     /// Commit unless the transaction added foreign-key violations.
-    fn commit_checked(&self, conn: &Connection, before: &[FkViolation], operation: Operation) -> Result<()> {
+    fn commit_checked(
+        &self,
+        conn: &Connection,
+        before: &[FkViolation],
+        operation: Operation,
+    ) -> Result<()> {
         if conn.is_autocommit() {
             return Ok(());
         }
         let after = db::foreign_key_violations(conn, &self.database)?;
-        let new: Vec<FkViolation> = after.into_iter().filter(|v| before.binary_search(v).is_err()).collect();
+        let new: Vec<FkViolation> = after
+            .into_iter()
+            .filter(|v| before.binary_search(v).is_err())
+            .collect();
         if !new.is_empty() {
             return Err(Error::ForeignKeyViolations {
                 what: format!("this {}", operation.as_str()),
@@ -541,7 +557,14 @@ impl Migrator {
             None => Vec::new(),
         };
         match step.action {
-            Action::Apply | Action::Record => history::insert(conn, &self.database, step.version, &step.name, step.checksum, now)?,
+            Action::Apply | Action::Record => history::insert(
+                conn,
+                &self.database,
+                step.version,
+                &step.name,
+                step.checksum,
+                now,
+            )?,
             Action::Revert | Action::Forget => history::delete(conn, &self.database, step.version)?,
         }
         Ok(StepReport {
@@ -660,8 +683,14 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slugify("Add user preferences table"), "add_user_preferences_table");
-        assert_eq!(slugify("  Fix: posts.status (v2)!  "), "fix_posts_status_v2");
+        assert_eq!(
+            slugify("Add user preferences table"),
+            "add_user_preferences_table"
+        );
+        assert_eq!(
+            slugify("  Fix: posts.status (v2)!  "),
+            "fix_posts_status_v2"
+        );
         assert_eq!(slugify("!!!"), "");
         assert_eq!(slugify("Crème brûlée"), "cr_me_br_l_e");
     }

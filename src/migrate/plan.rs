@@ -76,7 +76,10 @@ impl FromStr for UpTarget {
         } else if let Some(n) = s.strip_prefix('+') {
             Ok(UpTarget::Relative(parse_count(n, s)?))
         } else if s.starts_with('-') {
-            Err(invalid(s, "upgrade moves forward: use `dbtool downgrade` to go back"))
+            Err(invalid(
+                s,
+                "upgrade moves forward: use `dbtool downgrade` to go back",
+            ))
         } else {
             parse_version(s)
                 .map(UpTarget::Version)
@@ -93,7 +96,10 @@ impl FromStr for DownTarget {
         } else if let Some(n) = s.strip_prefix('-') {
             Ok(DownTarget::Relative(parse_count(n, s)?))
         } else if s.starts_with('+') || s == "head" {
-            Err(invalid(s, "downgrade moves back: use `dbtool upgrade` to go forward"))
+            Err(invalid(
+                s,
+                "downgrade moves back: use `dbtool upgrade` to go forward",
+            ))
         } else {
             parse_version(s)
                 .map(DownTarget::Version)
@@ -329,7 +335,11 @@ fn apply_step(file: &MigrationFile) -> Step {
     }
 }
 
-pub fn plan_upgrade(set: &MigrationSet, applied: &[AppliedMigration], target: UpTarget) -> Result<Plan> {
+pub fn plan_upgrade(
+    set: &MigrationSet,
+    applied: &[AppliedMigration],
+    target: UpTarget,
+) -> Result<Plan> {
     check(set, applied)?;
     let current = applied.iter().map(|a| a.version).max();
     let pending: Vec<&MigrationFile> = set
@@ -342,16 +352,25 @@ pub fn plan_upgrade(set: &MigrationSet, applied: &[AppliedMigration], target: Up
         UpTarget::Version(v) => {
             let text = v.to_string();
             if set.get(v).is_none() {
-                return Err(invalid(&text, format!("no migration with version {v} in {}", set.dir.display())));
+                return Err(invalid(
+                    &text,
+                    format!("no migration with version {v} in {}", set.dir.display()),
+                ));
             }
             if let Some(c) = current.filter(|&c| v < c) {
-                return Err(invalid(&text, format!("the database is already at version {c}: use `dbtool downgrade {v}`")));
+                return Err(invalid(
+                    &text,
+                    format!("the database is already at version {c}: use `dbtool downgrade {v}`"),
+                ));
             }
             pending.into_iter().filter(|m| m.version <= v).collect()
         }
         UpTarget::Relative(n) => {
             if (pending.len() as u64) < u64::from(n) {
-                return Err(invalid(&format!("+{n}"), format!("only {} migration(s) pending", pending.len())));
+                return Err(invalid(
+                    &format!("+{n}"),
+                    format!("only {} migration(s) pending", pending.len()),
+                ));
             }
             pending.into_iter().take(n as usize).collect()
         }
@@ -363,7 +382,11 @@ pub fn plan_upgrade(set: &MigrationSet, applied: &[AppliedMigration], target: Up
     })
 }
 
-pub fn plan_downgrade(set: &MigrationSet, applied: &[AppliedMigration], target: DownTarget) -> Result<Plan> {
+pub fn plan_downgrade(
+    set: &MigrationSet,
+    applied: &[AppliedMigration],
+    target: DownTarget,
+) -> Result<Plan> {
     check(set, applied)?;
     let mut newest_first: Vec<&AppliedMigration> = applied.iter().collect();
     newest_first.sort_by_key(|a| std::cmp::Reverse(a.version));
@@ -372,24 +395,36 @@ pub fn plan_downgrade(set: &MigrationSet, applied: &[AppliedMigration], target: 
         DownTarget::Base => newest_first.clone(),
         DownTarget::Relative(n) => {
             if (newest_first.len() as u64) < u64::from(n) {
-                return Err(invalid(&format!("-{n}"), format!("only {} migration(s) applied", newest_first.len())));
+                return Err(invalid(
+                    &format!("-{n}"),
+                    format!("only {} migration(s) applied", newest_first.len()),
+                ));
             }
             newest_first.iter().take(n as usize).copied().collect()
         }
         DownTarget::Version(v) => {
             let text = v.to_string();
             if let Some(c) = current.filter(|&c| v > c) {
-                return Err(invalid(&text, format!("the database is at version {c}: use `dbtool upgrade {v}`")));
+                return Err(invalid(
+                    &text,
+                    format!("the database is at version {c}: use `dbtool upgrade {v}`"),
+                ));
             }
             if current.is_some() && !applied.iter().any(|a| a.version == v) {
                 return Err(invalid(&text, format!("version {v} is not applied (see dbtool history); use base to undo everything")));
             }
-            newest_first.iter().filter(|a| a.version > v).copied().collect()
+            newest_first
+                .iter()
+                .filter(|a| a.version > v)
+                .copied()
+                .collect()
         }
     };
     let mut steps = Vec::new();
     for a in &undo {
-        let file = set.get(a.version).expect("checked: every applied migration has its file");
+        let file = set
+            .get(a.version)
+            .expect("checked: every applied migration has its file");
         let expected_down = down_path_for(file);
         let down = match &file.down {
             Some(down) => down,
@@ -418,7 +453,10 @@ pub fn plan_downgrade(set: &MigrationSet, applied: &[AppliedMigration], target: 
             no_transaction: down.directives.no_transaction,
         });
     }
-    let remaining = newest_first.iter().map(|a| a.version).find(|v| !undo.iter().any(|u| u.version == *v));
+    let remaining = newest_first
+        .iter()
+        .map(|a| a.version)
+        .find(|v| !undo.iter().any(|u| u.version == *v));
     Ok(Plan {
         from: current,
         to: remaining,
@@ -434,14 +472,26 @@ pub fn down_path_for(file: &MigrationFile) -> PathBuf {
     up.with_file_name(format!("{stem}.down.sql"))
 }
 
-pub fn plan_stamp(set: &MigrationSet, applied: &[AppliedMigration], target: StampTarget) -> Result<Plan> {
+pub fn plan_stamp(
+    set: &MigrationSet,
+    applied: &[AppliedMigration],
+    target: StampTarget,
+) -> Result<Plan> {
     let current = applied.iter().map(|a| a.version).max();
     let target_version = match target {
         StampTarget::Base => None,
-        StampTarget::Head => Some(set.head().map(|m| m.version).ok_or_else(|| invalid("head", format!("there are no migrations in {}", set.dir.display())))?),
+        StampTarget::Head => Some(set.head().map(|m| m.version).ok_or_else(|| {
+            invalid(
+                "head",
+                format!("there are no migrations in {}", set.dir.display()),
+            )
+        })?),
         StampTarget::Version(v) => {
             if set.get(v).is_none() {
-                return Err(invalid(&v.to_string(), format!("no migration with version {v} in {}", set.dir.display())));
+                return Err(invalid(
+                    &v.to_string(),
+                    format!("no migration with version {v} in {}", set.dir.display()),
+                ));
             }
             Some(v)
         }
