@@ -490,93 +490,15 @@ impl Migrator {
                 database_created: locked.created,
             })?;
         }
-        conn.execute_batch(CREATE_HISTORY_TABLE)
-            .map_err(|e| Error::sqlite("creating the history table", &self.database, e))?;
-        let mut fk_before = db::foreign_key_violations(conn, &self.database)?;
-        let mut committed_through: Option<&Step> = None;
-        for (index, step) in plan.steps.iter().enumerate() {
-            if step.no_transaction {
-                self.commit_checked(conn, &fk_before, operation)?;
-                let result = self.run_step(conn, step, options.now);
-                let step_report = result.map_err(|e| Error::NoTransactionFailed {
-                    path: step.path.clone().unwrap_or_default(),
-                    committed_through: committed_through
-                        .map_or("nothing".into(), |s| format!("{}__{}", s.version, s.name)),
-                    source: Box::new(e),
-                })?;
-                report.steps.push(step_report);
-                if index + 1 < plan.steps.len() {
-                    db::begin_immediate(conn, &self.database, self.busy_timeout)?;
-                    fk_before = db::foreign_key_violations(conn, &self.database)?;
-                }
-            } else {
-                if conn.is_autocommit() {
-                    db::begin_immediate(conn, &self.database, self.busy_timeout)?;
-                    fk_before = db::foreign_key_violations(conn, &self.database)?;
-                }
-                report.steps.push(self.run_step(conn, step, options.now)?);
-            }
-            committed_through = Some(step);
-        }
-        if !conn.is_autocommit() {
-            self.commit_checked(conn, &fk_before, operation)?;
-        }
+        report.steps = execute_steps(
+            conn,
+            &self.database,
+            &plan,
+            operation,
+            options.now,
+            self.busy_timeout,
+        )?;
         Ok(report)
-    }
-
-    /// Commit unless the transaction added foreign-key violations.
-    fn commit_checked(
-        &self,
-        conn: &Connection,
-        before: &[FkViolation],
-        operation: Operation,
-    ) -> Result<()> {
-        if conn.is_autocommit() {
-            return Ok(());
-        }
-        let after = db::foreign_key_violations(conn, &self.database)?;
-        let new: Vec<FkViolation> = after
-            .into_iter()
-            .filter(|v| before.binary_search(v).is_err())
-            .collect();
-        if !new.is_empty() {
-            return Err(Error::ForeignKeyViolations {
-                what: format!("this {}", operation.as_str()),
-                violations: new,
-            });
-        }
-        conn.execute_batch("COMMIT")
-            .map_err(|e| db::classify(e, "committing", &self.database, self.busy_timeout))
-    }
-
-    fn run_step(&self, conn: &Connection, step: &Step, now: OffsetDateTime) -> Result<StepReport> {
-        let started = Instant::now();
-        let path = step.path.clone().unwrap_or_default();
-        let statements = match &step.sql {
-            Some(sql) => run_script(conn, sql, &path)?,
-            None => Vec::new(),
-        };
-        match step.action {
-            Action::Apply | Action::Record => history::insert(
-                conn,
-                &self.database,
-                step.version,
-                &step.name,
-                step.checksum,
-                now,
-            )?,
-            Action::Revert | Action::Forget => history::delete(conn, &self.database, step.version)?,
-        }
-        Ok(StepReport {
-            action: step.action,
-            version: step.version,
-            name: step.name.clone(),
-            path: step.path.clone(),
-            no_transaction: step.no_transaction,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            sql: None,
-            statements,
-        })
     }
 
     /// Plan against the database as it is (or as empty when it does not exist), change nothing.
@@ -646,6 +568,144 @@ impl Migrator {
             }
         }
     }
+}
+
+/// Run the steps of `plan` on `conn`, which must already hold the write transaction with foreign
+/// keys off (as [`Migrator`] and [`execute_plan`] arrange). Commits at the end, and around
+/// `-- dbtool:no-transaction` steps; refuses to commit new foreign-key violations. On error the
+/// caller rolls back whatever is still open.
+pub fn execute_steps(
+    conn: &Connection,
+    db_path: &Path,
+    plan: &Plan,
+    operation: Operation,
+    now: OffsetDateTime,
+    busy_timeout: Duration,
+) -> Result<Vec<StepReport>> {
+    conn.execute_batch(CREATE_HISTORY_TABLE)
+        .map_err(|e| Error::sqlite("creating the history table", db_path, e))?;
+    let mut fk_before = db::foreign_key_violations(conn, db_path)?;
+    let mut reports = Vec::new();
+    let mut committed_through: Option<&Step> = None;
+    for step in &plan.steps {
+        if step.no_transaction {
+            commit_checked(conn, db_path, &fk_before, operation, busy_timeout)?;
+            let report =
+                run_step(conn, db_path, step, now).map_err(|e| Error::NoTransactionFailed {
+                    path: step.path.clone().unwrap_or_default(),
+                    committed_through: committed_through
+                        .map_or("nothing".into(), |s| format!("{}__{}", s.version, s.name)),
+                    source: Box::new(e),
+                })?;
+            reports.push(report);
+        } else {
+            if conn.is_autocommit() {
+                db::begin_immediate(conn, db_path, busy_timeout)?;
+                fk_before = db::foreign_key_violations(conn, db_path)?;
+            }
+            reports.push(run_step(conn, db_path, step, now)?);
+        }
+        committed_through = Some(step);
+    }
+    commit_checked(conn, db_path, &fk_before, operation, busy_timeout)?;
+    Ok(reports)
+}
+
+/// Execute a plan on an open connection (an in-memory scratch database for verify, rebuild
+/// generation or rehearsal): foreign keys off and read back, `BEGIN IMMEDIATE`, the steps, the
+/// foreign-key check, `COMMIT`, foreign keys restored. All or nothing, as for [`Migrator`].
+pub fn execute_plan(
+    conn: &Connection,
+    db_path: &Path,
+    plan: &Plan,
+    operation: Operation,
+    now: OffsetDateTime,
+) -> Result<Vec<StepReport>> {
+    let fk_was_on = db::foreign_keys_enabled(conn, db_path)?;
+    db::set_foreign_keys(conn, db_path, false)?;
+    let timeout = crate::config::DEFAULT_BUSY_TIMEOUT;
+    let result = db::begin_immediate(conn, db_path, timeout)
+        .and_then(|()| execute_steps(conn, db_path, plan, operation, now, timeout));
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let restored = db::set_foreign_keys(conn, db_path, fk_was_on);
+    let reports = result?;
+    restored?;
+    Ok(reports)
+}
+
+/// A fresh in-memory database with the migrations of `set` applied up to `target` (with history
+/// rows): the schema "as the migrations say it should be".
+pub fn apply_in_memory(set: &MigrationSet, target: UpTarget) -> Result<Connection> {
+    let path = Path::new(":memory:");
+    let conn = Connection::open_in_memory()
+        .map_err(|e| Error::sqlite("opening a scratch database", path, e))?;
+    let plan = plan_upgrade(set, &[], target)?;
+    execute_plan(
+        &conn,
+        path,
+        &plan,
+        Operation::Upgrade,
+        OffsetDateTime::UNIX_EPOCH,
+    )?;
+    Ok(conn)
+}
+
+/// Commit unless the transaction added foreign-key violations.
+fn commit_checked(
+    conn: &Connection,
+    db_path: &Path,
+    before: &[FkViolation],
+    operation: Operation,
+    busy_timeout: Duration,
+) -> Result<()> {
+    if conn.is_autocommit() {
+        return Ok(());
+    }
+    let after = db::foreign_key_violations(conn, db_path)?;
+    let new: Vec<FkViolation> = after
+        .into_iter()
+        .filter(|v| before.binary_search(v).is_err())
+        .collect();
+    if !new.is_empty() {
+        return Err(Error::ForeignKeyViolations {
+            what: format!("this {}", operation.as_str()),
+            violations: new,
+        });
+    }
+    conn.execute_batch("COMMIT")
+        .map_err(|e| db::classify(e, "committing", db_path, busy_timeout))
+}
+
+fn run_step(
+    conn: &Connection,
+    db_path: &Path,
+    step: &Step,
+    now: OffsetDateTime,
+) -> Result<StepReport> {
+    let started = Instant::now();
+    let path = step.path.clone().unwrap_or_default();
+    let statements = match &step.sql {
+        Some(sql) => run_script(conn, sql, &path)?,
+        None => Vec::new(),
+    };
+    match step.action {
+        Action::Apply | Action::Record => {
+            history::insert(conn, db_path, step.version, &step.name, step.checksum, now)?
+        }
+        Action::Revert | Action::Forget => history::delete(conn, db_path, step.version)?,
+    }
+    Ok(StepReport {
+        action: step.action,
+        version: step.version,
+        name: step.name.clone(),
+        path: step.path.clone(),
+        no_transaction: step.no_transaction,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        sql: None,
+        statements,
+    })
 }
 
 /// "Add user preferences table" -> `add_user_preferences_table` (ASCII letters, digits, `_`).
