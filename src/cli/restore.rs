@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             .find(|e| {
                 e.meta
                     .as_ref()
-                    .is_some_and(|m| PathBuf::from(&m.source_path) == me)
+                    .is_some_and(|m| std::path::Path::new(&m.source_path) == me)
             })
             .map(|e| e.path)
             .ok_or_else(|| BackupError::NoBackups {
