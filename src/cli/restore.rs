@@ -1,6 +1,6 @@
 //! `dbtool restore [FILE | latest]`: verify a backup, back up the current database, replace it.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use dbtool::backup::{self, BackupError, CheckLevel, RestoreOptions, RestoreReport};
 use dbtool::{exit, Error};
@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             .find(|e| {
                 e.meta
                     .as_ref()
-                    .is_some_and(|m| std::path::Path::new(&m.source_path) == me)
+                    .is_some_and(|m| Path::new(&m.source_path) == me)
             })
             .map(|e| e.path)
             .ok_or_else(|| BackupError::NoBackups {
