@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Benchmark: dbtool backup / restore against the tools a person would use, side by side in one run.
+#
+#   scripts/bench-backup.sh [SIZE_MIB]        (default 1024)
+#
+# Generates (once, cached in $BENCH_DATA, default /work/bench-data, never in the repository) a
+# WAL-mode database of realistic rows at the head of migrations/, then times, page cache warm:
+#   floor     zstd -3 -T0 on the raw file (read and compress once)
+#   pipeline  sqlite3 DB ".backup tmp.db" && zstd -3 -T0 tmp.db
+#   dbtool    dbtool backup (sqlite_dbpage), and with --method backup-api (the fallback)
+#   restore   dbtool restore --yes --no-backup (verification included) vs zstd -d
+# Each is run twice; the faster run counts. Peak memory (max RSS) via /usr/bin/time -v.
+# Goals (issue 3): backup <= 1.2x floor and >= 1.2x faster than the pipeline; restore <= 2x
+# zstd -d; peak memory < 100 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MIB=${1:-1024}
+DATA=${BENCH_DATA:-/work/bench-data}
+DB="$DATA/bench-${SIZE_MIB}.db"
+OUT="$DATA/out"
+mkdir -p "$DATA" "$OUT"
+
+cargo build --release --quiet
+DBTOOL="$PWD/target/release/dbtool"
+
+if [[ ! -f "$DB" ]]; then
+    echo "generating $DB (${SIZE_MIB} MiB, once)..." >&2
+    python3 scripts/bench-data.py "$DB.tmp" "$SIZE_MIB" content.db.example >&2
+    mv "$DB.tmp" "$DB"
+fi
+
+TIME_V=""
+if [[ -x /usr/bin/time ]] && /usr/bin/time -v true >/dev/null 2>&1; then TIME_V=/usr/bin/time; fi
+
+# run NAME CMD... : runs twice, records best wall seconds and max RSS (KiB) of the best run.
+declare -A SECS RSS
+run() {
+    local name=$1; shift
+    local best="" best_rss=0
+    for _ in 1 2; do
+        [[ -n "${PREP:-}" ]] && eval "$PREP"
+        local log; log=$(mktemp)
+        local t0 t1
+        t0=$(date +%s.%N)
+        if [[ -n "$TIME_V" ]]; then
+            "$TIME_V" -v -o "$log" bash -c "$*" >/dev/null
+        else
+            bash -c "$*" >/dev/null
+        fi
+        t1=$(date +%s.%N)
+        local secs; secs=$(echo "$t1 - $t0" | bc -l)
+        local rss=0
+        if [[ -n "$TIME_V" ]]; then rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$log"); fi
+        rm -f "$log"
+        if [[ -z "$best" ]] || (( $(echo "$secs < $best" | bc -l) )); then best=$secs; best_rss=$rss; fi
+    done
+    SECS[$name]=$best
+    RSS[$name]=$best_rss
+}
+
+cat "$DB" >/dev/null  # warm the page cache for everyone alike
+DBSIZE=$(stat -c %s "$DB")
+
+PREP="rm -f $OUT/floor.zst"
+run floor "zstd -3 -T0 -q -f '$DB' -o '$OUT/floor.zst'"
+PREP="rm -f $OUT/tmp.db $OUT/tmp.db.zst"
+run pipeline "sqlite3 '$DB' '.backup $OUT/tmp.db' && zstd -3 -T0 -q -f '$OUT/tmp.db' -o '$OUT/tmp.db.zst'"
+PREP="rm -f $OUT/dbtool.db.zst"
+run dbtool "'$DBTOOL' -q --database '$DB' backup --output '$OUT/dbtool.db.zst'"
+PREP="rm -f $OUT/dbtool-api.db.zst"
+run dbtool_api "'$DBTOOL' -q --database '$DB' backup --method backup-api --output '$OUT/dbtool-api.db.zst'"
+
+# Restore: onto a copy of the database (the realistic case: replacing a live file).
+PREP="rm -f $OUT/zstd-d.db"
+run zstd_d "zstd -d -q -f '$OUT/dbtool.db.zst' -o '$OUT/zstd-d.db'"
+PREP="cp '$DB' '$OUT/target.db'; rm -f '$OUT/target.db-wal' '$OUT/target.db-shm'"
+run restore "'$DBTOOL' -q --database '$OUT/target.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
+
+# Sanity: the restored copy equals the source.
+[[ "$(sqlite3 "$OUT/target.db" 'SELECT count(*) FROM posts')" == "$(sqlite3 "$DB" 'SELECT count(*) FROM posts')" ]]
+
+ratio() { echo "scale=2; $1 / $2" | bc -l; }
+ZSIZE=$(stat -c %s "$OUT/dbtool.db.zst")
+FSIZE=$(stat -c %s "$OUT/floor.zst")
+printf '\n%s\n' "database: $DB ($((DBSIZE / 1048576)) MiB), $(nproc) cores"
+printf '%-34s %8s %10s\n' "command" "seconds" "max RSS"
+for k in floor pipeline dbtool dbtool_api zstd_d restore; do
+    printf '%-34s %8.2f %7d MiB\n' "$k" "${SECS[$k]}" "$(( ${RSS[$k]:-0} / 1024 ))"
+done
+echo
+echo "backup / floor:              $(ratio "${SECS[dbtool]}" "${SECS[floor]}")x   (goal <= 1.2)"
+echo "pipeline / backup:           $(ratio "${SECS[pipeline]}" "${SECS[dbtool]}")x   (goal >= 1.2)"
+echo "backup-api / floor:          $(ratio "${SECS[dbtool_api]}" "${SECS[floor]}")x"
+echo "restore / zstd -d:           $(ratio "${SECS[restore]}" "${SECS[zstd_d]}")x   (goal <= 2)"
+echo "compression ratio:           $(ratio "$DBSIZE" "$ZSIZE")x (zstd -3 on the raw file: $(ratio "$DBSIZE" "$FSIZE")x)"
+echo "peak memory backup/restore:  $(( ${RSS[dbtool]:-0} / 1024 )) / $(( ${RSS[restore]:-0} / 1024 )) MiB   (goal < 100)"
