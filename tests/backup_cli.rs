@@ -229,10 +229,10 @@ fn backup_while_another_process_writes_in_wal_mode() {
     let mut writer = Sqlite3::spawn(&env.db());
     let mut script = String::from(".timeout 30000\n");
     for i in 0..20000 {
-        script.push_str(&format!(
+        script.push_str(
             "BEGIN IMMEDIATE; INSERT INTO w_parent(body) VALUES (hex(randomblob(300)));
-             INSERT INTO w_child(parent_id) VALUES (last_insert_rowid()); COMMIT;\n"
-        ));
+             INSERT INTO w_child(parent_id) VALUES (last_insert_rowid()); COMMIT;\n",
+        );
         if i == 0 {
             script.push_str(".print started\n");
         }
