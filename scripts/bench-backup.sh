@@ -7,9 +7,12 @@
 # WAL-mode database of realistic rows at the head of migrations/, then times, page cache warm:
 #   floor     zstd -3 -T0 on the raw file (read and compress once)
 #   pipeline  sqlite3 DB ".backup tmp.db" && zstd -3 -T0 tmp.db
-#   dbtool    dbtool backup (sqlite_dbpage), and with --method backup-api (the fallback)
+#   dbtool    dbtool backup (sqlite_dbpage), with --no-verify (no read-back), and with
+#             --method backup-api (the fallback)
 #   restore   dbtool restore --yes --no-backup (verification included) vs zstd -d
 # Each is run twice; the faster run counts. Peak memory (max RSS) via /usr/bin/time -v.
+# Also: zstd -d followed by sync (a durable write, as a restore must be), and a restore to a path
+# with no database yet (nothing to replace).
 # Goals (issue 3): backup <= 1.2x floor and >= 1.2x faster than the pipeline; restore <= 2x
 # zstd -d; peak memory < 100 MiB.
 set -euo pipefail
@@ -68,14 +71,20 @@ PREP="rm -f $OUT/tmp.db $OUT/tmp.db.zst"
 run pipeline "sqlite3 '$DB' '.backup $OUT/tmp.db' && zstd -3 -T0 -q -f '$OUT/tmp.db' -o '$OUT/tmp.db.zst'"
 PREP="rm -f $OUT/dbtool.db.zst"
 run dbtool "'$DBTOOL' -q --database '$DB' backup --output '$OUT/dbtool.db.zst'"
+PREP="rm -f $OUT/dbtool-nv.db.zst"
+run dbtool_noverify "'$DBTOOL' -q --database '$DB' backup --no-verify --output '$OUT/dbtool-nv.db.zst'"
 PREP="rm -f $OUT/dbtool-api.db.zst"
 run dbtool_api "'$DBTOOL' -q --database '$DB' backup --method backup-api --output '$OUT/dbtool-api.db.zst'"
 
 # Restore: onto a copy of the database (the realistic case: replacing a live file).
 PREP="rm -f $OUT/zstd-d.db"
 run zstd_d "zstd -d -q -f '$OUT/dbtool.db.zst' -o '$OUT/zstd-d.db'"
-PREP="cp '$DB' '$OUT/target.db'; rm -f '$OUT/target.db-wal' '$OUT/target.db-shm'"
+PREP="rm -f $OUT/zstd-d.db"
+run zstd_d_sync "zstd -d -q -f '$OUT/dbtool.db.zst' -o '$OUT/zstd-d.db' && sync '$OUT/zstd-d.db'"
+PREP="cp '$DB' '$OUT/target.db'; rm -f '$OUT/target.db-wal' '$OUT/target.db-shm'; sync"
 run restore "'$DBTOOL' -q --database '$OUT/target.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
+PREP="rm -f '$OUT/fresh.db'"
+run restore_new "'$DBTOOL' -q --database '$OUT/fresh.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
 
 # Sanity: the restored copy equals the source.
 [[ "$(sqlite3 "$OUT/target.db" 'SELECT count(*) FROM posts')" == "$(sqlite3 "$DB" 'SELECT count(*) FROM posts')" ]]
@@ -85,13 +94,16 @@ ZSIZE=$(stat -c %s "$OUT/dbtool.db.zst")
 FSIZE=$(stat -c %s "$OUT/floor.zst")
 printf '\n%s\n' "database: $DB ($((DBSIZE / 1048576)) MiB), $(nproc) cores"
 printf '%-34s %8s %10s\n' "command" "seconds" "max RSS"
-for k in floor pipeline dbtool dbtool_api zstd_d restore; do
+for k in floor pipeline dbtool dbtool_noverify dbtool_api zstd_d zstd_d_sync restore restore_new; do
     printf '%-34s %8.2f %7d MiB\n' "$k" "${SECS[$k]}" "$(( ${RSS[$k]:-0} / 1024 ))"
 done
 echo
 echo "backup / floor:              $(ratio "${SECS[dbtool]}" "${SECS[floor]}")x   (goal <= 1.2)"
 echo "pipeline / backup:           $(ratio "${SECS[pipeline]}" "${SECS[dbtool]}")x   (goal >= 1.2)"
+echo "backup --no-verify / floor:  $(ratio "${SECS[dbtool_noverify]}" "${SECS[floor]}")x"
 echo "backup-api / floor:          $(ratio "${SECS[dbtool_api]}" "${SECS[floor]}")x"
-echo "restore / zstd -d:           $(ratio "${SECS[restore]}" "${SECS[zstd_d]}")x   (goal <= 2)"
+echo "restore / zstd -d:           $(ratio "${SECS[restore]}" "${SECS[zstd_d]}")x   (goal <= 2; replaces a live database: every page is written to the WAL/journal and the file, durably)"
+echo "restore / (zstd -d + sync):  $(ratio "${SECS[restore]}" "${SECS[zstd_d_sync]}")x"
+echo "restore to a new path / zstd -d: $(ratio "${SECS[restore_new]}" "${SECS[zstd_d]}")x   (no live database: verified copy linked into place)"
 echo "compression ratio:           $(ratio "$DBSIZE" "$ZSIZE")x (zstd -3 on the raw file: $(ratio "$DBSIZE" "$FSIZE")x)"
 echo "peak memory backup/restore:  $(( ${RSS[dbtool]:-0} / 1024 )) / $(( ${RSS[restore]:-0} / 1024 )) MiB   (goal < 100)"

@@ -560,8 +560,20 @@ fn restore_and_reset_refuse_without_a_terminal_unless_yes() {
 
 #[test]
 fn every_automatic_backup_is_taken_verified_and_restorable() {
+    for wal in [false, true] {
+        automatic_backups(wal);
+    }
+}
+
+fn automatic_backups(wal: bool) {
     let env = Env::new();
     env.init_with_data(50);
+    if wal {
+        Connection::open(env.db())
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode=WAL")
+            .unwrap();
+    }
     let seed = env.path("seed.sql");
     std::fs::write(
         &seed,
@@ -630,7 +642,7 @@ fn every_automatic_backup_is_taken_verified_and_restorable() {
             "--force",
             file.to_str().unwrap(),
         ]);
-        assert_eq!(dump(&copy), dump_before, "{reason}");
+        assert_eq!(dump(&copy), dump_before, "wal={wal} {reason}");
     }
 }
 

@@ -24,6 +24,9 @@ pub struct Args {
     #[arg(long, default_value_t = dbtool::backup::DEFAULT_LEVEL,
           value_parser = clap::value_parser!(i32).range(1..=19))]
     level: i32,
+    /// Skip reading the finished file back (decompress and check) before reporting success
+    #[arg(long)]
+    no_verify: bool,
     /// How to read the live database (for benchmarks and diagnosis)
     #[arg(long, value_enum, default_value = "auto", hide = true)]
     method: Method,
@@ -41,6 +44,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let mut opts = safety::create_options(ctx, &args.reason, OffsetDateTime::now_utc());
     opts.output = args.output.map(|o| ctx.out.cwd.join(o));
     opts.level = args.level;
+    opts.verify = !args.no_verify;
     opts.method = match args.method {
         Method::Auto => MethodChoice::Auto,
         Method::Dbpage => MethodChoice::Dbpage,

@@ -1,0 +1,138 @@
+//! Where does `dbtool backup`'s time go? Times each stage of the pipeline on one database.
+//! `cargo run --release --example backup_phases -- DB`
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dbtool::backup::{MethodChoice, Snapshot};
+use sha2::Digest;
+
+fn main() {
+    let db = std::env::args().nth(1).expect("usage: backup_phases DB");
+    let db = Path::new(&db);
+    let scratch = std::env::temp_dir();
+    let time = |label: &str, f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        println!("{label:<40} {:>7.2} s", t.elapsed().as_secs_f64());
+    };
+    let snap =
+        || Snapshot::begin(db, MethodChoice::Dbpage, Duration::from_secs(5), &scratch).unwrap();
+    time("dbpage read only", &mut || {
+        snap().stream(&mut |_| Ok(())).unwrap();
+    });
+    time("dbpage read + sha256", &mut || {
+        let mut sha = sha2::Sha256::new();
+        snap()
+            .stream(&mut |c| {
+                sha.update(c);
+                Ok(())
+            })
+            .unwrap();
+    });
+    for threads in [0u32, 1, 2] {
+        time(
+            &format!("dbpage read + zstd -3 ({threads} workers)"),
+            &mut || {
+                let mut enc = zstd::stream::write::Encoder::new(std::io::sink(), 3).unwrap();
+                if threads > 0 {
+                    enc.multithread(threads).unwrap();
+                }
+                snap()
+                    .stream(&mut |c| {
+                        enc.write_all(c).unwrap();
+                        Ok(())
+                    })
+                    .unwrap();
+                enc.finish().unwrap();
+            },
+        );
+    }
+    // Restore, phase by phase, onto a copy of the database.
+    let out = scratch.join("phases.db.zst");
+    let _ = std::fs::remove_file(&out);
+    let mut opts =
+        dbtool::backup::CreateOptions::new(&scratch, "phases", time::OffsetDateTime::UNIX_EPOCH);
+    opts.output = Some(out.clone());
+    let t = Instant::now();
+    let mut last = (None, Instant::now());
+    let mut report = |p: dbtool::backup::Progress| {
+        if last.0 != Some(p.phase) {
+            if let Some(phase) = last.0 {
+                println!("  {phase:?}: {:.2} s", last.1.elapsed().as_secs_f64());
+            }
+            last = (Some(p.phase), Instant::now());
+        }
+    };
+    dbtool::backup::create(db, &opts, &mut report).unwrap();
+    report(dbtool::backup::Progress {
+        phase: dbtool::backup::Phase::Replace,
+        done: 0,
+        total: 0,
+    });
+    println!(
+        "{:<40} {:>7.2} s",
+        "create (all phases)",
+        t.elapsed().as_secs_f64()
+    );
+    let target = scratch.join("phases-target.db");
+    std::fs::copy(db, &target).unwrap();
+    let ropts = dbtool::backup::RestoreOptions {
+        force: true,
+        safety_backup: None,
+        check: dbtool::backup::CheckLevel::Quick,
+        busy_timeout: Duration::from_secs(5),
+    };
+    let t = Instant::now();
+    let mut last = (None, Instant::now());
+    dbtool::backup::restore(&target, &out, &ropts, &mut |p| {
+        if last.0 != Some(p.phase) {
+            if let Some(phase) = last.0 {
+                println!("  {phase:?}: {:.2} s", last.1.elapsed().as_secs_f64());
+            }
+            last = (Some(p.phase), Instant::now());
+        }
+    })
+    .unwrap();
+    println!("  {:?}: {:.2} s", last.0, last.1.elapsed().as_secs_f64());
+    println!(
+        "{:<40} {:>7.2} s",
+        "restore (quick_check)",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let conn = rusqlite::Connection::open(&target).unwrap();
+    let _: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    println!(
+        "{:<40} {:>7.2} s",
+        "integrity_check alone",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let _: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .unwrap();
+    println!(
+        "{:<40} {:>7.2} s",
+        "quick_check alone",
+        t.elapsed().as_secs_f64()
+    );
+    drop(conn);
+    for f in [&out, &target] {
+        let _ = std::fs::remove_file(f);
+    }
+
+    time("backup-api copy to temp + read", &mut || {
+        Snapshot::begin(
+            db,
+            MethodChoice::BackupApi,
+            Duration::from_secs(5),
+            &scratch,
+        )
+        .unwrap()
+        .stream(&mut |_| Ok(()))
+        .unwrap();
+    });
+}
