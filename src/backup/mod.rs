@@ -6,8 +6,8 @@
 //!
 //! Invariants:
 //! - The library never prints and never reads the clock: callers pass `now` and get reports.
-//! - A backup is complete under its final name or absent; with `verify` it has been read back,
-//!   decompressed and hashed before the report says it exists.
+//! - A backup is complete under its final name or absent; with `verify` it has been read back and
+//!   decompressed (zstd checksum, size, SQLite header) before the report says it exists.
 //! - A restore verifies the backup fully (checksum, SHA-256, integrity check) into a temporary
 //!   file before touching the database, then replaces the content in one SQLite transaction
 //!   (backup API into the live file), so no reader ever sees a half-restored database and a stale
@@ -84,7 +84,7 @@ pub struct CreateOptions {
     pub threads: u32,
     pub method: MethodChoice,
     pub busy_timeout: Duration,
-    /// Read the finished file back (checksum and SHA-256) before reporting success.
+    /// Read the finished file back (decompress, zstd checksum) before reporting success.
     pub verify: bool,
     /// The time to stamp the backup with (only `main` reads the clock).
     pub now: OffsetDateTime,
@@ -127,28 +127,14 @@ pub struct BackupReport {
     pub leftovers_removed: Vec<PathBuf>,
 }
 
-/// Take a backup of `db`.
+/// Take a backup of `db`: snapshot, compress into a temporary file, read it back, publish.
 pub fn create(
     db: &Path,
     opts: &CreateOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupReport, BackupError> {
     snapshot::check_database_path(db)?;
-    let (dir, fixed_name) = match &opts.output {
-        Some(out) => {
-            let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
-            let name = out.file_name().ok_or_else(|| BackupError::Write {
-                path: out.clone(),
-                doing: "choosing the output file",
-                source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
-            })?;
-            (
-                parent.unwrap_or(Path::new(".")).to_path_buf(),
-                Some(name.to_string_lossy().into_owned()),
-            )
-        }
-        None => (opts.dir.clone(), None),
-    };
+    let (dir, fixed_name) = output_location(opts)?;
     store::ensure_dir(&dir)?;
     let leftovers_removed = cleanup_leftovers(&dir);
 
@@ -173,99 +159,32 @@ pub fn create(
     .with_placeholder_hash();
 
     let temp = TempFile::new_in(&dir, "backup")?;
-    let write_err = |doing: &'static str| {
-        let path = temp.path().to_path_buf();
-        move |e: io::Error| BackupError::Write {
-            path: path.clone(),
-            doing,
-            source: e,
-        }
-    };
     let file = temp.open_rw()?;
-    let header = format::encode_header(&meta, None).map_err(write_err("writing the metadata"))?;
-    (&file)
-        .write_all(&header)
-        .map_err(write_err("writing the metadata"))?;
-
-    let mut enc =
-        zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, &file), opts.level)
-            .map_err(write_err("starting zstd"))?;
-    let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
-        enc.include_checksum(true)?;
-        enc.include_contentsize(true)?;
-        enc.set_pledged_src_size(Some(info.image_size()))?;
-        if opts.threads > 0 {
-            enc.multithread(opts.threads)?;
-        }
-        Ok(())
-    };
-    setup(&mut enc).map_err(write_err("configuring zstd"))?;
-
-    let total = info.image_size();
-    let mut sha = Sha256::new();
-    let mut done = 0u64;
-    let mut next_report = 0u64;
-    let compress_err = write_err("writing the compressed database");
-    snap.stream(&mut |chunk| {
-        sha.update(chunk);
-        enc.write_all(chunk).map_err(&compress_err)?;
-        done += chunk.len() as u64;
-        if done >= next_report {
-            progress(Progress {
-                phase: Phase::Backup,
-                done,
-                total,
-            });
-            next_report = done + PROGRESS_STEP;
-        }
-        Ok(())
-    })?;
-    drop(snap); // ends the read transaction / removes the temporary copy
-    let buffered = enc
-        .finish()
-        .map_err(write_err("finishing the zstd frame"))?;
-    buffered
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .map_err(write_err("writing the compressed database"))?;
-    progress(Progress {
-        phase: Phase::Backup,
-        done,
-        total,
-    });
-
-    meta.sha256 = format::hex(&sha.finalize());
-    let final_header = format::encode_header(&meta, Some(header.len()))
-        .map_err(write_err("writing the metadata"))?;
-    (&file)
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| (&file).write_all(&final_header))
-        .map_err(write_err("writing the metadata"))?;
-    let size = file
-        .metadata()
-        .map_err(write_err("reading the backup's size"))?
-        .len();
+    let size = compress(&mut snap, &file, temp.path(), opts, &mut meta, progress)?;
+    drop(snap); // ends the read transaction, or removes the temporary copy
 
     // fsync (waiting on the disk) and the read-back (CPU) overlap; both finish before the file
     // gets its final name.
     let (synced, checked) = std::thread::scope(|scope| {
         let sync = scope.spawn(|| file.sync_all());
-        let checked = if opts.verify {
+        let checked = opts.verify.then(|| {
             // The zstd content checksum proves the decoded bytes are the ones the encoder was
             // fed, which are the bytes the SHA-256 was computed over: hashing again adds nothing.
-            Some(read_payload(
+            read_payload(
                 temp.path(),
                 Phase::ReadBack,
                 Hash::Skip,
                 progress,
                 &mut |_| Ok(()),
-            ))
-        } else {
-            None
-        };
+            )
+        });
         (sync.join().expect("fsync thread panicked"), checked)
     });
-    synced.map_err(write_err("syncing the backup to disk"))?;
+    synced.map_err(|e| BackupError::Write {
+        path: temp.path().into(),
+        doing: "syncing the backup to disk",
+        source: e,
+    })?;
     drop(file);
     if let Some(checked) = checked {
         if checked? != meta {
@@ -298,6 +217,101 @@ pub fn create(
         meta,
         leftovers_removed,
     })
+}
+
+/// The folder to write into, and the fixed file name when `--output` was given.
+fn output_location(opts: &CreateOptions) -> Result<(PathBuf, Option<String>), BackupError> {
+    let Some(out) = &opts.output else {
+        return Ok((opts.dir.clone(), None));
+    };
+    let name = out.file_name().ok_or_else(|| BackupError::Write {
+        path: out.clone(),
+        doing: "choosing the output file",
+        source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
+    })?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+    Ok((
+        parent.unwrap_or(Path::new(".")).to_path_buf(),
+        Some(name.to_string_lossy().into_owned()),
+    ))
+}
+
+/// Write the metadata frame and the compressed image of `snap` into `file`, hashing the image
+/// on the way; then rewrite the metadata in place with the hash. Returns the file's size.
+fn compress(
+    snap: &mut Snapshot,
+    file: &File,
+    path: &Path,
+    opts: &CreateOptions,
+    meta: &mut BackupMeta,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<u64, BackupError> {
+    let write_err = |doing: &'static str| {
+        move |e: io::Error| BackupError::Write {
+            path: path.into(),
+            doing,
+            source: e,
+        }
+    };
+    let header = format::encode_header(meta, None).map_err(write_err("writing the metadata"))?;
+    let mut out = file;
+    out.write_all(&header)
+        .map_err(write_err("writing the metadata"))?;
+
+    let total = meta.image_size;
+    let mut enc =
+        zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), opts.level)
+            .map_err(write_err("starting zstd"))?;
+    let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
+        enc.include_checksum(true)?;
+        enc.include_contentsize(true)?;
+        enc.set_pledged_src_size(Some(total))?;
+        if opts.threads > 0 {
+            enc.multithread(opts.threads)?;
+        }
+        Ok(())
+    };
+    setup(&mut enc).map_err(write_err("configuring zstd"))?;
+
+    let mut sha = Sha256::new();
+    let mut done = 0u64;
+    let mut next_report = 0u64;
+    let compress_err = write_err("writing the compressed database");
+    snap.stream(&mut |chunk| {
+        sha.update(chunk);
+        enc.write_all(chunk).map_err(&compress_err)?;
+        done += chunk.len() as u64;
+        if done >= next_report {
+            progress(Progress {
+                phase: Phase::Backup,
+                done,
+                total,
+            });
+            next_report = done + PROGRESS_STEP;
+        }
+        Ok(())
+    })?;
+    enc.finish()
+        .map_err(write_err("finishing the zstd frame"))?
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(write_err("writing the compressed database"))?;
+    progress(Progress {
+        phase: Phase::Backup,
+        done,
+        total,
+    });
+
+    meta.sha256 = format::hex(&sha.finalize());
+    let final_header = format::encode_header(meta, Some(header.len()))
+        .map_err(write_err("writing the metadata"))?;
+    out.seek(SeekFrom::Start(0))
+        .and_then(|_| out.write_all(&final_header))
+        .map_err(write_err("writing the metadata"))?;
+    Ok(file
+        .metadata()
+        .map_err(write_err("reading the backup's size"))?
+        .len())
 }
 
 /// Whether [`read_payload`] recomputes the SHA-256 of the image.
