@@ -37,9 +37,11 @@ Exit status:
   0  success, or nothing to do
   1  the operation failed (the database is unchanged unless the message says otherwise)
   2  usage error (unknown flag, bad target)
-  3  a check found a difference (status --exit-code with pending migrations, drift)
+  3  a check found a difference (status --exit-code with pending migrations, drift,
+     a damaged backup in `backups verify`)
   4  the database is locked by another process (busy timeout expired)
-  5  refused: needs --yes (or --force) when no terminal can ask";
+  5  refused: needs --yes when no terminal can ask (restore, reset), or --force
+     (a backup of another database)";
 
 #[derive(Parser)]
 #[command(

@@ -60,6 +60,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     };
     let entry = backup::read_entry(&file)?;
     let meta = entry.meta.as_ref().expect("read_entry returns metadata");
+    // Refuse a backup of another database before asking anything (the library checks again).
+    let target = backup::canonical_db_path(db);
+    if Path::new(&meta.source_path) != target && !args.force {
+        return Err(BackupError::DifferentDatabase {
+            backup: file,
+            source_path: meta.source_path.clone(),
+            target,
+        }
+        .into());
+    }
     if db.exists() {
         let details = vec![
             format!("database: {}", db.display()),
