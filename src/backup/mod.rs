@@ -259,48 +259,53 @@ fn compress(
         .map_err(write_err("writing the metadata"))?;
 
     let total = meta.image_size;
-    let mut enc =
-        zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, file), opts.level)
-            .map_err(write_err("starting zstd"))?;
-    let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
-        enc.include_checksum(true)?;
-        enc.include_contentsize(true)?;
-        enc.set_pledged_src_size(Some(total))?;
-        if opts.threads > 0 {
-            enc.multithread(opts.threads)?;
-        }
-        Ok(())
-    };
-    setup(&mut enc).map_err(write_err("configuring zstd"))?;
+    let sha = store::with_background_sync(file, |writer| {
+        let mut enc = zstd::stream::write::Encoder::new(
+            BufWriter::with_capacity(1 << 20, writer),
+            opts.level,
+        )
+        .map_err(write_err("starting zstd"))?;
+        let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
+            enc.include_checksum(true)?;
+            enc.include_contentsize(true)?;
+            enc.set_pledged_src_size(Some(total))?;
+            if opts.threads > 0 {
+                enc.multithread(opts.threads)?;
+            }
+            Ok(())
+        };
+        setup(&mut enc).map_err(write_err("configuring zstd"))?;
 
-    let mut sha = Sha256::new();
-    let mut done = 0u64;
-    let mut next_report = 0u64;
-    let compress_err = write_err("writing the compressed database");
-    snap.stream(&mut |chunk| {
-        sha.update(chunk);
-        enc.write_all(chunk).map_err(&compress_err)?;
-        done += chunk.len() as u64;
-        if done >= next_report {
-            progress(Progress {
-                phase: Phase::Backup,
-                done,
-                total,
-            });
-            next_report = done + PROGRESS_STEP;
-        }
-        Ok(())
+        let mut sha = Sha256::new();
+        let mut done = 0u64;
+        let mut next_report = 0u64;
+        let compress_err = write_err("writing the compressed database");
+        snap.stream(&mut |chunk| {
+            sha.update(chunk);
+            enc.write_all(chunk).map_err(&compress_err)?;
+            done += chunk.len() as u64;
+            if done >= next_report {
+                progress(Progress {
+                    phase: Phase::Backup,
+                    done,
+                    total,
+                });
+                next_report = done + PROGRESS_STEP;
+            }
+            Ok(())
+        })?;
+        enc.finish()
+            .map_err(write_err("finishing the zstd frame"))?
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(write_err("writing the compressed database"))?;
+        progress(Progress {
+            phase: Phase::Backup,
+            done,
+            total,
+        });
+        Ok::<_, BackupError>(sha)
     })?;
-    enc.finish()
-        .map_err(write_err("finishing the zstd frame"))?
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .map_err(write_err("writing the compressed database"))?;
-    progress(Progress {
-        phase: Phase::Backup,
-        done,
-        total,
-    });
 
     meta.sha256 = format::hex(&sha.finalize());
     let final_header = format::encode_header(meta, Some(header.len()))
@@ -445,7 +450,7 @@ pub fn verify(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<VerifyReport, BackupError> {
     let temp = TempFile::new_in(scratch, "verify")?;
-    let meta = decompress_to(backup, &temp, progress)?;
+    let meta = decompress_to(backup, &temp, false, progress)?;
     check_database(backup, temp.path(), check, progress)?;
     Ok(VerifyReport {
         path: backup.into(),
@@ -457,6 +462,7 @@ pub fn verify(
 fn decompress_to(
     backup: &Path,
     temp: &TempFile,
+    durable: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupMeta, BackupError> {
     let file = temp.open_rw()?;
@@ -465,17 +471,26 @@ fn decompress_to(
         doing: "writing the decompressed database",
         source: e,
     };
-    let mut out = BufWriter::with_capacity(1 << 20, &file);
-    let meta = read_payload(
-        backup,
-        Phase::Decompress,
-        Hash::Check,
-        progress,
-        &mut |chunk| out.write_all(chunk).map_err(write_err),
-    )?;
-    out.flush().map_err(write_err)?;
-    drop(out);
-    Ok(meta)
+    let mut write = |out: &mut dyn Write| {
+        let mut out = BufWriter::with_capacity(1 << 20, out);
+        let meta = read_payload(
+            backup,
+            Phase::Decompress,
+            Hash::Check,
+            progress,
+            &mut |chunk| out.write_all(chunk).map_err(write_err),
+        )?;
+        out.flush().map_err(write_err)?;
+        Ok(meta)
+    };
+    if durable {
+        // The copy will become the database file itself: flush it to disk as it is written.
+        let meta = store::with_background_sync(&file, |mut w| write(&mut w))?;
+        file.sync_all().map_err(write_err)?;
+        Ok(meta)
+    } else {
+        write(&mut &file)
+    }
 }
 
 /// Run the integrity check on a decompressed copy; `backup` names the file in errors.
@@ -588,7 +603,8 @@ pub fn restore(
     cleanup_leftovers(&folder);
 
     let temp = TempFile::new_in(&folder, "restore")?;
-    let checked = decompress_to(backup, &temp, progress)?;
+    // When there is no database to replace, the verified copy becomes the database file.
+    let checked = decompress_to(backup, &temp, !exists, progress)?;
     check_database(backup, temp.path(), opts.check, progress)?;
 
     let safety_backup = match (&opts.safety_backup, exists) {

@@ -289,6 +289,56 @@ pub(crate) fn publish(
     })
 }
 
+/// Flush `file` to disk every this many written bytes (see [`with_background_sync`]).
+const SYNC_EVERY: u64 = 32 << 20;
+
+/// A writer for `file` that asks a helper thread to flush the file to disk every
+/// [`SYNC_EVERY`] bytes.
+pub(crate) struct SyncingWriter<'a> {
+    file: &'a File,
+    written: u64,
+    next_sync: u64,
+    tx: std::sync::mpsc::Sender<()>,
+}
+
+impl io::Write for SyncingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = io::Write::write(&mut self.file, buf)?;
+        self.written += n as u64;
+        if self.written >= self.next_sync {
+            let _ = self.tx.send(());
+            self.next_sync = self.written + SYNC_EVERY;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::Write::flush(&mut self.file)
+    }
+}
+
+/// Run `work` with a [`SyncingWriter`] on `file` whose periodic flushes happen on a helper
+/// thread: the disk works while the CPU compresses, so the caller's final fsync (which it still
+/// owes, and whose error is the one that counts) has little left to do.
+pub(crate) fn with_background_sync<T>(file: &File, work: impl FnOnce(SyncingWriter<'_>) -> T) -> T {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        scope.spawn(move || {
+            while rx.recv().is_ok() {
+                while rx.try_recv().is_ok() {} // coalesce requests that queued up
+                let _ = file.sync_data();
+            }
+        });
+        work(SyncingWriter {
+            file,
+            written: 0,
+            next_sync: SYNC_EVERY,
+            tx,
+        })
+        // The writer (and its sender) is gone once `work` returns, which ends the helper.
+    })
+}
+
 /// Make a rename or link in `dir` durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), BackupError> {
     #[cfg(unix)]
