@@ -6,15 +6,13 @@
 //!
 //! Invariants:
 //! - The library never prints and never reads the clock: callers pass `now` and get reports.
-//! - A backup is complete under its final name or absent; with `verify` its stream has been
-//!   decompressed (zstd checksum, size, SQLite header) and the file read back from disk and
-//!   matched against that stream before the report says it exists (see [`check`]).
+//! - A backup is complete under its final name or absent; with `verify` it has been read back and
+//!   decompressed (zstd checksum, size, SQLite header) before the report says it exists.
 //! - A restore verifies the backup fully (checksum, SHA-256, integrity check) into a temporary
 //!   file before touching the database, then replaces the content in one SQLite transaction
 //!   (backup API into the live file), so no reader ever sees a half-restored database and a stale
 //!   `-wal` cannot resurrect old pages.
 
-mod check;
 pub mod error;
 pub mod format;
 pub mod snapshot;
@@ -86,7 +84,7 @@ pub struct CreateOptions {
     pub threads: u32,
     pub method: MethodChoice,
     pub busy_timeout: Duration,
-    /// Decompress the stream as it is written and read the file back before reporting success.
+    /// Read the finished file back (decompress, zstd checksum) before reporting success.
     pub verify: bool,
     /// The time to stamp the backup with (only `main` reads the clock).
     pub now: OffsetDateTime,
@@ -162,16 +160,24 @@ pub fn create(
 
     let temp = TempFile::new_in(&dir, "backup")?;
     let file = temp.open_rw()?;
-    let (size, digest) = compress(&mut snap, &file, temp.path(), opts, &mut meta, progress)?;
+    let size = compress(&mut snap, &file, temp.path(), opts, &mut meta, progress)?;
     drop(snap); // ends the read transaction, or removes the temporary copy
 
-    // fsync (waiting on the disk) and the read-back (reading and hashing) overlap; both finish
-    // before the file gets its final name.
+    // fsync (waiting on the disk) and the read-back (CPU) overlap; both finish before the file
+    // gets its final name.
     let (synced, checked) = std::thread::scope(|scope| {
         let sync = scope.spawn(|| file.sync_all());
-        let checked = digest
-            .as_ref()
-            .map(|d| check::check_file(temp.path(), &meta, d, progress));
+        let checked = opts.verify.then(|| {
+            // The zstd content checksum proves the decoded bytes are the ones the encoder was
+            // fed, which are the bytes the SHA-256 was computed over: hashing again adds nothing.
+            read_payload(
+                temp.path(),
+                Phase::ReadBack,
+                Hash::Skip,
+                progress,
+                &mut |_| Ok(()),
+            )
+        });
         (sync.join().expect("fsync thread panicked"), checked)
     });
     synced.map_err(|e| BackupError::Write {
@@ -180,7 +186,15 @@ pub fn create(
         source: e,
     })?;
     drop(file);
-    checked.transpose()?;
+    if let Some(checked) = checked {
+        if checked? != meta {
+            return Err(BackupError::Corrupt {
+                path: temp.path().into(),
+                detail: "the metadata read back differs from what was written".into(),
+                source: None,
+            });
+        }
+    }
 
     let stem = store::db_stem(db);
     let path = store::publish(temp, &dir, |clash| match &fixed_name {
@@ -223,8 +237,7 @@ fn output_location(opts: &CreateOptions) -> Result<(PathBuf, Option<String>), Ba
 }
 
 /// Write the metadata frame and the compressed image of `snap` into `file`, hashing the image
-/// on the way (and, with `verify`, decompressing the stream on a second thread); then rewrite
-/// the metadata in place with the hash. Returns the file's size and the verified stream's digest.
+/// on the way; then rewrite the metadata in place with the hash. Returns the file's size.
 fn compress(
     snap: &mut Snapshot,
     file: &File,
@@ -232,39 +245,66 @@ fn compress(
     opts: &CreateOptions,
     meta: &mut BackupMeta,
     progress: &mut dyn FnMut(Progress),
-) -> Result<(u64, Option<check::StreamDigest>), BackupError> {
-    let write_err = |doing: &'static str| write_error(path, doing);
+) -> Result<u64, BackupError> {
+    let write_err = |doing: &'static str| {
+        move |e: io::Error| BackupError::Write {
+            path: path.into(),
+            doing,
+            source: e,
+        }
+    };
     let header = format::encode_header(meta, None).map_err(write_err("writing the metadata"))?;
     let mut out = file;
     out.write_all(&header)
         .map_err(write_err("writing the metadata"))?;
 
     let total = meta.image_size;
-    let (sha, digest) = store::with_background_sync(file, |writer| {
-        std::thread::scope(|scope| {
-            // With `verify`, a second thread decompresses the stream as it is written.
-            let (tx, verifier) = if opts.verify {
-                let (tx, rx) = std::sync::mpsc::sync_channel(8);
-                let handle = scope.spawn(move || check::decode_stream(rx, total));
-                (Some(tx), Some(handle))
-            } else {
-                (None, None)
-            };
-            let tee = check::Tee { inner: writer, tx };
-            let sha = encode(snap, tee, path, opts, total, progress)?;
-            let digest = match verifier.map(|h| h.join().expect("verifier thread panicked")) {
-                Some(Ok(digest)) => Some(digest),
-                Some(Err(detail)) => {
-                    return Err(BackupError::Corrupt {
-                        path: path.into(),
-                        detail: format!("verifying while writing: {detail}"),
-                        source: None,
-                    })
-                }
-                None => None,
-            };
-            Ok((sha, digest))
-        })
+    let sha = store::with_background_sync(file, |writer| {
+        let mut enc = zstd::stream::write::Encoder::new(
+            BufWriter::with_capacity(1 << 20, writer),
+            opts.level,
+        )
+        .map_err(write_err("starting zstd"))?;
+        let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
+            enc.include_checksum(true)?;
+            enc.include_contentsize(true)?;
+            enc.set_pledged_src_size(Some(total))?;
+            if opts.threads > 0 {
+                enc.multithread(opts.threads)?;
+            }
+            Ok(())
+        };
+        setup(&mut enc).map_err(write_err("configuring zstd"))?;
+
+        let mut sha = Sha256::new();
+        let mut done = 0u64;
+        let mut next_report = 0u64;
+        let compress_err = write_err("writing the compressed database");
+        snap.stream(&mut |chunk| {
+            sha.update(chunk);
+            enc.write_all(chunk).map_err(&compress_err)?;
+            done += chunk.len() as u64;
+            if done >= next_report {
+                progress(Progress {
+                    phase: Phase::Backup,
+                    done,
+                    total,
+                });
+                next_report = done + PROGRESS_STEP;
+            }
+            Ok(())
+        })?;
+        enc.finish()
+            .map_err(write_err("finishing the zstd frame"))?
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .map_err(write_err("writing the compressed database"))?;
+        progress(Progress {
+            phase: Phase::Backup,
+            done,
+            total,
+        });
+        Ok::<_, BackupError>(sha)
     })?;
 
     meta.sha256 = format::hex(&sha.finalize());
@@ -273,83 +313,27 @@ fn compress(
     out.seek(SeekFrom::Start(0))
         .and_then(|_| out.write_all(&final_header))
         .map_err(write_err("writing the metadata"))?;
-    let size = file
+    Ok(file
         .metadata()
         .map_err(write_err("reading the backup's size"))?
-        .len();
-    Ok((size, digest))
+        .len())
 }
 
-fn write_error<'a>(path: &'a Path, doing: &'static str) -> impl Fn(io::Error) -> BackupError + 'a {
-    move |e| BackupError::Write {
-        path: path.into(),
-        doing,
-        source: e,
-    }
-}
-
-/// Stream the snapshot through zstd into `out`, hashing the image. Returns the hash.
-fn encode<W: Write>(
-    snap: &mut Snapshot,
-    out: W,
-    path: &Path,
-    opts: &CreateOptions,
-    total: u64,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Sha256, BackupError> {
-    let write_err = |doing: &'static str| write_error(path, doing);
-    let mut enc =
-        zstd::stream::write::Encoder::new(BufWriter::with_capacity(1 << 20, out), opts.level)
-            .map_err(write_err("starting zstd"))?;
-    let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
-        enc.include_checksum(true)?;
-        enc.include_contentsize(true)?;
-        enc.set_pledged_src_size(Some(total))?;
-        if opts.threads > 0 {
-            enc.multithread(opts.threads)?;
-        }
-        Ok(())
-    };
-    setup(&mut enc).map_err(write_err("configuring zstd"))?;
-
-    let mut sha = Sha256::new();
-    let mut done = 0u64;
-    let mut next_report = 0u64;
-    let compress_err = write_err("writing the compressed database");
-    snap.stream(&mut |chunk| {
-        sha.update(chunk);
-        enc.write_all(chunk).map_err(&compress_err)?;
-        done += chunk.len() as u64;
-        if done >= next_report {
-            progress(Progress {
-                phase: Phase::Backup,
-                done,
-                total,
-            });
-            next_report = done + PROGRESS_STEP;
-        }
-        Ok(())
-    })?;
-    // Finishing drops the tee at the end of the stream, which tells the verifier it is complete.
-    enc.finish()
-        .map_err(write_err("finishing the zstd frame"))?
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .map_err(write_err("writing the compressed database"))?;
-    progress(Progress {
-        phase: Phase::Backup,
-        done,
-        total,
-    });
-    Ok(sha)
+/// Whether [`read_payload`] recomputes the SHA-256 of the image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hash {
+    Check,
+    /// Only right after writing, when the zstd checksum already ties the file to the hashed bytes.
+    Skip,
 }
 
 /// Decompress the backup at `path`, handing the database image to `sink` chunk by chunk, and
 /// check everything a backup promises: metadata, zstd frame checksum, no trailing bytes, image
-/// size, SQLite header, SHA-256. Returns the metadata.
+/// size, SQLite header, SHA-256 (with [`Hash::Check`]). Returns the metadata.
 pub fn read_payload(
     path: &Path,
     phase: Phase,
+    hash: Hash,
     progress: &mut dyn FnMut(Progress),
     sink: &mut dyn FnMut(&[u8]) -> Result<(), BackupError>,
 ) -> Result<BackupMeta, BackupError> {
@@ -401,7 +385,9 @@ pub fn read_payload(
                 None,
             ));
         }
-        sha.update(chunk);
+        if hash == Hash::Check {
+            sha.update(chunk);
+        }
         sink(chunk)?;
         if done >= next_report {
             progress(Progress { phase, done, total });
@@ -426,7 +412,7 @@ pub fn read_payload(
         ));
     }
     let actual = format::hex(&sha.finalize());
-    if actual != meta.sha256 {
+    if hash == Hash::Check && actual != meta.sha256 {
         return Err(BackupError::HashMismatch {
             path: path.into(),
             expected: meta.sha256.clone(),
@@ -487,9 +473,13 @@ fn decompress_to(
     };
     let mut write = |out: &mut dyn Write| {
         let mut out = BufWriter::with_capacity(1 << 20, out);
-        let meta = read_payload(backup, Phase::Decompress, progress, &mut |chunk| {
-            out.write_all(chunk).map_err(write_err)
-        })?;
+        let meta = read_payload(
+            backup,
+            Phase::Decompress,
+            Hash::Check,
+            progress,
+            &mut |chunk| out.write_all(chunk).map_err(write_err),
+        )?;
         out.flush().map_err(write_err)?;
         Ok(meta)
     };
