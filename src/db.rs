@@ -134,6 +134,57 @@ pub fn classify(e: rusqlite::Error, action: &str, path: &Path, waited: Duration)
     }
 }
 
+/// An advisory lock on `<database>.dbtool-lock`, held for a whole run. SQLite's own lock
+/// (`BEGIN IMMEDIATE`) cannot span a `-- dbtool:no-transaction` step, which runs in autocommit
+/// mode: without this, a second `dbtool upgrade` waiting for SQLite's lock got it in that gap
+/// and ran the same migration again. The file is left in place (deleting a lock file races
+/// with the next process opening it); the lock dies with the process.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// The path of the run lock file beside `db_path`.
+pub fn run_lock_path(db_path: &Path) -> std::path::PathBuf {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(".dbtool-lock");
+    name.into()
+}
+
+/// Take the run lock, waiting up to `busy_timeout` for another dbtool process to finish.
+pub fn run_lock(db_path: &Path, busy_timeout: Duration) -> Result<RunLock> {
+    let path = run_lock_path(db_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("opening the lock file", &path, e))?;
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(RunLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let waited = started.elapsed();
+                if waited >= busy_timeout {
+                    return Err(Error::Locked {
+                        path: db_path.to_path_buf(),
+                        waited_ms: busy_timeout.as_millis() as u64,
+                    });
+                }
+                // The same back-off as SQLite's busy handler: there is no way to wait on a
+                // file lock with a timeout in std.
+                std::thread::sleep(pause.min(busy_timeout - waited));
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io("locking", &path, e));
+            }
+        }
+    }
+}
+
 /// `BEGIN IMMEDIATE`: takes the write lock now (waiting up to the busy timeout), so the
 /// migration plan is computed and applied under one lock. This is the cross-process lock.
 pub fn begin_immediate(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<()> {

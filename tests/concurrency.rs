@@ -81,9 +81,11 @@ fn race_two_upgrades(env: &TestEnv) -> Vec<(i32, serde_json::Value)> {
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let args = ["upgrade", "--json", "--busy-timeout", "120000"];
     let children = [spawn(env, &args), spawn(env, &args)];
+    // Each is either waiting for SQLite's lock or for dbtool's run lock (held by the other).
+    let run_lock = dbtool::db::run_lock_path(&db);
     for child in &children {
         wait_for("both upgrades to open the database", || {
-            has_open(child.id(), &db)
+            has_open(child.id(), &db) || has_open(child.id(), &run_lock)
         });
     }
     holder.execute_batch("ROLLBACK").unwrap();
@@ -141,6 +143,18 @@ fn two_upgrades_started_at_once_apply_each_migration_exactly_once() {
     assert!(results
         .iter()
         .any(|(_, json)| json["steps"].as_array().unwrap().is_empty()));
+}
+
+/// Bug: a `-- dbtool:no-transaction` migration runs outside any SQLite lock, so a second
+/// `dbtool upgrade` waiting for the lock slipped in, ran the same migration again, and then
+/// failed on the history row with `no-transaction-failed`.
+#[test]
+fn regression_a_no_transaction_migration_is_not_run_twice_by_concurrent_upgrades() {
+    let env = TestEnv::new();
+    busy_set(&env, Some(5));
+    std::fs::write(env.db(), b"").unwrap();
+    let results = race_two_upgrades(&env);
+    assert_each_applied_once(&env, &results);
 }
 
 #[test]
@@ -248,4 +262,25 @@ fn regression_kill_9_mid_plan_leaves_the_old_version_and_read_only_commands_reco
     env.migration(3, "huge", "CREATE TABLE huge(x);\n", None);
     env.ok(&["upgrade"]);
     assert_eq!(versions(&env.db()), vec![1, 2, 3]);
+}
+
+#[test]
+fn a_run_lock_held_past_the_busy_timeout_is_exit_4_and_changes_nothing() {
+    let env = TestEnv::new();
+    env.migration(1, "a", "CREATE TABLE a(x);\n", None);
+    env.migration(2, "wal", "-- dbtool:no-transaction\nPRAGMA journal_mode = WAL;\n", None);
+    env.ok(&["upgrade", "1"]);
+    let before = bytes(&env.db());
+    // Another dbtool run in progress (in a no-transaction step, holding no SQLite lock).
+    let lock = std::fs::File::create(dbtool::db::run_lock_path(&env.db())).unwrap();
+    lock.lock().unwrap();
+    env.run(&["upgrade", "--busy-timeout", "200"]).assert_error(
+        4,
+        "error[database-locked]: database $TMP/content.db is locked by another process (waited 200 ms)",
+    );
+    common::assert_unchanged(&env.db(), &before);
+    drop(lock);
+    env.ok(&["upgrade", "--busy-timeout", "200"]);
+    assert_eq!(versions(&env.db()), vec![1, 2]);
+    assert_eq!(common::text(&env.db(), "PRAGMA journal_mode"), "wal");
 }

@@ -17,7 +17,10 @@
 //! A migration marked `-- dbtool:no-transaction` (for `PRAGMA journal_mode=WAL` or `VACUUM`,
 //! which SQLite refuses inside a transaction) is a commit boundary: the steps before it commit,
 //! it runs on its own in autocommit mode, its history row is written right after, and the rest
-//! of the plan continues in a new transaction. Such migrations must be safe to run twice.
+//! of the plan continues in a new transaction. Such migrations must be safe to run twice (a
+//! crash between the SQL and its history row leaves it unrecorded). Because SQLite's lock is
+//! released around them, a folder holding any such migration also takes an advisory lock on
+//! `<database>.dbtool-lock` for the whole run, so concurrent dbtool runs still serialise.
 
 mod exec;
 mod files;
@@ -394,6 +397,12 @@ impl Migrator {
         if options.dry_run {
             return self.dry_run(operation, set, make_plan);
         }
+        // Only a folder with no-transaction migrations needs a lock that outlives SQLite's.
+        let _run_lock = if set.migrations.iter().any(has_no_transaction_step) {
+            Some(db::run_lock(&self.database, self.busy_timeout)?)
+        } else {
+            None
+        };
         let locked = self.lock(operation)?;
         let result = self.run_locked(operation, set, options, &locked, make_plan);
         let conn = &locked.conn;
@@ -568,6 +577,10 @@ impl Migrator {
             }
         }
     }
+}
+
+fn has_no_transaction_step(m: &MigrationFile) -> bool {
+    m.up.directives.no_transaction || m.down.as_ref().is_some_and(|d| d.directives.no_transaction)
 }
 
 /// Run the steps of `plan` on `conn`, which must already hold the write transaction with foreign
