@@ -147,6 +147,12 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("migration {path} ends dbtool's transaction at line {line}: {statement}")]
+    TransactionControl {
+        path: PathBuf,
+        line: usize,
+        statement: String,
+    },
     #[error(
         "{what} would leave {} new foreign-key violation(s): {}",
         violations.len(),
@@ -201,6 +207,7 @@ impl Error {
             Error::MissingDown { .. } => "missing-down",
             Error::Irreversible { .. } => "irreversible",
             Error::MigrationFailed { .. } => "migration-failed",
+            Error::TransactionControl { .. } => "transaction-in-migration",
             Error::ForeignKeyViolations { .. } => "foreign-key-violation",
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
@@ -236,6 +243,7 @@ impl Error {
             | Error::MissingDown { .. }
             | Error::Irreversible { .. }
             | Error::MigrationFailed { .. }
+            | Error::TransactionControl { .. }
             | Error::ForeignKeyViolations { .. }
             | Error::NoTransactionFailed { .. }
             | Error::FileExists { .. } => exit::FAILURE,
@@ -322,6 +330,10 @@ impl Error {
                     Some("nothing was applied: fix the file and run the command again".into())
                 }
             }
+            Error::TransactionControl { .. } => Some(
+                "nothing was applied; remove COMMIT/END/ROLLBACK from the file: dbtool commits the whole plan itself, after the foreign-key check (or mark the file `-- dbtool:no-transaction` to manage transactions yourself)"
+                    .into(),
+            ),
             Error::ForeignKeyViolations { .. } => Some(
                 "nothing was committed; fix the rows the migration leaves orphaned (or add the missing parents) and run again"
                     .into(),

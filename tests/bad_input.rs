@@ -564,3 +564,57 @@ fn a_missing_migrations_folder_is_refused() {
         "error[migrations-dir-missing]: migrations folder $TMP/migrations does not exist",
     );
 }
+
+/// Bug: a `COMMIT;` (or `END;`) in a migration committed the plan's transaction half-way:
+/// the foreign-key check was skipped (commit_checked saw autocommit and returned), the rest of
+/// the plan ran statement by statement, and the run exited 0 with orphaned rows. A `ROLLBACK;`
+/// silently undid the earlier steps and then failed on the vanished history table.
+#[test]
+fn regression_commit_end_or_rollback_in_a_migration_is_refused_before_it_runs() {
+    for (ender, line) in [("COMMIT;", 2), ("END TRANSACTION;", 2), ("rollback;", 2)] {
+        let env = at_head();
+        env.migration(
+            5,
+            "drop_ann",
+            &format!("DELETE FROM authors WHERE id = 1;\n{ender}\n"),
+            None,
+        );
+        env.migration(6, "more", "CREATE TABLE more(x);\n", None);
+        let stderr = refused(
+            &env,
+            &["upgrade"],
+            1,
+            &format!(
+                "error[transaction-in-migration]: migration $TMP/migrations/V0005__drop_ann.sql ends dbtool's transaction at line {line}: {ender}"
+            ),
+        );
+        assert!(stderr.contains("hint: nothing was applied"), "{stderr}");
+        assert_eq!(versions(&env.db()), vec![1, 2, 3, 4]);
+        assert_eq!(int(&env.db(), "SELECT count(*) FROM authors"), 2);
+    }
+
+    // Savepoints nest inside dbtool's transaction and are fine.
+    let env = at_head();
+    env.migration(
+        5,
+        "savepoints",
+        "SAVEPOINT s;\nINSERT INTO authors VALUES (3, 'Cy');\nROLLBACK TO s;\nRELEASE s;\nINSERT INTO authors VALUES (4, 'Di');\n",
+        None,
+    );
+    env.ok(&["upgrade"]);
+    assert_eq!(
+        common::text(&env.db(), "SELECT group_concat(id) FROM authors"),
+        "1,2,4"
+    );
+
+    // A no-transaction migration may manage its own transaction.
+    let env = at_head();
+    env.migration(
+        5,
+        "own_transaction",
+        "-- dbtool:no-transaction\nBEGIN;\nINSERT INTO authors VALUES (3, 'Cy');\nCOMMIT;\n",
+        None,
+    );
+    env.ok(&["upgrade"]);
+    assert_eq!(int(&env.db(), "SELECT count(*) FROM authors"), 3);
+}

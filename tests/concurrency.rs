@@ -268,7 +268,12 @@ fn regression_kill_9_mid_plan_leaves_the_old_version_and_read_only_commands_reco
 fn a_run_lock_held_past_the_busy_timeout_is_exit_4_and_changes_nothing() {
     let env = TestEnv::new();
     env.migration(1, "a", "CREATE TABLE a(x);\n", None);
-    env.migration(2, "wal", "-- dbtool:no-transaction\nPRAGMA journal_mode = WAL;\n", None);
+    env.migration(
+        2,
+        "wal",
+        "-- dbtool:no-transaction\nPRAGMA journal_mode = WAL;\n",
+        None,
+    );
     env.ok(&["upgrade", "1"]);
     let before = bytes(&env.db());
     // Another dbtool run in progress (in a no-transaction step, holding no SQLite lock).

@@ -25,7 +25,12 @@ pub struct StatementReport {
 
 /// Run every statement of `sql` on `conn` (inside whatever transaction the caller holds).
 /// `path` names the file in errors.
+///
+/// When the caller holds a transaction, a statement that would end it (`COMMIT`, `END`,
+/// `ROLLBACK` other than `ROLLBACK TO`) is refused before it runs: it would commit half a plan
+/// without the foreign-key check, or silently undo the steps before it.
 pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<StatementReport>> {
+    let in_transaction = !conn.is_autocommit();
     let mut batch = Batch::new(conn, sql);
     let mut cursor = 0usize;
     let mut reports = Vec::new();
@@ -41,6 +46,13 @@ pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<State
             .map_or(cursor, |offset| cursor + offset);
         cursor = (start + text.len()).min(sql.len());
         let statement_start = start + leading_trivia(&text);
+        if in_transaction && ends_transaction(&text[leading_trivia(&text)..]) {
+            return Err(Error::TransactionControl {
+                path: path.to_path_buf(),
+                line: line_of(sql, statement_start),
+                statement: text.trim().to_string(),
+            });
+        }
         let before = conn.total_changes();
         let mut run = || -> rusqlite::Result<()> {
             let mut rows = stmt.raw_query();
@@ -92,6 +104,23 @@ fn prepare_error(e: rusqlite::Error, sql: &str, cursor: usize, path: PathBuf) ->
         line: line_of(sql, error_at.min(sql.len())),
         statement: tail[..end].trim().to_string(),
         source: e,
+    }
+}
+
+/// Whether a statement (starting at its first token) is `COMMIT`, `END` or a `ROLLBACK` of the
+/// whole transaction. SQLite decides a statement's kind by its first keyword.
+fn ends_transaction(statement: &str) -> bool {
+    let mut words = statement
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase);
+    match words.next().as_deref() {
+        Some("COMMIT" | "END") => true,
+        Some("ROLLBACK") => {
+            let next = words.find(|w| w != "TRANSACTION");
+            next.as_deref() != Some("TO")
+        }
+        _ => false,
     }
 }
 
@@ -168,6 +197,30 @@ mod tests {
                 assert!(statement.starts_with("SELECT * FROM"), "{statement}");
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn transaction_enders() {
+        for yes in [
+            "COMMIT;",
+            "commit transaction",
+            "END;",
+            "End Transaction;",
+            "ROLLBACK",
+            "rollback transaction;",
+        ] {
+            assert!(ends_transaction(yes), "{yes}");
+        }
+        for no in [
+            "ROLLBACK TO sp;",
+            "ROLLBACK TRANSACTION TO SAVEPOINT sp",
+            "CREATE TABLE commit_log(x)",
+            "SAVEPOINT sp",
+            "RELEASE sp",
+            "SELECT 'COMMIT'",
+        ] {
+            assert!(!ends_transaction(no), "{no}");
         }
     }
 
