@@ -163,11 +163,13 @@ pub enum Error {
         violations: Vec<FkViolation>,
     },
     #[error(
-        "migration {path} runs without a transaction and failed; V{committed_through} and earlier are committed, this migration may be partly applied"
+        "migration {path} runs without a transaction and failed; {}, this migration may be partly applied",
+        committed_note(committed_through.as_deref())
     )]
     NoTransactionFailed {
         path: PathBuf,
-        committed_through: String,
+        /// The last step of this run that is committed (`V3__x`), if any.
+        committed_through: Option<String>,
         #[source]
         source: Box<Error>,
     },
@@ -368,6 +370,13 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+fn committed_note(committed_through: Option<&str>) -> String {
+    match committed_through {
+        Some(label) => format!("{label} and the steps before it are committed"),
+        None => "no earlier step of this run was committed".into(),
     }
 }
 

@@ -607,7 +607,7 @@ pub fn execute_steps(
                 run_step(conn, db_path, step, now).map_err(|e| Error::NoTransactionFailed {
                     path: step.path.clone().unwrap_or_default(),
                     committed_through: committed_through
-                        .map_or("nothing".into(), |s| format!("{}__{}", s.version, s.name)),
+                        .map(|s| format!("V{}__{}", s.version, s.name)),
                     source: Box::new(e),
                 })?;
             reports.push(report);
