@@ -140,17 +140,23 @@ impl MigrationSet {
         };
         let mut ups: BTreeMap<i32, (String, SqlFile)> = BTreeMap::new();
         let mut downs: Vec<(i32, String, SqlFile)> = Vec::new();
-        let mut paths: Vec<PathBuf> = Vec::new();
+        let mut paths: Vec<(PathBuf, bool)> = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("reading the migrations folder", dir, e))?;
-            paths.push(entry.path());
+            // The entry's type comes with the listing; only a symlink costs a stat.
+            let is_dir = match entry.file_type() {
+                Ok(t) if t.is_symlink() => entry.path().is_dir(),
+                Ok(t) => t.is_dir(),
+                Err(_) => entry.path().is_dir(),
+            };
+            paths.push((entry.path(), is_dir));
         }
         paths.sort(); // deterministic error messages whatever the folder order
-        for path in paths {
+        for (path, is_dir) in paths {
             let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if !file_name.to_ascii_lowercase().ends_with(".sql") || path.is_dir() {
+            if !file_name.to_ascii_lowercase().ends_with(".sql") || is_dir {
                 continue;
             }
             let Some((version, name, kind)) = parse_file_name(file_name) else {
