@@ -236,7 +236,23 @@ impl MigrationSet {
     }
 }
 
+/// refinery's checksum: SipHash-1-3 (keys 0, 0) over the name, the version and the up SQL, fed
+/// through `Hash` exactly as `refinery_core::Migration::unapplied` does.
+///
+/// `Migration::unapplied` first matches the file stem against refinery's Unicode regex, and
+/// compiling that regex (plus the thread pool regex-automata sizes from the cgroup files) was
+/// the largest single cost of `dbtool current`. An ASCII name that passed `parse_file_name` is
+/// certain to match it, so only other names go through refinery itself (which also rejects the
+/// few that refinery's `\w` refuses, keeping the two loaders in agreement).
 fn refinery_checksum(version: i32, name: &str, up: &SqlFile) -> Result<u64> {
+    use std::hash::{Hash, Hasher};
+    if name.is_ascii() {
+        let mut hasher = siphasher::sip::SipHasher13::new();
+        name.hash(&mut hasher);
+        version.hash(&mut hasher);
+        up.sql.hash(&mut hasher);
+        return Ok(hasher.finish());
+    }
     let label = format!("V{version}__{name}");
     let migration = refinery_core::Migration::unapplied(&label, &up.sql).map_err(|_| {
         Error::BadMigrationName {
@@ -295,5 +311,28 @@ mod tests {
         .unwrap();
         assert_eq!(set.migrations[0].checksum, expected.checksum());
         assert_eq!(set.migrations[0].name, "create_users");
+    }
+
+    #[test]
+    fn checksum_matches_refinery_for_ascii_and_unicode_names_and_any_sql() {
+        let cases = [
+            (1, "a", ""),
+            (7, "add_tags", "ALTER TABLE t ADD COLUMN x;\r\n-- é ü 日本\n"),
+            (0, "x_1", "\u{feff}SELECT 1;"),
+            (2_147_483_647, "big", "SELECT 'max i32';"),
+            (3, "créer_table", "CREATE TABLE t(x);"),
+        ];
+        for (version, name, sql) in cases {
+            let up = SqlFile {
+                path: PathBuf::from("x.sql"),
+                sql: sql.to_string(),
+                directives: Directives::default(),
+            };
+            let ours = refinery_checksum(version, name, &up).unwrap();
+            let theirs = refinery_core::Migration::unapplied(&format!("V{version}__{name}"), sql)
+                .unwrap()
+                .checksum();
+            assert_eq!(ours, theirs, "V{version}__{name}");
+        }
     }
 }
