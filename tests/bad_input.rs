@@ -257,7 +257,7 @@ fn a_migration_file_that_is_not_utf8_is_refused() {
     let stderr = refused(&env, &["upgrade"], 1, line);
     assert!(stderr.contains("hint: save the file as UTF-8"), "{stderr}");
     refused(&env, &["downgrade", "-1"], 1, line);
-    refused(&env, &["current"], 1, line);
+    refused(&env, &["status"], 1, line);
 
     // A down file counts too.
     let env = at_head();

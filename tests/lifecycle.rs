@@ -700,3 +700,29 @@ fn the_example_project_initialises_and_round_trips() {
     env.ok(&["upgrade"]);
     assert_eq!(versions(&env.db()), head);
 }
+
+#[test]
+fn current_reads_file_names_only_but_still_checks_them() {
+    let env = TestEnv::new();
+    env.library_set();
+    env.ok(&["upgrade", "2"]);
+    // `current` does not read or hash files (that is `status`'s job, and most of the cost)...
+    env.write("migrations/V0005__latin1.sql", b"SELECT 'Jos\xe9';\n");
+    assert_eq!(
+        env.ok(&["current"]).stdout(),
+        "2 create_books (3 pending, head is 5)\n"
+    );
+    assert_eq!(env.run(&["status"]).code(), 1, "status does read it");
+    // ...but names, versions and pairing come from the listing and are still checked.
+    env.write("migrations/V5__twice.sql", "SELECT 1;\n");
+    env.run(&["current"]).assert_error(
+        1,
+        "error[duplicate-version]: two migration files have version 5: $TMP/migrations/V0005__latin1.sql and $TMP/migrations/V5__twice.sql",
+    );
+    std::fs::remove_file(env.migrations().join("V5__twice.sql")).unwrap();
+    env.write("migrations/notes.sql", "-- scratch\n");
+    env.run(&["current"]).assert_error(
+        1,
+        "error[bad-migration-name]: $TMP/migrations/notes.sql is not named V{n}__{name}.sql or V{n}__{name}.down.sql",
+    );
+}

@@ -38,7 +38,7 @@ use crate::db::{self, OpenMode};
 use crate::error::{Error, FkViolation, Result};
 
 pub use exec::{run_script, StatementReport};
-pub use files::{Directives, MigrationFile, MigrationSet, SqlFile};
+pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
 pub use plan::{
     down_path_for, plan_downgrade, plan_stamp, plan_upgrade, problems, Action, DownTarget, Entry,
@@ -314,18 +314,23 @@ impl Migrator {
         })
     }
 
+    /// The current version and whether it is head. Only the folder's file names are needed (no
+    /// file is read or hashed: `status` is the command that checks them).
     pub fn current(&self) -> Result<CurrentReport> {
-        let set = self.load_migrations()?;
+        let listed = MigrationSet::list(&self.migrations)?;
         let applied = self.read_history()?;
-        let overview = Overview::new(&set, &applied);
         let newest = applied.iter().max_by_key(|a| a.version);
+        let head = listed.last().map(|m| m.version);
         Ok(CurrentReport {
             database: self.database.clone(),
             version: newest.map(|a| a.version),
             name: newest.map(|a| a.name.clone()),
-            head: overview.head,
-            is_head: overview.current == overview.head,
-            pending: overview.pending().count(),
+            head,
+            is_head: newest.map(|a| a.version) == head,
+            pending: listed
+                .iter()
+                .filter(|m| !applied.iter().any(|a| a.version == m.version))
+                .count(),
         })
     }
 
