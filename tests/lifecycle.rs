@@ -726,3 +726,36 @@ fn current_reads_file_names_only_but_still_checks_them() {
         "error[bad-migration-name]: $TMP/migrations/notes.sql is not named V{n}__{name}.sql or V{n}__{name}.down.sql",
     );
 }
+
+/// Bug: after `downgrade base`, a table the migrations do not own (an application's cache) made
+/// `upgrade` refuse with "has tables but no migration history" although the (empty) history
+/// table was there, while `init` said "already initialised: run `dbtool upgrade`".
+#[test]
+fn regression_upgrade_after_downgrade_base_with_a_table_the_migrations_do_not_own() {
+    let env = TestEnv::new();
+    env.library_set();
+    env.ok(&["init"]);
+    common::exec(
+        &env.db(),
+        "CREATE TABLE app_cache(k TEXT PRIMARY KEY, v TEXT);",
+    );
+    env.ok(&["downgrade", "base"]);
+    assert_eq!(tables(&env.db()), vec!["app_cache"]);
+
+    env.ok(&["upgrade", "--dry-run"]);
+    env.ok(&["upgrade"]);
+    assert_eq!(versions(&env.db()), vec![1, 2, 3, 4]);
+    assert_eq!(tables(&env.db()), vec!["app_cache", "authors", "books"]);
+
+    // Without any history table it is still refused.
+    let env = TestEnv::new();
+    env.library_set();
+    common::exec(
+        &env.db(),
+        "CREATE TABLE app_cache(k TEXT PRIMARY KEY, v TEXT);",
+    );
+    env.run(&["upgrade", "--dry-run"]).assert_error(
+        1,
+        "error[unmanaged-database]: database $TMP/content.db has tables (app_cache) but no migration history",
+    );
+}

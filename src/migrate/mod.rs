@@ -437,7 +437,9 @@ impl Migrator {
             db::set_foreign_keys(&conn, &self.database, false)?;
             db::begin_immediate(&conn, &self.database, self.busy_timeout)?;
             let applied = history::read(&conn, &self.database)?;
-            if applied.is_empty() && operation == Operation::Upgrade {
+            // Unmanaged means no history table at all: an empty one (after `downgrade base`)
+            // is still dbtool's, whatever other tables the application keeps beside it.
+            if operation == Operation::Upgrade && !history::table_exists(&conn, &self.database)? {
                 let tables = db::user_tables(&conn, &self.database)?;
                 if !tables.is_empty() {
                     return Err(Error::UnmanagedDatabase {
@@ -526,7 +528,9 @@ impl Migrator {
         let applied = if exists {
             let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
             let applied = history::read(&conn, &self.database)?;
-            if applied.is_empty() && operation == Operation::Upgrade {
+            // Unmanaged means no history table at all: an empty one (after `downgrade base`)
+            // is still dbtool's, whatever other tables the application keeps beside it.
+            if operation == Operation::Upgrade && !history::table_exists(&conn, &self.database)? {
                 let tables = db::user_tables(&conn, &self.database)?;
                 if !tables.is_empty() {
                     return Err(Error::UnmanagedDatabase {
