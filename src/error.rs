@@ -148,6 +148,14 @@ pub enum Error {
         source: rusqlite::Error,
     },
     #[error(
+        "{path} line {line}: `{statement}` would end dbtool's transaction; refused before it ran"
+    )]
+    TransactionControl {
+        path: PathBuf,
+        line: usize,
+        statement: String,
+    },
+    #[error(
         "{what} would leave {} new foreign-key violation(s): {}",
         violations.len(),
         violations.iter().take(10).map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
@@ -201,6 +209,7 @@ impl Error {
             Error::MissingDown { .. } => "missing-down",
             Error::Irreversible { .. } => "irreversible",
             Error::MigrationFailed { .. } => "migration-failed",
+            Error::TransactionControl { .. } => "transaction-in-script",
             Error::ForeignKeyViolations { .. } => "foreign-key-violation",
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
@@ -236,6 +245,7 @@ impl Error {
             | Error::MissingDown { .. }
             | Error::Irreversible { .. }
             | Error::MigrationFailed { .. }
+            | Error::TransactionControl { .. }
             | Error::ForeignKeyViolations { .. }
             | Error::NoTransactionFailed { .. }
             | Error::FileExists { .. } => exit::FAILURE,
@@ -322,6 +332,10 @@ impl Error {
                     Some("nothing was applied: fix the file and run the command again".into())
                 }
             }
+            Error::TransactionControl { .. } => Some(
+                "remove BEGIN/COMMIT/ROLLBACK: dbtool runs each plan (and each exec script) in its own transaction; nothing was applied"
+                    .into(),
+            ),
             Error::ForeignKeyViolations { .. } => Some(
                 "nothing was committed; fix the rows the migration leaves orphaned (or add the missing parents) and run again"
                     .into(),
