@@ -179,6 +179,11 @@ pub enum Error {
     EmptySlug { name: String },
     #[error("{path} already exists")]
     FileExists { path: PathBuf },
+
+    // --- checks: check, verify, inspect, rehearse, exec (codes, exit statuses and hints live
+    // with the module) ---
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
 }
 
 impl Error {
@@ -214,6 +219,7 @@ impl Error {
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
             Error::FileExists { .. } => "file-exists",
+            Error::Check(e) => e.code(),
         }
     }
 
@@ -224,6 +230,7 @@ impl Error {
             | Error::UnsupportedUrl { .. }
             | Error::EmptySlug { .. } => exit::USAGE,
             Error::Locked { .. } => exit::LOCKED,
+            Error::Check(e) => e.exit_code(),
             Error::ConfigRead { .. }
             | Error::ConfigInvalid { .. }
             | Error::DatabaseMissing { .. }
@@ -345,6 +352,7 @@ impl Error {
                     .into(),
             ),
             Error::EmptySlug { .. } => Some("describe the change, e.g. \"add user preferences\"".into()),
+            Error::Check(e) => e.hint(),
         }
     }
 

@@ -6,6 +6,7 @@
 //! Start with [`Migrator`] to migrate a database from a folder of `V{n}__{name}.sql` files.
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod config;
 pub mod db;
 pub mod error;
