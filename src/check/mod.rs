@@ -34,7 +34,7 @@ use crate::migrate::{self, Action, MigrationFile, Operation, Plan, Step, StepRep
 
 pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
 pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
-pub use rehearse::{RehearsalReport, RehearsalStep, TableRows};
+pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
 pub use schema::{Schema, SchemaDiff};
 pub use script::{ExecOptions, ExecReport};
 pub use verify::{DataReport, VerifyOptions, VerifyReport};
@@ -163,14 +163,11 @@ impl Finding {
         self
     }
 
-    /// A finding made of an error: `context: error`, its causes as details, its hint.
+    /// A finding made of an error: `context: error`, its cause as a detail.
     pub fn from_error(code: &str, context: &str, error: &Error) -> Finding {
-        let mut details = Vec::new();
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            details.push(format!("caused by: {cause}"));
-            source = cause.source();
-        }
+        let details = std::error::Error::source(error)
+            .map(|cause| vec![format!("caused by: {}", cause_text(cause))])
+            .unwrap_or_default();
         Finding {
             code: code.to_string(),
             message: format!("{context}: {error}"),
@@ -178,6 +175,24 @@ impl Finding {
             diff: None,
             details,
         }
+    }
+}
+
+/// `error: its first cause`, on one line (the rest of the chain is SQLite's generic text).
+fn with_cause(error: &Error) -> String {
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {}", cause_text(cause)),
+        None => error.to_string(),
+    }
+}
+
+/// SQLite's own message, without the SQL text rusqlite appends to a prepare error (the finding
+/// already names the statement and its line).
+fn cause_text(cause: &(dyn std::error::Error + 'static)) -> String {
+    match cause.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqlInputError { msg, .. }) => msg.clone(),
+        Some(rusqlite::Error::SqliteFailure(_, Some(msg))) => msg.clone(),
+        _ => cause.to_string(),
     }
 }
 

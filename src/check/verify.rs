@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::drift::{self, CheckOptions, CheckReport};
 use super::schema::Schema;
-use super::{down_step, row_counts, run_steps, scratch, up_step, Checker, Finding};
+use super::{down_step, row_counts, run_steps, scratch, up_step, with_cause, Checker, Finding};
 use crate::error::{Error, Result};
 use crate::migrate::{self, MigrationFile, MigrationSet};
 
@@ -47,6 +47,8 @@ pub struct VerifyReport {
     /// Up and down runs the stairway made (about 3 per migration).
     pub migration_runs: usize,
     pub duration_ms: f64,
+    /// The first migration the stairway found a problem with (its up, its down, or up again).
+    pub first_failure: Option<String>,
     pub findings: Vec<Finding>,
     pub notes: Vec<String>,
     /// `--database`: the database's own check.
@@ -86,6 +88,7 @@ pub(super) fn verify(checker: &Checker, options: &VerifyOptions) -> Result<Verif
         round_trips: 0,
         migration_runs: 0,
         duration_ms: 0.0,
+        first_failure: None,
         findings: Vec::new(),
         notes: Vec::new(),
         database: None,
@@ -214,7 +217,9 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
     let mut prev_label = "base (an empty database)".to_string();
     for (i, file) in set.migrations.iter().enumerate() {
         let name = label(file);
+        let findings_before = report.findings.len();
         if let Err(e) = run_steps(&conn, path, vec![up_step(file)]) {
+            report.first_failure.get_or_insert_with(|| name.clone());
             report.findings.push(
                 Finding::from_error(
                     "up-failed",
@@ -289,9 +294,10 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
                                 .with_hint("the up must work on the schema its down leaves"),
                             );
                         } else if let Some(finding) = report.findings.last_mut() {
-                            finding
-                                .details
-                                .push(format!("and the up then fails when run again: {e}"));
+                            finding.details.push(format!(
+                                "and the up then fails when run again: {}",
+                                with_cause(&e)
+                            ));
                         }
                         in_step = false;
                     }
@@ -321,6 +327,9 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
                     }
                 }
             }
+        }
+        if report.findings.len() > findings_before && report.first_failure.is_none() {
+            report.first_failure = Some(name.clone());
         }
         if !in_step {
             conn = rebuild(&set.migrations[..=i])?;
