@@ -136,14 +136,20 @@ pub(super) fn check_against(
         } else {
             "quick_check"
         };
+        let lines: Vec<String> = messages
+            .iter()
+            .flat_map(|m| m.lines())
+            .filter(|l| !l.starts_with("*** in database"))
+            .map(str::to_string)
+            .collect();
         let mut finding = Finding::new(
             "integrity-check",
-            format!("PRAGMA {pragma} found {} problem(s) in the file", messages.len()),
+            format!("PRAGMA {pragma} reports {} problem(s) in the file", lines.len()),
         )
         .with_hint(
             "stop writing to it; restore a backup (`dbtool restore`) or salvage it with `sqlite3 DB .recover`",
         );
-        finding.details = messages;
+        finding.details = limited(lines.into_iter(), 20);
         report.findings.push(finding);
     }
 
