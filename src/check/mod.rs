@@ -52,8 +52,9 @@ pub enum CheckError {
     Copy {
         database: PathBuf,
         copy: PathBuf,
+        // Boxed, like ScriptFailed's: keeps dbtool::Error (returned everywhere) small.
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
     #[error(
         "the rehearsal of the upgrade of {database} failed at {failed_at}; nothing was changed"
@@ -76,7 +77,7 @@ pub enum CheckError {
         line: usize,
         statement: String,
         #[source]
-        source: rusqlite::Error,
+        source: Box<rusqlite::Error>,
     },
 }
 

@@ -83,8 +83,9 @@ impl Schema {
             return diff; // the common case, and the stairway's hot path: no normalising
         }
         let key = |o: &SchemaObject| (kind_rank(&o.kind), o.name.to_ascii_lowercase());
-        let mut sides: BTreeMap<(u8, String), (Option<&SchemaObject>, Option<&SchemaObject>)> =
-            BTreeMap::new();
+        // (kind, name) -> (expected side, actual side)
+        type Sides<'a> = (Option<&'a SchemaObject>, Option<&'a SchemaObject>);
+        let mut sides: BTreeMap<(u8, String), Sides<'_>> = BTreeMap::new();
         for o in &self.objects {
             sides.entry(key(o)).or_default().0 = Some(o);
         }
@@ -440,8 +441,8 @@ fn tokenize(sql: &str) -> Vec<Token> {
             i += 1;
         } else if rest.starts_with("--") {
             i += rest.find('\n').unwrap_or(rest.len());
-        } else if rest.starts_with("/*") {
-            i += rest[2..].find("*/").map_or(rest.len(), |end| end + 4);
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            i += body.find("*/").map_or(rest.len(), |end| end + 4);
         } else if c == b'\'' {
             let end = quoted_end(rest, b'\'');
             tokens.push(Token::Literal(rest[..end].to_string()));

@@ -49,7 +49,7 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
             _ => CheckError::Copy {
                 database: source.to_path_buf(),
                 copy: path.clone(),
-                source: e,
+                source: Box::new(e),
             }
             .into(),
         }

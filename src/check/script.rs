@@ -93,7 +93,7 @@ pub(super) fn exec(
                 path,
                 line,
                 statement,
-                source,
+                source: Box::new(source),
             }
             .into(),
             other => other,
