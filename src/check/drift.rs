@@ -120,6 +120,11 @@ pub(super) fn check_against(
         report.findings.push(finding);
     }
 
+    if applied.is_empty() && !db::user_tables(&conn, database)?.is_empty() {
+        report.notes.push(
+            "the database has tables but no migration history: if its schema matches the migrations, adopt it with `dbtool stamp head`".into(),
+        );
+    }
     match drift(&conn, database, set, &applied)? {
         Drift::Checked(findings) => {
             report.drift_checked = true;
