@@ -147,7 +147,9 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("migration {path} ends dbtool's transaction at line {line}: {statement}")]
+    #[error(
+        "{path} line {line}: `{statement}` would end dbtool's transaction; refused before it ran"
+    )]
     TransactionControl {
         path: PathBuf,
         line: usize,
@@ -179,6 +181,11 @@ pub enum Error {
     EmptySlug { name: String },
     #[error("{path} already exists")]
     FileExists { path: PathBuf },
+
+    // --- checks: check, verify, inspect, rehearse, exec (codes, exit statuses and hints live
+    // with the module) ---
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
 }
 
 impl Error {
@@ -209,11 +216,12 @@ impl Error {
             Error::MissingDown { .. } => "missing-down",
             Error::Irreversible { .. } => "irreversible",
             Error::MigrationFailed { .. } => "migration-failed",
-            Error::TransactionControl { .. } => "transaction-in-migration",
+            Error::TransactionControl { .. } => "transaction-in-script",
             Error::ForeignKeyViolations { .. } => "foreign-key-violation",
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
             Error::FileExists { .. } => "file-exists",
+            Error::Check(e) => e.code(),
         }
     }
 
@@ -224,6 +232,7 @@ impl Error {
             | Error::UnsupportedUrl { .. }
             | Error::EmptySlug { .. } => exit::USAGE,
             Error::Locked { .. } => exit::LOCKED,
+            Error::Check(e) => e.exit_code(),
             Error::ConfigRead { .. }
             | Error::ConfigInvalid { .. }
             | Error::DatabaseMissing { .. }
@@ -333,7 +342,7 @@ impl Error {
                 }
             }
             Error::TransactionControl { .. } => Some(
-                "nothing was applied; remove COMMIT/END/ROLLBACK from the file: dbtool commits the whole plan itself, after the foreign-key check (or mark the file `-- dbtool:no-transaction` to manage transactions yourself)"
+                "remove BEGIN/COMMIT/ROLLBACK: dbtool runs each plan (and each exec script) in its own transaction; nothing was applied"
                     .into(),
             ),
             Error::ForeignKeyViolations { .. } => Some(
@@ -345,6 +354,7 @@ impl Error {
                     .into(),
             ),
             Error::EmptySlug { .. } => Some("describe the change, e.g. \"add user preferences\"".into()),
+            Error::Check(e) => e.hint(),
         }
     }
 

@@ -67,6 +67,8 @@ pub enum Operation {
     Upgrade,
     Downgrade,
     Stamp,
+    /// A one-off script (`dbtool exec`): no migration runs, the hook still sees the change coming.
+    Exec,
 }
 
 impl Operation {
@@ -75,6 +77,7 @@ impl Operation {
             Operation::Upgrade => "upgrade",
             Operation::Downgrade => "downgrade",
             Operation::Stamp => "stamp",
+            Operation::Exec => "exec",
         }
     }
 }
@@ -428,7 +431,7 @@ impl Migrator {
     fn lock(&self, operation: Operation) -> Result<Locked> {
         let mode = match operation {
             Operation::Upgrade => OpenMode::Create,
-            Operation::Downgrade | Operation::Stamp => OpenMode::ReadWrite,
+            Operation::Downgrade | Operation::Stamp | Operation::Exec => OpenMode::ReadWrite,
         };
         let created = !self.database.exists();
         let conn = db::open(&self.database, mode, self.busy_timeout)?;
