@@ -148,6 +148,14 @@ pub enum Error {
         source: rusqlite::Error,
     },
     #[error(
+        "{path} line {line}: `{statement}` would end dbtool's transaction; refused before it ran"
+    )]
+    TransactionControl {
+        path: PathBuf,
+        line: usize,
+        statement: String,
+    },
+    #[error(
         "{what} would leave {} new foreign-key violation(s): {}",
         violations.len(),
         violations.iter().take(10).map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
@@ -157,11 +165,13 @@ pub enum Error {
         violations: Vec<FkViolation>,
     },
     #[error(
-        "migration {path} runs without a transaction and failed; V{committed_through} and earlier are committed, this migration may be partly applied"
+        "migration {path} runs without a transaction and failed; {}, this migration may be partly applied",
+        committed_note(committed_through.as_deref())
     )]
     NoTransactionFailed {
         path: PathBuf,
-        committed_through: String,
+        /// The last step of this run that is committed (`V3__x`), if any.
+        committed_through: Option<String>,
         #[source]
         source: Box<Error>,
     },
@@ -175,6 +185,10 @@ pub enum Error {
     // --- backups (codes, exit statuses and hints live with the module) ---
     #[error(transparent)]
     Backup(#[from] crate::backup::BackupError),
+    // --- checks: check, verify, inspect, rehearse, exec (codes, exit statuses and hints live
+    // with the module) ---
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
 }
 
 impl Error {
@@ -205,11 +219,13 @@ impl Error {
             Error::MissingDown { .. } => "missing-down",
             Error::Irreversible { .. } => "irreversible",
             Error::MigrationFailed { .. } => "migration-failed",
+            Error::TransactionControl { .. } => "transaction-in-script",
             Error::ForeignKeyViolations { .. } => "foreign-key-violation",
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
             Error::FileExists { .. } => "file-exists",
             Error::Backup(e) => e.code(),
+            Error::Check(e) => e.code(),
         }
     }
 
@@ -221,6 +237,7 @@ impl Error {
             | Error::EmptySlug { .. } => exit::USAGE,
             Error::Locked { .. } => exit::LOCKED,
             Error::Backup(e) => e.exit_code(),
+            Error::Check(e) => e.exit_code(),
             Error::ConfigRead { .. }
             | Error::ConfigInvalid { .. }
             | Error::DatabaseMissing { .. }
@@ -242,6 +259,7 @@ impl Error {
             | Error::MissingDown { .. }
             | Error::Irreversible { .. }
             | Error::MigrationFailed { .. }
+            | Error::TransactionControl { .. }
             | Error::ForeignKeyViolations { .. }
             | Error::NoTransactionFailed { .. }
             | Error::FileExists { .. } => exit::FAILURE,
@@ -328,6 +346,10 @@ impl Error {
                     Some("nothing was applied: fix the file and run the command again".into())
                 }
             }
+            Error::TransactionControl { .. } => Some(
+                "remove BEGIN/COMMIT/ROLLBACK: dbtool runs each plan (and each exec script) in its own transaction; nothing was applied"
+                    .into(),
+            ),
             Error::ForeignKeyViolations { .. } => Some(
                 "nothing was committed; fix the rows the migration leaves orphaned (or add the missing parents) and run again"
                     .into(),
@@ -338,6 +360,7 @@ impl Error {
             ),
             Error::EmptySlug { .. } => Some("describe the change, e.g. \"add user preferences\"".into()),
             Error::Backup(e) => e.hint(),
+            Error::Check(e) => e.hint(),
         }
     }
 
@@ -363,6 +386,13 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+fn committed_note(committed_through: Option<&str>) -> String {
+    match committed_through {
+        Some(label) => format!("{label} and the steps before it are committed"),
+        None => "no earlier step of this run was committed".into(),
     }
 }
 

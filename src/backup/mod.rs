@@ -402,7 +402,8 @@ pub fn read_payload(
         Ok(_) => return Err(corrupt("there are bytes after the payload frame", None)),
         Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
     }
-    if done < 16 {
+    // An empty image is a valid (empty) database: SQLite treats a 0-byte file as one.
+    if total > 0 && done < 16 {
         return Err(BackupError::PayloadNotSqlite { path: path.into() });
     }
     if done != total {

@@ -573,3 +573,21 @@ fn progress_is_reported_up_to_the_total() {
     assert_eq!(last_backup.total, r.meta.image_size);
     assert!(seen.iter().any(|p| p.phase == Phase::ReadBack));
 }
+
+#[test]
+fn an_empty_database_file_backs_up_and_restores_as_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("empty.db");
+    fs::write(&db, b"").unwrap();
+    let dir = tmp.path().join("b");
+    let b = create(&db, &opts(&dir, MethodChoice::Auto), &mut no_progress()).unwrap();
+    assert_eq!(b.meta.image_size, 0);
+    verify(&b.path, &dir, CheckLevel::Full, &mut no_progress()).unwrap();
+    let copy = tmp.path().join("copy.db");
+    let ro = RestoreOptions {
+        force: true,
+        ..restore_opts()
+    };
+    restore(&copy, &b.path, &ro, &mut no_progress()).unwrap();
+    assert_eq!(fs::metadata(&copy).unwrap().len(), 0);
+}

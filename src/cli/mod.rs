@@ -3,15 +3,20 @@
 
 mod backup;
 mod backups;
+mod check;
 mod config;
 mod create;
 mod current;
 mod downgrade;
+mod exec;
+mod findings;
 mod history;
 mod init;
+mod inspect;
 mod output;
 mod progress;
 mod prune;
+mod rehearse;
 mod render;
 mod reset;
 mod restore;
@@ -19,11 +24,13 @@ mod safety;
 mod stamp;
 mod status;
 mod upgrade;
+mod verify;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use dbtool::check::Checker;
 use dbtool::config::{Config, Environment, Overrides};
 use dbtool::{exit, Error, Migrator};
 pub use output::Output;
@@ -37,8 +44,8 @@ Exit status:
   0  success, or nothing to do
   1  the operation failed (the database is unchanged unless the message says otherwise)
   2  usage error (unknown flag, bad target)
-  3  a check found a difference (status --exit-code with pending migrations, drift,
-     a damaged backup in `backups verify`)
+  3  a check found a difference (status --exit-code with pending migrations; check, verify
+     and rehearse findings; a damaged backup in `backups verify`)
   4  the database is locked by another process (busy timeout expired)
   5  refused: needs --yes when no terminal can ask (restore, reset), or --force
      (a backup of another database)";
@@ -95,6 +102,11 @@ enum Command {
     Restore(restore::Args),
     Prune(prune::Args),
     Reset(reset::Args),
+    Check(check::Args),
+    Verify(verify::Args),
+    Inspect(inspect::Args),
+    Rehearse(rehearse::Args),
+    Exec(exec::Args),
     Config(config::Args),
 }
 
@@ -107,6 +119,11 @@ pub struct Context {
 impl Context {
     pub fn migrator(&self) -> Migrator {
         Migrator::new(&self.config.database.value, &self.config.migrations.value)
+            .busy_timeout(self.config.busy_timeout)
+    }
+
+    pub fn checker(&self) -> Checker {
+        Checker::new(&self.config.database.value, &self.config.migrations.value)
             .busy_timeout(self.config.busy_timeout)
     }
 }
@@ -171,6 +188,11 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Restore(args) => restore::run(ctx, args),
         Command::Prune(args) => prune::run(ctx, args),
         Command::Reset(args) => reset::run(ctx, args),
+        Command::Check(args) => check::run(ctx, args),
+        Command::Verify(args) => verify::run(ctx, args),
+        Command::Inspect(args) => inspect::run(ctx, args),
+        Command::Rehearse(args) => rehearse::run(ctx, args),
+        Command::Exec(args) => exec::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
     }
 }

@@ -42,14 +42,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let db = &ctx.config.database.value;
     let dir = safety::backup_dir(ctx);
     let file = if args.backup == "latest" {
-        let me = backup::canonical_db_path(db);
-        backup::list(&dir.path)?
-            .into_iter()
-            .find(|e| {
-                e.meta
-                    .as_ref()
-                    .is_some_and(|m| Path::new(&m.source_path) == me)
-            })
+        safety::latest(ctx)?
             .map(|e| e.path)
             .ok_or_else(|| BackupError::NoBackups {
                 database: db.clone(),

@@ -6,7 +6,9 @@ use std::cell::Cell;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use dbtool::backup::{self, BackupDir, BackupError, BackupReport, CreateOptions, Retention};
+use dbtool::backup::{
+    self, BackupDir, BackupEntry, BackupError, BackupReport, CreateOptions, Retention,
+};
 use dbtool::migrate::ChangeContext;
 use dbtool::Error;
 use time::OffsetDateTime;
@@ -24,6 +26,16 @@ pub const DEFAULT_RETENTION: Retention = Retention {
 pub fn backup_dir(ctx: &Context) -> BackupDir {
     let explicit = ctx.config.backup_dir.as_ref().map(|d| d.value.as_path());
     backup::resolve_dir(&ctx.config.database.value, explicit)
+}
+
+/// The newest readable backup of the configured database in its backup folder.
+pub fn latest(ctx: &Context) -> Result<Option<BackupEntry>, Error> {
+    let me = backup::canonical_db_path(&ctx.config.database.value);
+    Ok(backup::list(&backup_dir(ctx).path)?.into_iter().find(|e| {
+        e.meta
+            .as_ref()
+            .is_some_and(|m| Path::new(&m.source_path) == me)
+    }))
 }
 
 /// Retention from dbtool.toml (`[backup] keep`, `keep_days`), else [`DEFAULT_RETENTION`].
@@ -106,8 +118,11 @@ impl<'a> AutoBackup<'a> {
 
     /// Called with the write lock held and nothing changed yet; an error aborts the run.
     pub fn before_change(&self, change: &ChangeContext<'_>) -> Result<Option<PathBuf>, Error> {
-        if change.database_created {
-            return Ok(None); // nothing to lose
+        // Nothing to lose: the file is new, or still empty (another process created it and has
+        // not written to it yet).
+        let empty = std::fs::metadata(change.db_path).is_ok_and(|m| m.len() == 0);
+        if change.database_created || empty {
+            return Ok(None);
         }
         if self.no_backup {
             self.skipped.set(true);

@@ -1,10 +1,11 @@
 //! `dbtool upgrade [TARGET]`.
 
+use dbtool::check::CheckError;
 use dbtool::{exit, Error, RunOptions, UpTarget};
 
 use dbtool::migrate::ChangeContext;
 
-use super::{render, safety, Context};
+use super::{rehearse, render, safety, Context};
 
 /// Apply pending migrations (all of them, up to a version, or the next N)
 #[derive(clap::Args)]
@@ -15,6 +16,9 @@ pub struct Args {
     /// Print the plan and the exact SQL; change nothing
     #[arg(long)]
     dry_run: bool,
+    /// Rehearse on a temporary copy first (`dbtool rehearse`); upgrade only if that passed
+    #[arg(long, conflicts_with = "dry_run")]
+    rehearse: bool,
     /// Do not take the automatic backup before changing the database
     #[arg(long)]
     no_backup: bool,
@@ -22,6 +26,22 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: UpTarget = args.target.parse()?;
+    let rehearsal = if args.rehearse {
+        let report = ctx.checker().rehearse(target)?;
+        if !ctx.out.json {
+            rehearse::show(&ctx.out, &report);
+        }
+        if !report.passed {
+            return Err(CheckError::RehearsalFailed {
+                database: report.database.clone(),
+                failed_at: rehearse::failed_at(&report),
+            }
+            .into());
+        }
+        Some(report)
+    } else {
+        None
+    };
     let auto = safety::AutoBackup::new(ctx, args.no_backup);
     let hook = |change: &ChangeContext<'_>| auto.before_change(change);
     let options = RunOptions {
@@ -31,6 +51,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     };
     let report = ctx.migrator().upgrade(target, &options)?;
     auto.report_skipped();
-    render::run_report(&ctx.out, &report);
+    match rehearsal {
+        Some(rehearsal) if ctx.out.json => ctx.out.json(&serde_json::json!({
+            "rehearsal": rehearsal,
+            "upgrade": report,
+        })),
+        _ => render::run_report(&ctx.out, &report),
+    }
     Ok(exit::OK)
 }
