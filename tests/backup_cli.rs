@@ -583,11 +583,13 @@ fn automatic_backups(wal: bool) {
 
     // Each destructive command, with the dump just before it.
     let mut expected = Vec::new();
-    let steps: [(&str, &[&str]); 5] = [
+    std::fs::write(env.path("fix.sql"), "UPDATE users SET name = 'fixed';").unwrap();
+    let steps: [(&str, &[&str]); 6] = [
         ("before-downgrade", &["downgrade", "-2"]),
         ("before-upgrade", &["upgrade"]),
         ("before-stamp", &["stamp", "4"]),
         ("before-restore", &["restore", "--yes"]),
+        ("before-exec", &["exec", "fix.sql"]),
         ("before-reset", &["reset", "--yes", "--seed", "seed.sql"]),
     ];
     for (reason, args) in steps {
