@@ -10,7 +10,8 @@
 #   dbtool    dbtool backup (sqlite_dbpage), with --no-verify (no read-back), and with
 #             --method backup-api (the fallback)
 #   restore   dbtool restore --yes --no-backup (verification included) vs zstd -d
-# Each is run twice; the faster run counts. Peak memory (max RSS) via /usr/bin/time -v.
+# Run round-robin ROUNDS times (default 3); the fastest run counts. Peak memory (max RSS) via
+# /usr/bin/time -v.
 # Also: zstd -d followed by sync (a durable write, as a restore must be), and a restore to a path
 # with no database yet (nothing to replace).
 # Goals (issue 3): backup <= 1.2x floor and >= 1.2x faster than the pipeline; restore <= 2x
@@ -36,64 +37,69 @@ fi
 TIME_V=""
 if [[ -x /usr/bin/time ]] && /usr/bin/time -v true >/dev/null 2>&1; then TIME_V=/usr/bin/time; fi
 
-# run NAME CMD... : runs twice, records the best wall seconds, and the CPU seconds (user+sys)
-# and max RSS (KiB) of that run. CPU time is the steadier figure on a machine shared with
-# other work; wall time is what a person waits.
-declare -A SECS RSS CPU
-run() {
-    local name=$1; shift
-    local best="" best_rss=0 best_cpu=0
-    for _ in 1 2; do
-        [[ -n "${PREP:-}" ]] && eval "$PREP"
-        local log; log=$(mktemp)
-        local t0 t1
-        t0=$(date +%s.%N)
-        if [[ -n "$TIME_V" ]]; then
-            "$TIME_V" -v -o "$log" bash -c "$*" >/dev/null
-        else
-            bash -c "$*" >/dev/null
-        fi
-        t1=$(date +%s.%N)
-        local secs; secs=$(echo "$t1 - $t0" | bc -l)
-        local rss=0 cpu=0
-        if [[ -n "$TIME_V" ]]; then
-            rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$log")
-            cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
-        fi
-        rm -f "$log"
-        if [[ -z "$best" ]] || (( $(echo "$secs < $best" | bc -l) )); then
-            best=$secs; best_rss=$rss; best_cpu=$cpu
-        fi
-    done
-    SECS[$name]=$best
-    RSS[$name]=$best_rss
-    CPU[$name]=$best_cpu
+# Each command is declared with `bench NAME PREP CMD`, then all are run round-robin ROUNDS times
+# (default 3), so a burst of load from other work on the machine hits them alike. For each we
+# keep the fastest wall time, with the CPU seconds (user+sys) and max RSS (KiB) of that run. CPU
+# time is the steadier figure on a shared machine; wall time is what a person waits.
+ROUNDS=${ROUNDS:-3}
+declare -A SECS RSS CPU PREPS CMDS
+NAMES=()
+bench() { NAMES+=("$1"); PREPS[$1]=$2; CMDS[$1]=$3; }
+
+measure() {
+    local name=$1
+    eval "${PREPS[$name]}"
+    local log; log=$(mktemp)
+    local t0 t1
+    t0=$(date +%s.%N)
+    if [[ -n "$TIME_V" ]]; then
+        "$TIME_V" -v -o "$log" bash -c "${CMDS[$name]}" >/dev/null
+    else
+        bash -c "${CMDS[$name]}" >/dev/null
+    fi
+    t1=$(date +%s.%N)
+    local secs; secs=$(echo "$t1 - $t0" | bc -l)
+    local rss=0 cpu=0
+    if [[ -n "$TIME_V" ]]; then
+        rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$log")
+        cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {print s}' "$log")
+    fi
+    rm -f "$log"
+    if [[ -z "${SECS[$name]:-}" ]] || (( $(echo "$secs < ${SECS[$name]}" | bc -l) )); then
+        SECS[$name]=$secs; RSS[$name]=$rss; CPU[$name]=$cpu
+    fi
 }
 
 cat "$DB" >/dev/null  # warm the page cache for everyone alike
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 DBSIZE=$(stat -c %s "$DB")
 
-PREP="rm -f $OUT/floor.zst"
-run floor "zstd -3 -T0 -q -f '$DB' -o '$OUT/floor.zst'"
-PREP="rm -f $OUT/tmp.db $OUT/tmp.db.zst"
-run pipeline "sqlite3 '$DB' '.backup $OUT/tmp.db' && zstd -3 -T0 -q -f '$OUT/tmp.db' -o '$OUT/tmp.db.zst'"
-PREP="rm -f $OUT/dbtool.db.zst"
-run dbtool "'$DBTOOL' -q --database '$DB' backup --output '$OUT/dbtool.db.zst'"
-PREP="rm -f $OUT/dbtool-nv.db.zst"
-run dbtool_noverify "'$DBTOOL' -q --database '$DB' backup --no-verify --output '$OUT/dbtool-nv.db.zst'"
-PREP="rm -f $OUT/dbtool-api.db.zst"
-run dbtool_api "'$DBTOOL' -q --database '$DB' backup --method backup-api --output '$OUT/dbtool-api.db.zst'"
+bench floor "rm -f $OUT/floor.zst" \
+    "zstd -3 -T0 -q -f '$DB' -o '$OUT/floor.zst'"
+bench pipeline "rm -f $OUT/tmp.db $OUT/tmp.db.zst" \
+    "sqlite3 '$DB' '.backup $OUT/tmp.db' && zstd -3 -T0 -q -f '$OUT/tmp.db' -o '$OUT/tmp.db.zst'"
+bench dbtool "rm -f $OUT/dbtool.db.zst" \
+    "'$DBTOOL' -q --database '$DB' backup --output '$OUT/dbtool.db.zst'"
+bench dbtool_noverify "rm -f $OUT/dbtool-nv.db.zst" \
+    "'$DBTOOL' -q --database '$DB' backup --no-verify --output '$OUT/dbtool-nv.db.zst'"
+bench dbtool_api "rm -f $OUT/dbtool-api.db.zst" \
+    "'$DBTOOL' -q --database '$DB' backup --method backup-api --output '$OUT/dbtool-api.db.zst'"
+# Restores read the backup the "dbtool" line just wrote.
+bench zstd_d "rm -f $OUT/zstd-d.db" \
+    "zstd -d -q -f '$OUT/dbtool.db.zst' -o '$OUT/zstd-d.db'"
+bench zstd_d_sync "rm -f $OUT/zstd-d.db" \
+    "zstd -d -q -f '$OUT/dbtool.db.zst' -o '$OUT/zstd-d.db' && sync '$OUT/zstd-d.db'"
+# Restore onto a copy of the database (the realistic case: replacing a live file) ...
+bench restore "cp '$DB' '$OUT/target.db'; rm -f '$OUT/target.db-wal' '$OUT/target.db-shm'; sync" \
+    "'$DBTOOL' -q --database '$OUT/target.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
+# ... and to a path with no database (nothing to replace).
+bench restore_new "rm -f '$OUT/fresh.db'" \
+    "'$DBTOOL' -q --database '$OUT/fresh.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
 
-# Restore: onto a copy of the database (the realistic case: replacing a live file).
-PREP="rm -f $OUT/zstd-d.db"
-run zstd_d "zstd -d -q -f '$OUT/dbtool.db.zst' -o '$OUT/zstd-d.db'"
-PREP="rm -f $OUT/zstd-d.db"
-run zstd_d_sync "zstd -d -q -f '$OUT/dbtool.db.zst' -o '$OUT/zstd-d.db' && sync '$OUT/zstd-d.db'"
-PREP="cp '$DB' '$OUT/target.db'; rm -f '$OUT/target.db-wal' '$OUT/target.db-shm'; sync"
-run restore "'$DBTOOL' -q --database '$OUT/target.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
-PREP="rm -f '$OUT/fresh.db'"
-run restore_new "'$DBTOOL' -q --database '$OUT/fresh.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
+for ((round = 1; round <= ROUNDS; round++)); do
+    echo "round $round of $ROUNDS..." >&2
+    for name in "${NAMES[@]}"; do measure "$name"; done
+done
 
 # Sanity: the restored copy equals the source.
 [[ "$(sqlite3 "$OUT/target.db" 'SELECT count(*) FROM posts')" == "$(sqlite3 "$DB" 'SELECT count(*) FROM posts')" ]]
