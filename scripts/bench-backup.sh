@@ -92,6 +92,9 @@ bench zstd_d_sync "rm -f $OUT/zstd-d.db" \
 # Restore onto a copy of the database (the realistic case: replacing a live file) ...
 bench restore "cp '$DB' '$OUT/target.db'; rm -f '$OUT/target.db-wal' '$OUT/target.db-shm'; sync" \
     "'$DBTOOL' -q --database '$OUT/target.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
+# ... the same with the safety backup of the current database (the default) ...
+bench restore_safe "cp '$DB' '$OUT/target.db'; rm -rf '$OUT/target.db-wal' '$OUT/target.db-shm' '$OUT/safety'; sync" \
+    "'$DBTOOL' -q --database '$OUT/target.db' --backup-dir '$OUT/safety' restore --yes --force '$OUT/dbtool.db.zst'"
 # ... and to a path with no database (nothing to replace).
 bench restore_new "rm -f '$OUT/fresh.db'" \
     "'$DBTOOL' -q --database '$OUT/fresh.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
@@ -110,7 +113,7 @@ FSIZE=$(stat -c %s "$OUT/floor.zst")
 printf '\n%s\n' "database: $DB ($((DBSIZE / 1048576)) MiB), $(nproc) cores"
 echo "load average before the run: $LOAD"
 printf '%-18s %9s %9s %10s\n' "command" "wall s" "cpu s" "max RSS"
-for k in floor pipeline dbtool dbtool_noverify dbtool_api zstd_d zstd_d_sync restore restore_new; do
+for k in floor pipeline dbtool dbtool_noverify dbtool_api zstd_d zstd_d_sync restore restore_safe restore_new; do
     printf '%-18s %9.2f %9.2f %6d MiB\n' "$k" "${SECS[$k]}" "${CPU[$k]}" "$(( ${RSS[$k]:-0} / 1024 ))"
 done
 echo
@@ -120,6 +123,7 @@ echo "backup --no-verify / floor:  $(ratio "${SECS[dbtool_noverify]}" "${SECS[fl
 echo "backup-api / floor:          $(ratio "${SECS[dbtool_api]}" "${SECS[floor]}")x"
 echo "restore / zstd -d:           $(ratio "${SECS[restore]}" "${SECS[zstd_d]}")x   (goal <= 2; replaces a live database: every page is written to the WAL/journal and the file, durably)"
 echo "restore / (zstd -d + sync):  $(ratio "${SECS[restore]}" "${SECS[zstd_d_sync]}")x"
+echo "restore with safety backup:  $(ratio "${SECS[restore_safe]}" "${SECS[zstd_d]}")x zstd -d (the default: backs up the current database first)"
 echo "restore to a new path / zstd -d: $(ratio "${SECS[restore_new]}" "${SECS[zstd_d]}")x   (no live database: verified copy linked into place)"
 echo "compression ratio:           $(ratio "$DBSIZE" "$ZSIZE")x (zstd -3 on the raw file: $(ratio "$DBSIZE" "$FSIZE")x)"
 echo "peak memory backup/restore:  $(( ${RSS[dbtool]:-0} / 1024 )) / $(( ${RSS[restore]:-0} / 1024 )) MiB   (goal < 100)"

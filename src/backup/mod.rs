@@ -9,7 +9,7 @@
 //! - A backup is complete under its final name or absent; with `verify` it has been read back and
 //!   decompressed (zstd checksum, size, SQLite header) before the report says it exists.
 //! - A restore verifies the backup fully (checksum, SHA-256, integrity check) into a temporary
-//!   file before touching the database, then replaces the content in one SQLite transaction
+//!   file before touching the database (the safety backup is taken while the check runs), then replaces the content in one SQLite transaction
 //!   (backup API into the live file), so no reader ever sees a half-restored database and a stale
 //!   `-wal` cannot resurrect old pages.
 
@@ -606,12 +606,27 @@ pub fn restore(
     let temp = TempFile::new_in(&folder, "restore")?;
     // When there is no database to replace, the verified copy becomes the database file.
     let checked = decompress_to(backup, &temp, !exists, progress)?;
-    check_database(backup, temp.path(), opts.check, progress)?;
-
-    let safety_backup = match (&opts.safety_backup, exists) {
-        (Some(create_opts), true) => Some(create(db, create_opts, progress)?),
-        _ => None,
-    };
+    // The integrity check (one core) runs while the safety backup (zstd on the others) is taken;
+    // a backup that fails the check is reported as such, and the safety backup taken meanwhile
+    // is simply one more backup of the unchanged database.
+    progress(Progress {
+        phase: Phase::IntegrityCheck,
+        done: 0,
+        total: 0,
+    });
+    let (checked_ok, safety_backup) = std::thread::scope(|scope| {
+        let check = scope.spawn(|| check_database(backup, temp.path(), opts.check, &mut |_| {}));
+        let safety = match (&opts.safety_backup, exists) {
+            (Some(create_opts), true) => Some(create(db, create_opts, progress)),
+            _ => None,
+        };
+        (
+            check.join().expect("integrity check thread panicked"),
+            safety,
+        )
+    });
+    checked_ok?;
+    let safety_backup = safety_backup.transpose()?;
 
     progress(Progress {
         phase: Phase::Replace,
