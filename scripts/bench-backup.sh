@@ -126,4 +126,4 @@ echo "restore / (zstd -d + sync):  $(ratio "${SECS[restore]}" "${SECS[zstd_d_syn
 echo "restore with safety backup:  $(ratio "${SECS[restore_safe]}" "${SECS[zstd_d]}")x zstd -d (the default: backs up the current database first)"
 echo "restore to a new path / zstd -d: $(ratio "${SECS[restore_new]}" "${SECS[zstd_d]}")x   (no live database: verified copy linked into place)"
 echo "compression ratio:           $(ratio "$DBSIZE" "$ZSIZE")x (zstd -3 on the raw file: $(ratio "$DBSIZE" "$FSIZE")x)"
-echo "peak memory backup/restore:  $(( ${RSS[dbtool]:-0} / 1024 )) / $(( ${RSS[restore]:-0} / 1024 )) MiB   (goal < 100)"
+echo "peak memory (max RSS) backup / restore / restore with safety backup: $(( ${RSS[dbtool]:-0} / 1024 )) / $(( ${RSS[restore]:-0} / 1024 )) / $(( ${RSS[restore_safe]:-0} / 1024 )) MiB   (goal < 100)"
