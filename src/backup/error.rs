@@ -197,7 +197,7 @@ impl BackupError {
             ),
             Self::Sqlite { .. } => None,
             Self::BackupDir { .. } => Some(
-                "choose a writable folder with --backup-dir, DBTOOL_BACKUP_DIR or backup_dir in dbtool.toml"
+                "choose a writable folder with --backup-dir, DBTOOL_BACKUP_DIR or `[backup] dir` in dbtool.toml"
                     .into(),
             ),
             Self::Write { source, .. } => Some(if is_out_of_space(source) {
