@@ -314,7 +314,7 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                         let old: Vec<String> = significant(&src[inner.clone()])
                             .iter()
                             .filter(|t| t.kind != Kind::Comma)
-                            .map(|t| t.text(&src[inner.clone()]).to_string())
+                            .map(|t| unquote(t.text(&src[inner.clone()])))
                             .collect();
                         summary.push(format!("{}: allowed values {} (were {})", col.name, values.join(", "), old.join(", ")));
                         ed.replace(inner, list.clone());

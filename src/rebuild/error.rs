@@ -146,7 +146,7 @@ pub enum RebuildError {
 }
 
 impl RebuildError {
-    pub(crate) fn sqlite(table: &str, doing: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Self {
+    pub(crate) fn sqlite(table: &str, doing: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Self + 'static {
         let table = table.to_string();
         let doing = doing.into();
         move |source| RebuildError::Sqlite {
@@ -245,7 +245,8 @@ impl RebuildError {
             RebuildError::NewForeignKeyViolations { .. } => Some("nothing was changed; fix the rows named, then run again".into()),
             RebuildError::ViewBroken { .. } => Some("nothing was changed; the view uses something the rebuild removes".into()),
             RebuildError::IntegrityFailed { .. } => Some("nothing was changed; run `PRAGMA integrity_check` on the database".into()),
-            RebuildError::Simulation { .. } | RebuildError::RoundTrip { .. } => Some("nothing was written; this is a dbtool limitation or bug, please report it with the table's CREATE statement".into()),
+            RebuildError::Simulation { .. } => Some("nothing was written; SQLite's message (Caused by) names the object in the way: change or drop it in an earlier migration. If it looks like a dbtool bug, report it with the table's CREATE statement".into()),
+            RebuildError::RoundTrip { .. } => Some("nothing was written; this is a dbtool bug, please report it with the table's CREATE statement".into()),
             RebuildError::Header { .. } => Some("the first comment lines of a generated rebuild are read by dbtool; restore them or regenerate the file".into()),
             RebuildError::Sqlite { source, .. } if is_busy(source) => Some("another process holds the database; retry, or raise the busy timeout".into()),
             RebuildError::Sqlite { .. } => None,

@@ -71,6 +71,13 @@ pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) ->
     let (obj, parsed) = rebuildable(conn, &schema, &spec.table)?;
     let table = obj.name.clone();
     let src = obj.sql.clone().unwrap_or_default();
+    if let Some((view, source)) = schema::broken_view(conn, &schema) {
+        return Err(RebuildError::BrokenSchema {
+            table,
+            object: format!("view {view}"),
+            source,
+        });
+    }
     let children = schema::child_keys(conn, &schema, &table)
         .map_err(RebuildError::sqlite(&table, "reading foreign keys that point at the table"))?;
     let edited = edit::apply(
@@ -176,8 +183,6 @@ pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) ->
     let down = Plan {
         // Recreate the original objects verbatim, not the renamed ones of the replica.
         recreate: recreate_sql(&schema, &table),
-        create: rename_in(&src, &parsed, &down_temp(&after, &table)),
-        temp: down_temp(&after, &table),
         ..down
     };
     let down_sql = render(&down);
@@ -264,10 +269,6 @@ fn free_name(schema: &Schema, base: &str) -> String {
         n += 1;
     }
     name
-}
-
-fn down_temp(schema: &Schema, table: &str) -> String {
-    free_name(schema, &format!("_dbtool_old_{table}"))
 }
 
 /// Whether the table has a column that is an alias of the rowid (INTEGER PRIMARY KEY, not DESC

@@ -16,10 +16,12 @@ pub mod ddl;
 pub mod edit;
 mod error;
 pub mod generate;
+pub mod run;
 pub mod schema;
 pub mod spec;
 pub mod tokenize;
 
 pub use error::{RebuildError, ValueCount};
 pub use generate::{generate, GenerateOptions, Generated};
+pub use run::{execute, postcheck, preflight, Preflight, RebuildFile, RebuildReport};
 pub use spec::{Change, RebuildSpec};

@@ -321,8 +321,70 @@ pub fn line_of(src: &str, at: usize) -> usize {
     src.as_bytes()[..at.min(src.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// Byte ranges of the statements in `src` (each without its `;`, trivia trimmed), skipping empty
+/// ones. `;` inside a `CREATE TRIGGER … BEGIN … END` body does not end the statement.
+pub fn split_statements(src: &str) -> Vec<std::ops::Range<usize>> {
+    let toks = significant(src);
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut first_words: Vec<Token> = Vec::new();
+    let mut in_body = false;
+    let mut case_depth = 0usize;
+    let mut last_end = 0;
+    for t in toks {
+        if t.kind == Kind::Semi && !in_body {
+            if let Some(s) = start.take() {
+                out.push(s..last_end);
+            }
+            first_words.clear();
+            case_depth = 0;
+            continue;
+        }
+        if start.is_none() {
+            start = Some(t.start);
+        }
+        if first_words.len() < 4 {
+            first_words.push(t);
+        }
+        let is_trigger = first_words.first().is_some_and(|w| w.is_word(src, "CREATE"))
+            && first_words.iter().skip(1).take(2).any(|w| w.is_word(src, "TRIGGER"));
+        if is_trigger {
+            if !in_body && t.is_word(src, "BEGIN") {
+                in_body = true;
+            } else if in_body && t.is_word(src, "CASE") {
+                case_depth += 1;
+            } else if in_body && t.is_word(src, "END") {
+                if case_depth == 0 {
+                    in_body = false;
+                } else {
+                    case_depth -= 1;
+                }
+            }
+        }
+        last_end = t.end;
+    }
+    if let Some(s) = start {
+        out.push(s..last_end);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn statements_split_at_semicolons_outside_trigger_bodies() {
+        let src = "CREATE TABLE t(a); -- c\nCREATE TRIGGER x AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN 1 THEN 2 END; DELETE FROM t; END;\n;;INSERT INTO t VALUES (';')";
+        let parts: Vec<&str> = split_statements(src).into_iter().map(|r| &src[r]).collect();
+        assert_eq!(
+            parts,
+            [
+                "CREATE TABLE t(a)",
+                "CREATE TRIGGER x AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN 1 THEN 2 END; DELETE FROM t; END",
+                "INSERT INTO t VALUES (';')"
+            ]
+        );
+    }
+
     use super::*;
 
     fn kinds(src: &str) -> Vec<(Kind, &str)> {
