@@ -49,18 +49,30 @@ pub struct ColumnConstraint {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnConstraintKind {
-    PrimaryKey { desc: bool, autoincrement: bool },
+    PrimaryKey {
+        desc: bool,
+        autoincrement: bool,
+    },
     NotNull,
     Null,
     Unique,
     /// The expression between the parentheses.
-    Check { expr: Range<usize> },
+    Check {
+        expr: Range<usize>,
+    },
     /// The value after `DEFAULT` (a literal, signed number, word or parenthesised expression).
-    Default { value: Range<usize> },
-    Collate { name: String },
+    Default {
+        value: Range<usize>,
+    },
+    Collate {
+        name: String,
+    },
     References(ForeignKey),
     /// `[GENERATED ALWAYS] AS (expr) [STORED|VIRTUAL]`.
-    Generated { expr: Range<usize>, stored: bool },
+    Generated {
+        expr: Range<usize>,
+        stored: bool,
+    },
 }
 
 /// The `REFERENCES` part of a foreign key.
@@ -82,10 +94,19 @@ pub struct TableConstraint {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TableConstraintKind {
-    PrimaryKey { columns: Vec<String> },
-    Unique { columns: Vec<String> },
-    Check { expr: Range<usize> },
-    ForeignKey { columns: Vec<String>, fk: ForeignKey },
+    PrimaryKey {
+        columns: Vec<String>,
+    },
+    Unique {
+        columns: Vec<String>,
+    },
+    Check {
+        expr: Range<usize>,
+    },
+    ForeignKey {
+        columns: Vec<String>,
+        fk: ForeignKey,
+    },
 }
 
 /// Why a statement could not be parsed, and where.
@@ -275,7 +296,11 @@ impl<'a> Cursor<'a> {
     }
 
     fn on_conflict(&mut self) -> Result<(), ParseError> {
-        if self.at_word("ON") && self.peek_at(1).is_some_and(|t| t.is_word(self.src, "CONFLICT")) {
+        if self.at_word("ON")
+            && self
+                .peek_at(1)
+                .is_some_and(|t| t.is_word(self.src, "CONFLICT"))
+        {
             self.pos += 2;
             self.name()?;
         }
@@ -513,9 +538,7 @@ fn foreign_key_clause(c: &mut Cursor) -> Result<ForeignKey, ParseError> {
             }
         } else if c.eat_word("MATCH") {
             c.name()?;
-        } else if c.at_word("NOT")
-            && c.peek_at(1).is_some_and(|t| t.is_word(c.src, "DEFERRABLE"))
-        {
+        } else if c.at_word("NOT") && c.peek_at(1).is_some_and(|t| t.is_word(c.src, "DEFERRABLE")) {
             c.pos += 1;
         } else if c.eat_word("DEFERRABLE") {
             if c.eat_word("INITIALLY") && !c.eat_word("DEFERRED") {
@@ -590,14 +613,30 @@ mod tests {
         assert_eq!(t.name, "my posts");
         assert!(t.strict && t.without_rowid);
         let names: Vec<_> = t.columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["id", "the title", "status", "author_id", "select", "n", "été"]);
+        assert_eq!(
+            names,
+            [
+                "id",
+                "the title",
+                "status",
+                "author_id",
+                "select",
+                "n",
+                "été"
+            ]
+        );
         let title = &t.columns[1];
         assert_eq!(title.type_text(src), "VARCHAR(200)");
-        assert_eq!(&src[title.span.clone()], "[the title] VARCHAR(200) NOT NULL DEFAULT 'untitled' COLLATE NOCASE");
+        assert_eq!(
+            &src[title.span.clone()],
+            "[the title] VARCHAR(200) NOT NULL DEFAULT 'untitled' COLLATE NOCASE"
+        );
         let status = &t.columns[2];
         assert_eq!(status.constraints[0].name.as_deref(), Some("status_enum"));
         match &status.constraints[0].kind {
-            ColumnConstraintKind::Check { expr } => assert_eq!(&src[expr.clone()], "status IN ('draft', 'posted')"),
+            ColumnConstraintKind::Check { expr } => {
+                assert_eq!(&src[expr.clone()], "status IN ('draft', 'posted')")
+            }
             k => panic!("{k:?}"),
         }
         match &status.constraints[1].kind {
@@ -628,8 +667,13 @@ mod tests {
                 columns: vec!["author_id".into(), "the title".into()]
             }
         );
-        assert!(matches!(t.constraints[1].kind, TableConstraintKind::Check { .. }));
-        assert!(matches!(&t.constraints[2].kind, TableConstraintKind::ForeignKey { columns, .. } if columns.len() == 2));
+        assert!(matches!(
+            t.constraints[1].kind,
+            TableConstraintKind::Check { .. }
+        ));
+        assert!(
+            matches!(&t.constraints[2].kind, TableConstraintKind::ForeignKey { columns, .. } if columns.len() == 2)
+        );
         assert_eq!(&src[t.close..t.close + 1], ")");
     }
 
@@ -641,7 +685,9 @@ mod tests {
         assert_eq!(&src[t.name_span.clone()], "main.t");
         assert_eq!(t.columns.len(), 3);
         match &t.columns[1].constraints[0].kind {
-            ColumnConstraintKind::References(fk) => assert_eq!(fk.on_delete.as_deref(), Some("SET NULL")),
+            ColumnConstraintKind::References(fk) => {
+                assert_eq!(fk.on_delete.as_deref(), Some("SET NULL"))
+            }
             k => panic!("{k:?}"),
         }
         assert_eq!(t.columns[2].constraints.len(), 2);

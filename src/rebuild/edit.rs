@@ -168,7 +168,10 @@ fn type_change_is_lossless(from: &str, to: &str) -> bool {
         || to == "BLOB"
         || matches!(
             (from, to),
-            ("INTEGER", "NUMERIC") | ("INTEGER", "TEXT") | ("REAL", "NUMERIC") | ("NUMERIC", "INTEGER")
+            ("INTEGER", "NUMERIC")
+                | ("INTEGER", "TEXT")
+                | ("REAL", "NUMERIC")
+                | ("NUMERIC", "INTEGER")
         )
 }
 
@@ -214,7 +217,12 @@ fn columns_used<'c>(t: &'c CreateTable, sql: &str) -> Vec<&'c str> {
 }
 
 /// Apply `spec` to the table `t` parsed from `src`.
-pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> Result<Edited, RebuildError> {
+pub fn apply(
+    src: &str,
+    t: &CreateTable,
+    spec: &RebuildSpec,
+    ctx: &Context,
+) -> Result<Edited, RebuildError> {
     let table = t.name.as_str();
     let mut ed = Editor {
         src,
@@ -275,8 +283,16 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
         });
     }
     // --drop-fk before --add-fk, so one rebuild can replace a foreign key.
-    let mut ordered: Vec<&Change> = spec.changes.iter().filter(|c| matches!(c, Change::DropFk { .. })).collect();
-    ordered.extend(spec.changes.iter().filter(|c| !matches!(c, Change::DropFk { .. })));
+    let mut ordered: Vec<&Change> = spec
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::DropFk { .. }))
+        .collect();
+    ordered.extend(
+        spec.changes
+            .iter()
+            .filter(|c| !matches!(c, Change::DropFk { .. })),
+    );
 
     for change in ordered {
         if matches!(change, Change::Drop { .. } | Change::Unique { .. }) {
@@ -284,13 +300,20 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
         }
         let i = resolve(change.column(), change)?;
         if dropped.contains(&i) {
-            return Err(conflict(change, "the same rebuild drops this column".into()));
+            return Err(conflict(
+                change,
+                "the same rebuild drops this column".into(),
+            ));
         }
         let col = &t.columns[i];
         let qcol = quote_ident(&col.name);
         match change {
             Change::Enum { values, .. } => {
-                let list = values.iter().map(|v| quote_str(v)).collect::<Vec<_>>().join(", ");
+                let list = values
+                    .iter()
+                    .map(|v| quote_str(v))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let mut found = None;
                 for c in &col.constraints {
                     if let ColumnConstraintKind::Check { expr } = &c.kind {
@@ -316,11 +339,20 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                             .filter(|t| t.kind != Kind::Comma)
                             .map(|t| unquote(t.text(&src[inner.clone()])))
                             .collect();
-                        summary.push(format!("{}: allowed values {} (were {})", col.name, values.join(", "), old.join(", ")));
+                        summary.push(format!(
+                            "{}: allowed values {} (were {})",
+                            col.name,
+                            values.join(", "),
+                            old.join(", ")
+                        ));
                         ed.replace(inner, list.clone());
                     }
                     None => {
-                        summary.push(format!("{}: allowed values {} (new CHECK)", col.name, values.join(", ")));
+                        summary.push(format!(
+                            "{}: allowed values {} (new CHECK)",
+                            col.name,
+                            values.join(", ")
+                        ));
                         ed.insert(col.span.end, format!(" CHECK ({qcol} IN ({list}))"));
                     }
                 }
@@ -342,11 +374,22 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                     }
                 }
                 if let Change::Check { expr, .. } = change {
-                    summary.push(format!("{}: CHECK ({expr}){}", col.name, if n > 0 { format!(" replaces {n} CHECK constraint(s)") } else { String::new() }));
+                    summary.push(format!(
+                        "{}: CHECK ({expr}){}",
+                        col.name,
+                        if n > 0 {
+                            format!(" replaces {n} CHECK constraint(s)")
+                        } else {
+                            String::new()
+                        }
+                    ));
                     ed.insert(col.span.end, format!(" CHECK ({expr})"));
                     ed.added.push((i, expr.clone()));
                 } else if n == 0 {
-                    return Err(conflict(change, "the column has no CHECK constraint of its own".into()));
+                    return Err(conflict(
+                        change,
+                        "the column has no CHECK constraint of its own".into(),
+                    ));
                 } else {
                     summary.push(format!("{}: {n} CHECK constraint(s) dropped", col.name));
                 }
@@ -354,9 +397,18 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
             Change::Type { ty, .. } => {
                 let old = col.type_text(src).to_string();
                 if t.strict {
-                    let base = ty.split('(').next().unwrap_or("").trim().to_ascii_uppercase();
+                    let base = ty
+                        .split('(')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_uppercase();
                     if !["INT", "INTEGER", "REAL", "TEXT", "BLOB", "ANY"].contains(&base.as_str()) {
-                        return Err(conflict(change, "a STRICT table allows only INT, INTEGER, REAL, TEXT, BLOB or ANY".into()));
+                        return Err(conflict(
+                            change,
+                            "a STRICT table allows only INT, INTEGER, REAL, TEXT, BLOB or ANY"
+                                .into(),
+                        ));
                     }
                 }
                 if old.eq_ignore_ascii_case(ty) {
@@ -373,7 +425,11 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                         col.name, from, to
                     ));
                 }
-                summary.push(format!("{}: type {} → {ty} (no CAST; affinity {from} → {to})", col.name, if old.is_empty() { "(none)" } else { &old }));
+                summary.push(format!(
+                    "{}: type {} → {ty} (no CAST; affinity {from} → {to})",
+                    col.name,
+                    if old.is_empty() { "(none)" } else { &old }
+                ));
             }
             Change::NotNull { fill, .. } => {
                 if col.has(|k| *k == ColumnConstraintKind::NotNull) {
@@ -388,7 +444,10 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                 match fill {
                     Some(f) => {
                         fills.push((i, f.clone()));
-                        lossy.push(format!("{}: rows that held NULL keep the fill value {f}", col.name));
+                        lossy.push(format!(
+                            "{}: rows that held NULL keep the fill value {f}",
+                            col.name
+                        ));
                         summary.push(format!("{}: NOT NULL (NULLs become {f})", col.name));
                     }
                     None => summary.push(format!("{}: NOT NULL", col.name)),
@@ -414,7 +473,11 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                 });
                 match existing {
                     Some(r) => {
-                        summary.push(format!("{}: DEFAULT {value} (was {})", col.name, &src[r.clone()]));
+                        summary.push(format!(
+                            "{}: DEFAULT {value} (was {})",
+                            col.name,
+                            &src[r.clone()]
+                        ));
                         ed.replace(r, value.clone());
                     }
                     None => {
@@ -444,7 +507,10 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                 }
                 if let Some((j, _)) = t.column(to) {
                     if j != i && !dropped.contains(&j) {
-                        return Err(conflict(change, format!("the table already has a column {to:?}")));
+                        return Err(conflict(
+                            change,
+                            format!("the table already has a column {to:?}"),
+                        ));
                     }
                 }
                 renames.push((col.name.clone(), to.clone()));
@@ -456,12 +522,14 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                 on_delete,
                 ..
             } => {
-                let has_fk = col
-                    .constraints
-                    .iter()
-                    .any(|c| matches!(c.kind, ColumnConstraintKind::References(_)) && !ed.is_removed(&c.span));
+                let has_fk = col.constraints.iter().any(|c| {
+                    matches!(c.kind, ColumnConstraintKind::References(_)) && !ed.is_removed(&c.span)
+                });
                 if has_fk {
-                    return Err(conflict(change, "the column already has a foreign key; add --drop-fk to replace it".into()));
+                    return Err(conflict(
+                        change,
+                        "the column already has a foreign key; add --drop-fk to replace it".into(),
+                    ));
                 }
                 let fk_err = |reason: String| RebuildError::ForeignKeyTarget {
                     table: table.to_string(),
@@ -475,19 +543,33 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                 }
                 let ok = if self_ref {
                     t.column(parent_column).is_some()
-                        && is_unique_key(ctx.conn, table, parent_column).map_err(RebuildError::sqlite(table, "reading the parent's keys"))?
+                        && is_unique_key(ctx.conn, table, parent_column)
+                            .map_err(RebuildError::sqlite(table, "reading the parent's keys"))?
                 } else {
-                    is_unique_key(ctx.conn, parent, parent_column).map_err(RebuildError::sqlite(table, "reading the parent's keys"))?
+                    is_unique_key(ctx.conn, parent, parent_column)
+                        .map_err(RebuildError::sqlite(table, "reading the parent's keys"))?
                 };
                 if !ok {
-                    return Err(fk_err(format!("{parent}.{parent_column} is not its PRIMARY KEY nor a UNIQUE column")));
+                    return Err(fk_err(format!(
+                        "{parent}.{parent_column} is not its PRIMARY KEY nor a UNIQUE column"
+                    )));
                 }
-                let action = on_delete.as_ref().map(|a| format!(" ON DELETE {a}")).unwrap_or_default();
+                let action = on_delete
+                    .as_ref()
+                    .map(|a| format!(" ON DELETE {a}"))
+                    .unwrap_or_default();
                 ed.insert(
                     col.span.end,
-                    format!(" REFERENCES {} ({}){action}", quote_ident(parent), quote_ident(parent_column)),
+                    format!(
+                        " REFERENCES {} ({}){action}",
+                        quote_ident(parent),
+                        quote_ident(parent_column)
+                    ),
                 );
-                summary.push(format!("{}: foreign key → {parent}({parent_column}){action}", col.name));
+                summary.push(format!(
+                    "{}: foreign key → {parent}({parent_column}){action}",
+                    col.name
+                ));
             }
             Change::DropFk { .. } => {
                 let mut n = 0;
@@ -524,11 +606,18 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
             for c in columns {
                 let i = resolve(c, change)?;
                 if dropped.contains(&i) {
-                    return Err(conflict(change, "the same rebuild drops this column".into()));
+                    return Err(conflict(
+                        change,
+                        "the same rebuild drops this column".into(),
+                    ));
                 }
                 names.push(t.columns[i].name.clone());
             }
-            let list = names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ");
+            let list = names
+                .iter()
+                .map(|n| quote_ident(n))
+                .collect::<Vec<_>>()
+                .join(", ");
             let items = ed.items();
             let last = items[items.len() - 1].end;
             ed.insert(last, format!(", UNIQUE ({list})"));
@@ -548,11 +637,15 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
             }
             for c in &other.constraints {
                 let expr = match &c.kind {
-                    ColumnConstraintKind::Check { expr } | ColumnConstraintKind::Generated { expr, .. } => expr,
+                    ColumnConstraintKind::Check { expr }
+                    | ColumnConstraintKind::Generated { expr, .. } => expr,
                     _ => continue,
                 };
                 if !ed.is_removed(&c.span) && mentions_column(&src[expr.clone()], &col.name) {
-                    users.push(format!("the CHECK or generated expression of column {}", other.name));
+                    users.push(format!(
+                        "the CHECK or generated expression of column {}",
+                        other.name
+                    ));
                 }
             }
         }
@@ -566,10 +659,26 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
                 continue;
             }
             let what = match &c.kind {
-                TableConstraintKind::PrimaryKey { columns } if columns.iter().any(|x| same_name(x, &col.name)) => "the PRIMARY KEY",
-                TableConstraintKind::Unique { columns } if columns.iter().any(|x| same_name(x, &col.name)) => "a UNIQUE constraint",
-                TableConstraintKind::ForeignKey { columns, .. } if columns.iter().any(|x| same_name(x, &col.name)) => "a FOREIGN KEY constraint",
-                TableConstraintKind::Check { expr } if mentions_column(&src[expr.clone()], &col.name) => "a table CHECK constraint",
+                TableConstraintKind::PrimaryKey { columns }
+                    if columns.iter().any(|x| same_name(x, &col.name)) =>
+                {
+                    "the PRIMARY KEY"
+                }
+                TableConstraintKind::Unique { columns }
+                    if columns.iter().any(|x| same_name(x, &col.name)) =>
+                {
+                    "a UNIQUE constraint"
+                }
+                TableConstraintKind::ForeignKey { columns, .. }
+                    if columns.iter().any(|x| same_name(x, &col.name)) =>
+                {
+                    "a FOREIGN KEY constraint"
+                }
+                TableConstraintKind::Check { expr }
+                    if mentions_column(&src[expr.clone()], &col.name) =>
+                {
+                    "a table CHECK constraint"
+                }
                 _ => continue,
             };
             users.push(match &c.name {
@@ -578,12 +687,19 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
             });
         }
         for o in ctx.schema.owned_by(table) {
-            if o.sql.as_deref().is_some_and(|s| mentions_column(s, &col.name)) {
+            if o.sql
+                .as_deref()
+                .is_some_and(|s| mentions_column(s, &col.name))
+            {
                 users.push(format!("{} {}", o.kind, o.name));
             }
         }
         for o in ctx.schema.dependents(table) {
-            if o.kind == "trigger" && o.sql.as_deref().is_some_and(|s| mentions_column(s, &col.name)) {
+            if o.kind == "trigger"
+                && o.sql
+                    .as_deref()
+                    .is_some_and(|s| mentions_column(s, &col.name))
+            {
                 users.push(format!("trigger {}", o.name));
             }
         }
@@ -593,8 +709,17 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
             } else {
                 k.to.iter().any(|x| same_name(x, &col.name))
             };
-            if points_here && !(same_name(&k.child, table) && k.from.iter().all(|f| dropped.iter().any(|&d| same_name(&t.columns[d].name, f)))) {
-                users.push(format!("the foreign key of table {} ({})", k.child, k.from.join(", ")));
+            if points_here
+                && !(same_name(&k.child, table)
+                    && k.from
+                        .iter()
+                        .all(|f| dropped.iter().any(|&d| same_name(&t.columns[d].name, f))))
+            {
+                users.push(format!(
+                    "the foreign key of table {} ({})",
+                    k.child,
+                    k.from.join(", ")
+                ));
             }
         }
         users.dedup();
@@ -607,7 +732,10 @@ pub fn apply(src: &str, t: &CreateTable, spec: &RebuildSpec, ctx: &Context) -> R
         }
         ed.remove_item(i);
         if !col.generated() {
-            lossy.push(format!("{}: the dropped column's values (the down recreates it with its default)", col.name));
+            lossy.push(format!(
+                "{}: the dropped column's values (the down recreates it with its default)",
+                col.name
+            ));
         }
         summary.push(format!("{}: dropped", col.name));
     }

@@ -14,7 +14,14 @@ pub struct ValueCount {
 fn list(values: &[ValueCount]) -> String {
     values
         .iter()
-        .map(|v| format!("{} ({} row{})", v.value, v.rows, if v.rows == 1 { "" } else { "s" }))
+        .map(|v| {
+            format!(
+                "{} ({} row{})",
+                v.value,
+                v.rows,
+                if v.rows == 1 { "" } else { "s" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -60,7 +67,10 @@ pub enum RebuildError {
         expected: String,
         actual: String,
     },
-    #[error("{table}.{column} holds values the new CHECK ({check}) rejects: {}", list(values))]
+    #[error(
+        "{table}.{column} holds values the new CHECK ({check}) rejects: {}",
+        list(values)
+    )]
     CheckViolated {
         table: String,
         column: String,
@@ -100,7 +110,10 @@ pub enum RebuildError {
         parent: String,
         reason: String,
     },
-    #[error("{table}.{column}: values do not fit the STRICT type {ty}: {}", list(values))]
+    #[error(
+        "{table}.{column}: values do not fit the STRICT type {ty}: {}",
+        list(values)
+    )]
     TypeMismatch {
         table: String,
         column: String,
@@ -124,7 +137,10 @@ pub enum RebuildError {
         source: rusqlite::Error,
     },
     #[error("integrity check of {table:?} failed after the rebuild: {}", problems.join("; "))]
-    IntegrityFailed { table: String, problems: Vec<String> },
+    IntegrityFailed {
+        table: String,
+        problems: Vec<String>,
+    },
     #[error("trying the generated rebuild of {table:?} on a copy of the schema failed at {step}")]
     Simulation {
         table: String,
@@ -146,7 +162,10 @@ pub enum RebuildError {
 }
 
 impl RebuildError {
-    pub(crate) fn sqlite(table: &str, doing: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Self + 'static {
+    pub(crate) fn sqlite(
+        table: &str,
+        doing: impl Into<String>,
+    ) -> impl FnOnce(rusqlite::Error) -> Self + 'static {
         let table = table.to_string();
         let doing = doing.into();
         move |source| RebuildError::Sqlite {

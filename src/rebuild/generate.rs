@@ -66,8 +66,13 @@ pub struct Plan {
 }
 
 /// Generate the rebuild `spec` against the schema in `conn`.
-pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) -> Result<Generated, RebuildError> {
-    let schema = Schema::read(conn).map_err(RebuildError::sqlite(&spec.table, "reading the schema"))?;
+pub fn generate(
+    conn: &Connection,
+    spec: &RebuildSpec,
+    opts: GenerateOptions,
+) -> Result<Generated, RebuildError> {
+    let schema =
+        Schema::read(conn).map_err(RebuildError::sqlite(&spec.table, "reading the schema"))?;
     let (obj, parsed) = rebuildable(conn, &schema, &spec.table)?;
     let table = obj.name.clone();
     let src = obj.sql.clone().unwrap_or_default();
@@ -78,8 +83,10 @@ pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) ->
             source,
         });
     }
-    let children = schema::child_keys(conn, &schema, &table)
-        .map_err(RebuildError::sqlite(&table, "reading foreign keys that point at the table"))?;
+    let children = schema::child_keys(conn, &schema, &table).map_err(RebuildError::sqlite(
+        &table,
+        "reading foreign keys that point at the table",
+    ))?;
     let edited = edit::apply(
         &src,
         &parsed,
@@ -118,7 +125,11 @@ pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) ->
     let sim = |step: &str| {
         let table = table.clone();
         let step = step.to_string();
-        move |source| RebuildError::Simulation { table, step, source }
+        move |source| RebuildError::Simulation {
+            table,
+            step,
+            source,
+        }
     };
     let replica = schema::replica(conn).map_err(|e| RebuildError::Simulation {
         table: table.clone(),
@@ -137,10 +148,14 @@ pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) ->
     }
 
     let after = Schema::read(&replica).map_err(sim("reading the schema after the up"))?;
-    let after_obj = after.find("table", &table).cloned().ok_or_else(|| RebuildError::RoundTrip {
-        table: table.clone(),
-        detail: "the table is gone after the up".into(),
-    })?;
+    let after_obj =
+        after
+            .find("table", &table)
+            .cloned()
+            .ok_or_else(|| RebuildError::RoundTrip {
+                table: table.clone(),
+                detail: "the table is gone after the up".into(),
+            })?;
     let after_src = after_obj.sql.clone().unwrap_or_default();
     let after_parsed = parse_create_table(&after_src).map_err(|e| RebuildError::Parse {
         table: table.clone(),
@@ -176,7 +191,11 @@ pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) ->
         (&down_src, &parsed),
         copy,
         Vec::new(),
-        edited.summary.iter().map(|s| format!("undo: {s}")).collect(),
+        edited
+            .summary
+            .iter()
+            .map(|s| format!("undo: {s}"))
+            .collect(),
         edited.lossy.clone(),
         "down",
     )?;
@@ -194,7 +213,12 @@ pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) ->
             .iter()
             .zip(got.iter())
             .find(|(a, b)| a != b)
-            .map(|(a, b)| format!("expected {} {}: {}, got {} {}: {}", a.0, a.1, a.2, b.0, b.1, b.2))
+            .map(|(a, b)| {
+                format!(
+                    "expected {} {}: {}, got {} {}: {}",
+                    a.0, a.1, a.2, b.0, b.1, b.2
+                )
+            })
             .unwrap_or_else(|| format!("{} objects before, {} after", want.len(), got.len()));
         return Err(RebuildError::RoundTrip { table, detail });
     }
@@ -208,7 +232,11 @@ pub fn generate(conn: &Connection, spec: &RebuildSpec, opts: GenerateOptions) ->
 }
 
 /// The table `name` and its parsed DDL, or why it cannot be rebuilt.
-pub fn rebuildable<'s>(conn: &Connection, schema: &'s Schema, name: &str) -> Result<(&'s Object, CreateTable), RebuildError> {
+pub fn rebuildable<'s>(
+    conn: &Connection,
+    schema: &'s Schema,
+    name: &str,
+) -> Result<(&'s Object, CreateTable), RebuildError> {
     let unsupported = |reason: &str| RebuildError::Unsupported {
         table: name.to_string(),
         reason: reason.to_string(),
@@ -218,24 +246,33 @@ pub fn rebuildable<'s>(conn: &Connection, schema: &'s Schema, name: &str) -> Res
     }
     let Some(obj) = schema.find("table", name) else {
         if schema.find("view", name).is_some() {
-            return Err(unsupported("it is a view; change the view with DROP VIEW and CREATE VIEW"));
+            return Err(unsupported(
+                "it is a view; change the view with DROP VIEW and CREATE VIEW",
+            ));
         }
         return Err(RebuildError::TableNotFound {
             table: name.to_string(),
         });
     };
     if schema.is_virtual(&obj.name) {
-        return Err(unsupported("it is a virtual table (FTS5, R*Tree, …); recreate it with its module's own tools"));
+        return Err(unsupported(
+            "it is a virtual table (FTS5, R*Tree, …); recreate it with its module's own tools",
+        ));
     }
     if schema.is_shadow(&obj.name) {
-        return Err(unsupported("it is a shadow table that belongs to a virtual table"));
+        return Err(unsupported(
+            "it is a shadow table that belongs to a virtual table",
+        ));
     }
     let src = obj.sql.as_deref().unwrap_or_default();
     let parsed = parse_create_table(src).map_err(|e| RebuildError::Parse {
         table: obj.name.clone(),
         reason: e.to_string(),
     })?;
-    let info = schema::xinfo(conn, &obj.name).map_err(RebuildError::sqlite(&obj.name, "reading PRAGMA table_xinfo"))?;
+    let info = schema::xinfo(conn, &obj.name).map_err(RebuildError::sqlite(
+        &obj.name,
+        "reading PRAGMA table_xinfo",
+    ))?;
     let from_ddl: Vec<&str> = parsed.columns.iter().map(|c| c.name.as_str()).collect();
     let from_pragma: Vec<&str> = info.iter().map(|c| c.0.as_str()).collect();
     let generated_ok = parsed
@@ -244,12 +281,19 @@ pub fn rebuildable<'s>(conn: &Connection, schema: &'s Schema, name: &str) -> Res
         .zip(&info)
         .all(|(c, i)| c.generated() == (i.2 == 2 || i.2 == 3));
     if from_ddl.len() != from_pragma.len()
-        || !from_ddl.iter().zip(&from_pragma).all(|(a, b)| same_name(a, b))
+        || !from_ddl
+            .iter()
+            .zip(&from_pragma)
+            .all(|(a, b)| same_name(a, b))
         || !generated_ok
     {
         return Err(RebuildError::Parse {
             table: obj.name.clone(),
-            reason: format!("columns read from the DDL ({}) differ from PRAGMA table_xinfo ({})", from_ddl.join(", "), from_pragma.join(", ")),
+            reason: format!(
+                "columns read from the DDL ({}) differ from PRAGMA table_xinfo ({})",
+                from_ddl.join(", "),
+                from_pragma.join(", ")
+            ),
         });
     }
     Ok((obj, parsed))
@@ -257,7 +301,12 @@ pub fn rebuildable<'s>(conn: &Connection, schema: &'s Schema, name: &str) -> Res
 
 /// `src` with the table name replaced by `name` (quoted).
 fn rename_in(src: &str, parsed: &CreateTable, name: &str) -> String {
-    format!("{}{}{}", &src[..parsed.name_span.start], quote_ident(name), &src[parsed.name_span.end..])
+    format!(
+        "{}{}{}",
+        &src[..parsed.name_span.start],
+        quote_ident(name),
+        &src[parsed.name_span.end..]
+    )
 }
 
 /// A temporary name no object in `schema` uses.
@@ -294,7 +343,17 @@ fn has_rowid_alias(src: &str, t: &CreateTable) -> bool {
 }
 
 fn has_autoincrement(t: &CreateTable) -> bool {
-    t.columns.iter().any(|c| c.has(|k| matches!(k, ColumnConstraintKind::PrimaryKey { autoincrement: true, .. })))
+    t.columns.iter().any(|c| {
+        c.has(|k| {
+            matches!(
+                k,
+                ColumnConstraintKind::PrimaryKey {
+                    autoincrement: true,
+                    ..
+                }
+            )
+        })
+    })
 }
 
 /// Indexes and triggers of `table` and the objects elsewhere that depend on it: their SQL in
@@ -327,7 +386,11 @@ fn plan(
         .map(|o| o.name.clone())
         .unwrap_or_else(|| old.name.clone());
     let temp = free_name(schema, &format!("_dbtool_new_{table}"));
-    let rowid = if !old.without_rowid && !new.without_rowid && !has_rowid_alias(old_src, old) && !has_rowid_alias(new_src, new) {
+    let rowid = if !old.without_rowid
+        && !new.without_rowid
+        && !has_rowid_alias(old_src, old)
+        && !has_rowid_alias(new_src, new)
+    {
         let names: Vec<String> = old.columns.iter().map(|c| c.name.clone()).collect();
         Some(rowid_alias(&names).ok_or_else(|| RebuildError::Unsupported {
             table: table.clone(),
@@ -338,14 +401,21 @@ fn plan(
     };
     let deps = schema.dependents(&table);
     let dep_names: Vec<String> = deps.iter().map(|o| o.name.clone()).collect();
-    let fingerprint = fingerprint(conn, &table, &dep_names).map_err(RebuildError::sqlite(&table, "reading the table's schema fingerprint"))?;
+    let fingerprint = fingerprint(conn, &table, &dep_names).map_err(RebuildError::sqlite(
+        &table,
+        "reading the table's schema fingerprint",
+    ))?;
     Ok(Plan {
         create: rename_in(new_src, new, &temp),
         temp,
         copy,
         rowid,
         autoincrement: has_autoincrement(new),
-        dependents: deps.iter().rev().map(|o| (o.kind.clone(), o.name.clone())).collect(),
+        dependents: deps
+            .iter()
+            .rev()
+            .map(|o| (o.kind.clone(), o.name.clone()))
+            .collect(),
         recreate: recreate_sql(schema, &table),
         renames,
         fingerprint,
@@ -389,10 +459,14 @@ pub fn render(p: &Plan) -> String {
         line(&format!("--   * {c}"));
     }
     if !p.lossy.is_empty() {
-        line("-- LOSSY: this direction cannot bring back what the lines `dbtool:lossy` above name.");
+        line(
+            "-- LOSSY: this direction cannot bring back what the lines `dbtool:lossy` above name.",
+        );
     }
     line("-- Run it with `dbtool upgrade`/`downgrade`: foreign keys off before the transaction, then");
-    line("-- foreign_key_check, every view compiled and integrity_check of the table before COMMIT.");
+    line(
+        "-- foreign_key_check, every view compiled and integrity_check of the table before COMMIT.",
+    );
     line("");
     line("-- 1. Guard: abort before any change when foreign keys are ON (DROP TABLE would cascade");
     line("--    to child rows) or when the table or its dependents changed since generation.");
@@ -400,12 +474,19 @@ pub fn render(p: &Plan) -> String {
     line("  \"foreign_keys_off\" INTEGER CONSTRAINT \"dbtool: run this with foreign keys OFF set before the transaction (dbtool upgrade does)\" CHECK (\"foreign_keys_off\"),");
     line(&format!(
         "  \"table_unchanged\" INTEGER CONSTRAINT {} CHECK (\"table_unchanged\")",
-        quote_ident(&format!("dbtool: table {} changed since this rebuild was generated; regenerate it", p.table))
+        quote_ident(&format!(
+            "dbtool: table {} changed since this rebuild was generated; regenerate it",
+            p.table
+        ))
     ));
     line(");");
     line("INSERT INTO temp.\"_dbtool_guard\" VALUES (");
     line("  (SELECT foreign_keys = 0 FROM pragma_foreign_keys),");
-    line(&format!("  {} IS {}", schema::fingerprint_sql(&p.table, &dependent_names(p)), quote_str(&p.fingerprint)));
+    line(&format!(
+        "  {} IS {}",
+        schema::fingerprint_sql(&p.table, &dependent_names(p)),
+        quote_str(&p.fingerprint)
+    ));
     line(");");
     line("DROP TABLE temp.\"_dbtool_guard\";");
     line("");
@@ -430,7 +511,10 @@ pub fn render(p: &Plan) -> String {
     ));
     if p.autoincrement {
         line("-- Keep the AUTOINCREMENT counter (ids of deleted rows are not reused).");
-        line(&format!("DELETE FROM sqlite_sequence WHERE name = {};", quote_str(&p.temp)));
+        line(&format!(
+            "DELETE FROM sqlite_sequence WHERE name = {};",
+            quote_str(&p.temp)
+        ));
         line(&format!(
             "INSERT INTO sqlite_sequence (name, seq) SELECT {}, seq FROM sqlite_sequence WHERE name = {};",
             quote_str(&p.temp),
@@ -440,7 +524,11 @@ pub fn render(p: &Plan) -> String {
     line("");
     line("-- 4. Drop what names the table elsewhere (recreated in step 6), then the table itself.");
     for (kind, name) in &p.dependents {
-        line(&format!("DROP {} main.{};", kind.to_ascii_uppercase(), quote_ident(name)));
+        line(&format!(
+            "DROP {} main.{};",
+            kind.to_ascii_uppercase(),
+            quote_ident(name)
+        ));
     }
     line(&format!("DROP TABLE main.{t};"));
     line("");
@@ -457,7 +545,11 @@ pub fn render(p: &Plan) -> String {
         line("");
         line("-- 7. Column renames: SQLite carries them into indexes, triggers, views and foreign keys.");
         for (from, to) in &p.renames {
-            line(&format!("ALTER TABLE main.{t} RENAME COLUMN {} TO {};", quote_ident(from), quote_ident(to)));
+            line(&format!(
+                "ALTER TABLE main.{t} RENAME COLUMN {} TO {};",
+                quote_ident(from),
+                quote_ident(to)
+            ));
         }
     }
     s

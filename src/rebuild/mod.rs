@@ -16,6 +16,7 @@ pub mod ddl;
 pub mod edit;
 mod error;
 pub mod generate;
+pub mod lint;
 pub mod run;
 pub mod schema;
 pub mod spec;
@@ -23,5 +24,6 @@ pub mod tokenize;
 
 pub use error::{RebuildError, ValueCount};
 pub use generate::{generate, GenerateOptions, Generated};
+pub use lint::{lint, LintWarning};
 pub use run::{execute, postcheck, preflight, Preflight, RebuildFile, RebuildReport};
 pub use spec::{Change, RebuildSpec};

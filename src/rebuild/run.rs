@@ -55,12 +55,16 @@ impl RebuildFile {
         let mut fields = std::collections::BTreeMap::new();
         let mut i = 0;
         while i < toks.len() {
-            if i + 2 >= toks.len() || toks[i].kind != Kind::Word || toks[i + 1].text(header) != "=" {
+            if i + 2 >= toks.len() || toks[i].kind != Kind::Word || toks[i + 1].text(header) != "="
+            {
                 return Err(RebuildError::Header {
                     reason: format!("cannot read `-- dbtool:rebuild {header}`"),
                 });
             }
-            fields.insert(toks[i].text(header).to_ascii_lowercase(), unquote(toks[i + 2].text(header)));
+            fields.insert(
+                toks[i].text(header).to_ascii_lowercase(),
+                unquote(toks[i + 2].text(header)),
+            );
             i += 3;
         }
         let get = |k: &str| {
@@ -71,7 +75,10 @@ impl RebuildFile {
         let (table, temp) = (get("table")?, get("temp")?);
         let mut file = RebuildFile {
             sha256: get("sha256")?,
-            direction: fields.get("direction").cloned().unwrap_or_else(|| "up".into()),
+            direction: fields
+                .get("direction")
+                .cloned()
+                .unwrap_or_else(|| "up".into()),
             lossy,
             target_ddl: None,
             copy: None,
@@ -148,7 +155,10 @@ fn parse_copy(stmt: &str, temp: &str) -> Option<Vec<(String, String)>> {
             .into_iter()
             .zip(sources)
             .filter(|((kind, name), _)| {
-                !(*kind == Kind::Word && ["rowid", "_rowid_", "oid"].iter().any(|r| name.eq_ignore_ascii_case(r)))
+                !(*kind == Kind::Word
+                    && ["rowid", "_rowid_", "oid"]
+                        .iter()
+                        .any(|r| name.eq_ignore_ascii_case(r)))
             })
             .map(|((_, name), source)| (name, source))
             .collect(),
@@ -173,7 +183,8 @@ fn sql_err(table: &str, doing: &str) -> impl FnOnce(rusqlite::Error) -> RebuildE
 
 /// Whether foreign keys are on for `conn`.
 pub fn foreign_keys_on(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0)).map(|v| v != 0)
+    conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0))
+        .map(|v| v != 0)
 }
 
 /// Refuse before any DDL: foreign keys on, a changed table, a broken view, or rows the new table
@@ -181,7 +192,9 @@ pub fn foreign_keys_on(conn: &Connection) -> rusqlite::Result<bool> {
 pub fn preflight(conn: &Connection, file: &RebuildFile) -> Result<Preflight, RebuildError> {
     let table = file.table.as_str();
     if foreign_keys_on(conn).map_err(sql_err(table, "reading PRAGMA foreign_keys"))? {
-        return Err(RebuildError::ForeignKeysOn { table: table.into() });
+        return Err(RebuildError::ForeignKeysOn {
+            table: table.into(),
+        });
     }
     let schema = Schema::read(conn).map_err(sql_err(table, "reading the schema"))?;
     let Some(obj) = schema.find("table", table) else {
@@ -191,8 +204,15 @@ pub fn preflight(conn: &Connection, file: &RebuildFile) -> Result<Preflight, Reb
             actual: "(table missing)".into(),
         });
     };
-    let deps: Vec<String> = schema.dependents(&obj.name).iter().map(|o| o.name.clone()).collect();
-    let actual = sha256_hex(&fingerprint(conn, &obj.name, &deps).map_err(sql_err(table, "reading the table's fingerprint"))?);
+    let deps: Vec<String> = schema
+        .dependents(&obj.name)
+        .iter()
+        .map(|o| o.name.clone())
+        .collect();
+    let actual = sha256_hex(
+        &fingerprint(conn, &obj.name, &deps)
+            .map_err(sql_err(table, "reading the table's fingerprint"))?,
+    );
     if actual != file.sha256 {
         return Err(RebuildError::TableChanged {
             table: table.into(),
@@ -213,25 +233,42 @@ pub fn preflight(conn: &Connection, file: &RebuildFile) -> Result<Preflight, Reb
     };
     if let (Some(ddl), Some(copy)) = (&file.target_ddl, &file.copy) {
         let source_sql = obj.sql.clone().unwrap_or_default();
-        if let (Ok(source), Ok(target)) = (parse_create_table(&source_sql), parse_create_table(ddl)) {
-            data_checks(conn, &obj.name, (&source_sql, &source), (ddl, &target), copy, &mut pre.warnings)?;
+        if let (Ok(source), Ok(target)) = (parse_create_table(&source_sql), parse_create_table(ddl))
+        {
+            data_checks(
+                conn,
+                &obj.name,
+                (&source_sql, &source),
+                (ddl, &target),
+                copy,
+                &mut pre.warnings,
+            )?;
         }
     }
-    let children = schema::child_keys(conn, &schema, &obj.name).map_err(sql_err(table, "reading child foreign keys"))?;
+    let children = schema::child_keys(conn, &schema, &obj.name)
+        .map_err(sql_err(table, "reading child foreign keys"))?;
     pre.fk_tables.push(obj.name.clone());
     for k in children {
-        if !pre.fk_tables.iter().any(|t| t.eq_ignore_ascii_case(&k.child)) {
+        if !pre
+            .fk_tables
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(&k.child))
+        {
             pre.fk_tables.push(k.child);
         }
     }
-    pre.fk_before = fk_violations(conn, &pre.fk_tables).map_err(sql_err(table, "running PRAGMA foreign_key_check"))?;
+    pre.fk_before = fk_violations(conn, &pre.fk_tables)
+        .map_err(sql_err(table, "running PRAGMA foreign_key_check"))?;
     Ok(pre)
 }
 
 fn fk_violations(conn: &Connection, tables: &[String]) -> rusqlite::Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for t in tables {
-        let mut stmt = conn.prepare(&format!("PRAGMA main.foreign_key_check({})", quote_ident(t)))?;
+        let mut stmt = conn.prepare(&format!(
+            "PRAGMA main.foreign_key_check({})",
+            quote_ident(t)
+        ))?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let table: String = r.get(0)?;
@@ -260,14 +297,24 @@ fn data_checks(
     let q = quote_ident;
     let rows = format!(
         "(SELECT {} FROM main.{})",
-        copy.iter().map(|(c, e)| format!("{e} AS {}", q(c))).collect::<Vec<_>>().join(", "),
+        copy.iter()
+            .map(|(c, e)| format!("{e} AS {}", q(c)))
+            .collect::<Vec<_>>()
+            .join(", "),
         q(table)
     );
     // A target column copied unchanged from the source column of the same name.
-    let identity = |col: &str| copy.iter().any(|(c, e)| c.eq_ignore_ascii_case(col) && unquote(e).eq_ignore_ascii_case(col) && e.starts_with('"'));
+    let identity = |col: &str| {
+        copy.iter().any(|(c, e)| {
+            c.eq_ignore_ascii_case(col)
+                && unquote(e).eq_ignore_ascii_case(col)
+                && e.starts_with('"')
+        })
+    };
     let copied = |col: &str| copy.iter().any(|(c, _)| c.eq_ignore_ascii_case(col));
     let count = |sql: &str| -> Result<i64, RebuildError> {
-        conn.query_row(sql, [], |r| r.get(0)).map_err(sql_err(table, &format!("checking rows ({sql})")))
+        conn.query_row(sql, [], |r| r.get(0))
+            .map_err(sql_err(table, &format!("checking rows ({sql})")))
     };
 
     // NOT NULL
@@ -275,11 +322,17 @@ fn data_checks(
         if !c.has(|k| *k == ColumnConstraintKind::NotNull) {
             continue;
         }
-        let already = identity(&c.name) && source.column(&c.name).is_some_and(|(_, s)| s.has(|k| *k == ColumnConstraintKind::NotNull));
+        let already = identity(&c.name)
+            && source
+                .column(&c.name)
+                .is_some_and(|(_, s)| s.has(|k| *k == ColumnConstraintKind::NotNull));
         if already {
             continue;
         }
-        let n = count(&format!("SELECT count(*) FROM {rows} WHERE {} IS NULL", q(&c.name)))?;
+        let n = count(&format!(
+            "SELECT count(*) FROM {rows} WHERE {} IS NULL",
+            q(&c.name)
+        ))?;
         if n > 0 {
             return Err(RebuildError::NullsPresent {
                 table: table.into(),
@@ -290,9 +343,17 @@ fn data_checks(
     }
 
     // CHECK
-    let source_checks: BTreeSet<String> = checks(ssrc, source).into_iter().map(|(_, e)| normalize(&e)).collect();
+    let source_checks: BTreeSet<String> = checks(ssrc, source)
+        .into_iter()
+        .map(|(_, e)| normalize(&e))
+        .collect();
     for (col, expr) in checks(tsrc, target) {
-        let used: Vec<&str> = target.columns.iter().filter(|c| schema::mentions_column(&expr, &c.name)).map(|c| c.name.as_str()).collect();
+        let used: Vec<&str> = target
+            .columns
+            .iter()
+            .filter(|c| schema::mentions_column(&expr, &c.name))
+            .map(|c| c.name.as_str())
+            .collect();
         if source_checks.contains(&normalize(&expr)) && used.iter().all(|c| identity(c)) {
             continue;
         }
@@ -329,7 +390,9 @@ fn data_checks(
     // UNIQUE and PRIMARY KEY
     let source_keys = unique_sets(ssrc, source);
     for key in unique_sets(tsrc, target) {
-        if source_keys.contains(&key) && key.iter().all(|c| identity(c)) || key.iter().any(|c| !copied(c)) {
+        if source_keys.contains(&key) && key.iter().all(|c| identity(c))
+            || key.iter().any(|c| !copied(c))
+        {
             continue;
         }
         let cols: Vec<String> = key.iter().map(|c| q(c)).collect();
@@ -353,14 +416,20 @@ fn data_checks(
     let source_fks = foreign_keys(source);
     for (cols, parent, parent_cols) in foreign_keys(target) {
         let fk = (cols.clone(), parent.clone(), parent_cols.clone());
-        if source_fks.contains(&fk) && cols.iter().all(|c| identity(c)) || cols.iter().any(|c| !copied(c)) {
+        if source_fks.contains(&fk) && cols.iter().all(|c| identity(c))
+            || cols.iter().any(|c| !copied(c))
+        {
             continue;
         }
-        let self_ref = parent.eq_ignore_ascii_case(&target.name) || parent.eq_ignore_ascii_case(table);
+        let self_ref =
+            parent.eq_ignore_ascii_case(&target.name) || parent.eq_ignore_ascii_case(table);
         let parent_cols = if parent_cols.is_empty() {
             let pk: Vec<String> = conn
                 .prepare("SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk")
-                .and_then(|mut s| s.query_map([if self_ref { table } else { &parent }], |r| r.get(0))?.collect())
+                .and_then(|mut s| {
+                    s.query_map([if self_ref { table } else { &parent }], |r| r.get(0))?
+                        .collect()
+                })
                 .map_err(sql_err(table, "reading the parent's primary key"))?;
             pk.into_iter().map(|c| c.to_ascii_lowercase()).collect()
         } else {
@@ -369,18 +438,30 @@ fn data_checks(
         if parent_cols.len() != cols.len() {
             continue; // SQLite reports the mismatch itself
         }
-        let parent_rows = if self_ref { rows.clone() } else { format!("main.{}", q(&parent)) };
+        let parent_rows = if self_ref {
+            rows.clone()
+        } else {
+            format!("main.{}", q(&parent))
+        };
         let matches = cols
             .iter()
             .zip(&parent_cols)
             .map(|(c, p)| format!("p.{} = s.{}", q(p), q(c)))
             .collect::<Vec<_>>()
             .join(" AND ");
-        let not_null = cols.iter().map(|c| format!("s.{} IS NOT NULL", q(c))).collect::<Vec<_>>().join(" AND ");
+        let not_null = cols
+            .iter()
+            .map(|c| format!("s.{} IS NOT NULL", q(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
         let orphan = format!("FROM {rows} AS s WHERE {not_null} AND NOT EXISTS (SELECT 1 FROM {parent_rows} AS p WHERE {matches})");
         let n = count(&format!("SELECT count(*) {orphan}"))?;
         if n > 0 {
-            let shown = cols.iter().map(|c| format!("quote(s.{})", q(c))).collect::<Vec<_>>().join(" || ', ' || ");
+            let shown = cols
+                .iter()
+                .map(|c| format!("quote(s.{})", q(c)))
+                .collect::<Vec<_>>()
+                .join(" || ', ' || ");
             let examples: Vec<String> = conn
                 .prepare(&format!("SELECT DISTINCT {shown} {orphan} LIMIT 5"))
                 .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
@@ -401,9 +482,18 @@ fn data_checks(
         let source_ty = copy
             .iter()
             .find(|(t, _)| t.eq_ignore_ascii_case(&c.name))
-            .and_then(|(_, e)| source.column(&unquote(e)).map(|(_, s)| s.type_text(ssrc).to_string()))
+            .and_then(|(_, e)| {
+                source
+                    .column(&unquote(e))
+                    .map(|(_, s)| s.type_text(ssrc).to_string())
+            })
             .unwrap_or_default();
-        let strict_base = ty.split('(').next().unwrap_or("").trim().to_ascii_uppercase();
+        let strict_base = ty
+            .split('(')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_uppercase();
         let same = source_ty.eq_ignore_ascii_case(ty) && source.strict == target.strict;
         if same || (target.strict && strict_base == "ANY") {
             continue;
@@ -436,7 +526,11 @@ fn data_checks(
         warnings.push(format!(
             "{table}.{}: values that do not convert to {ty} keep their type (no CAST): {}",
             c.name,
-            values.iter().map(|v| format!("{} ({} rows)", v.value, v.rows)).collect::<Vec<_>>().join(", ")
+            values
+                .iter()
+                .map(|v| format!("{} ({} rows)", v.value, v.rows))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(())
@@ -444,9 +538,20 @@ fn data_checks(
 
 /// Values of `column` (in `rows`) whose type after SQLite's affinity for `probe_type` is not in
 /// `accepted`, found with a temporary probe table (SQLite itself decides what converts).
-fn type_probe(conn: &Connection, table: &str, rows: &str, column: &str, probe_type: &str, accepted: &[&str]) -> Result<Vec<ValueCount>, RebuildError> {
+fn type_probe(
+    conn: &Connection,
+    table: &str,
+    rows: &str,
+    column: &str,
+    probe_type: &str,
+    accepted: &[&str],
+) -> Result<Vec<ValueCount>, RebuildError> {
     let c = quote_ident(column);
-    let list = accepted.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
+    let list = accepted
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let err = sql_err(table, "probing type conversions");
     conn.execute_batch(&format!(
         "DROP TABLE IF EXISTS temp._dbtool_probe; CREATE TEMP TABLE _dbtool_probe (orig, v {probe_type}, n INTEGER);
@@ -458,12 +563,18 @@ fn type_probe(conn: &Connection, table: &str, rows: &str, column: &str, probe_ty
     values
 }
 
-fn value_counts(conn: &Connection, table: &str, sql: &str) -> Result<Vec<ValueCount>, RebuildError> {
+fn value_counts(
+    conn: &Connection,
+    table: &str,
+    sql: &str,
+) -> Result<Vec<ValueCount>, RebuildError> {
     conn.prepare(sql)
         .and_then(|mut s| {
             s.query_map([], |r| {
                 Ok(ValueCount {
-                    value: r.get::<_, Option<String>>(0)?.unwrap_or_else(|| "NULL".into()),
+                    value: r
+                        .get::<_, Option<String>>(0)?
+                        .unwrap_or_else(|| "NULL".into()),
                     rows: r.get(1)?,
                 })
             })?
@@ -494,13 +605,19 @@ fn checks(src: &str, t: &CreateTable) -> Vec<(Option<String>, String)> {
 fn unique_sets(_src: &str, t: &CreateTable) -> BTreeSet<Vec<String>> {
     let mut out = BTreeSet::new();
     for c in &t.columns {
-        if c.has(|k| matches!(k, ColumnConstraintKind::Unique | ColumnConstraintKind::PrimaryKey { .. })) {
+        if c.has(|k| {
+            matches!(
+                k,
+                ColumnConstraintKind::Unique | ColumnConstraintKind::PrimaryKey { .. }
+            )
+        }) {
             out.insert(vec![c.name.to_ascii_lowercase()]);
         }
     }
     for k in &t.constraints {
         match &k.kind {
-            TableConstraintKind::Unique { columns } | TableConstraintKind::PrimaryKey { columns } => {
+            TableConstraintKind::Unique { columns }
+            | TableConstraintKind::PrimaryKey { columns } => {
                 out.insert(columns.iter().map(|c| c.to_ascii_lowercase()).collect());
             }
             _ => {}
@@ -516,13 +633,21 @@ fn foreign_keys(t: &CreateTable) -> BTreeSet<(Vec<String>, String, Vec<String>)>
     for c in &t.columns {
         for k in &c.constraints {
             if let ColumnConstraintKind::References(fk) = &k.kind {
-                out.insert((vec![c.name.to_ascii_lowercase()], fk.table.to_ascii_lowercase(), lower(&fk.columns)));
+                out.insert((
+                    vec![c.name.to_ascii_lowercase()],
+                    fk.table.to_ascii_lowercase(),
+                    lower(&fk.columns),
+                ));
             }
         }
     }
     for k in &t.constraints {
         if let TableConstraintKind::ForeignKey { columns, fk } = &k.kind {
-            out.insert((lower(columns), fk.table.to_ascii_lowercase(), lower(&fk.columns)));
+            out.insert((
+                lower(columns),
+                fk.table.to_ascii_lowercase(),
+                lower(&fk.columns),
+            ));
         }
     }
     out
@@ -539,7 +664,8 @@ pub struct PostCheck {
 /// table passes; then `ANALYZE` the table (with `analysis_limit`, so it stays cheap).
 pub fn postcheck(conn: &Connection, pre: &Preflight) -> Result<PostCheck, RebuildError> {
     let table = pre.table.as_str();
-    let after = fk_violations(conn, &pre.fk_tables).map_err(sql_err(table, "running PRAGMA foreign_key_check"))?;
+    let after = fk_violations(conn, &pre.fk_tables)
+        .map_err(sql_err(table, "running PRAGMA foreign_key_check"))?;
     let new: Vec<String> = after.difference(&pre.fk_before).cloned().collect();
     if !new.is_empty() {
         return Err(RebuildError::NewForeignKeyViolations {
@@ -556,7 +682,10 @@ pub fn postcheck(conn: &Connection, pre: &Preflight) -> Result<PostCheck, Rebuil
         });
     }
     let problems: Vec<String> = conn
-        .prepare(&format!("PRAGMA main.integrity_check({})", quote_ident(table)))
+        .prepare(&format!(
+            "PRAGMA main.integrity_check({})",
+            quote_ident(table)
+        ))
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(sql_err(table, "running PRAGMA integrity_check"))?;
     if problems != ["ok"] {
@@ -568,8 +697,11 @@ pub fn postcheck(conn: &Connection, pre: &Preflight) -> Result<PostCheck, Rebuil
     let limit: i64 = conn
         .query_row("PRAGMA analysis_limit", [], |r| r.get(0))
         .map_err(sql_err(table, "reading PRAGMA analysis_limit"))?;
-    conn.execute_batch(&format!("PRAGMA analysis_limit = 1000; ANALYZE main.{}; PRAGMA analysis_limit = {limit};", quote_ident(table)))
-        .map_err(sql_err(table, "running ANALYZE"))?;
+    conn.execute_batch(&format!(
+        "PRAGMA analysis_limit = 1000; ANALYZE main.{}; PRAGMA analysis_limit = {limit};",
+        quote_ident(table)
+    ))
+    .map_err(sql_err(table, "running ANALYZE"))?;
     Ok(PostCheck {
         views_compiled: schema.views().count(),
         analyzed: true,
@@ -595,17 +727,23 @@ pub fn execute(conn: &Connection, sql: &str) -> Result<RebuildReport, RebuildErr
     })?;
     let table = file.table.clone();
     let was_on = foreign_keys_on(conn).map_err(sql_err(&table, "reading PRAGMA foreign_keys"))?;
-    conn.pragma_update(None, "foreign_keys", false).map_err(sql_err(&table, "turning foreign keys off"))?;
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(sql_err(&table, "turning foreign keys off"))?;
     let result = (|| {
         if foreign_keys_on(conn).map_err(sql_err(&table, "reading PRAGMA foreign_keys"))? {
-            return Err(RebuildError::ForeignKeysOn { table: table.clone() });
+            return Err(RebuildError::ForeignKeysOn {
+                table: table.clone(),
+            });
         }
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_err(&table, "beginning the transaction"))?;
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(sql_err(&table, "beginning the transaction"))?;
         let inner = (|| {
             let pre = preflight(conn, &file)?;
-            conn.execute_batch(sql).map_err(sql_err(&table, "running the rebuild SQL"))?;
+            conn.execute_batch(sql)
+                .map_err(sql_err(&table, "running the rebuild SQL"))?;
             let post = postcheck(conn, &pre)?;
-            conn.execute_batch("COMMIT").map_err(sql_err(&table, "committing"))?;
+            conn.execute_batch("COMMIT")
+                .map_err(sql_err(&table, "committing"))?;
             Ok(RebuildReport {
                 table: pre.table.clone(),
                 direction: file.direction.clone(),

@@ -34,9 +34,8 @@ pub struct Schema {
 
 impl Schema {
     pub fn read(conn: &Connection) -> rusqlite::Result<Self> {
-        let mut stmt = conn.prepare(
-            "SELECT type, name, tbl_name, sql FROM main.sqlite_schema ORDER BY rowid",
-        )?;
+        let mut stmt = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM main.sqlite_schema ORDER BY rowid")?;
         let objects = stmt
             .query_map([], |r| {
                 Ok(Object {
@@ -49,7 +48,8 @@ impl Schema {
             .collect::<Result<Vec<_>, _>>()?;
         let mut virtual_tables = BTreeSet::new();
         let mut shadow_tables = BTreeSet::new();
-        let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_list WHERE schema = 'main'")?;
+        let mut stmt =
+            conn.prepare("SELECT name, type FROM pragma_table_list WHERE schema = 'main'")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let name: String = r.get(0)?;
@@ -177,10 +177,16 @@ pub fn fingerprint_sql(table: &str, dependents: &[String]) -> String {
 }
 
 /// The fingerprint text (see [`fingerprint_sql`]).
-pub fn fingerprint(conn: &Connection, table: &str, dependents: &[String]) -> rusqlite::Result<String> {
-    conn.query_row(&format!("SELECT {}", fingerprint_sql(table, dependents)), [], |r| {
-        r.get::<_, Option<String>>(0)
-    })
+pub fn fingerprint(
+    conn: &Connection,
+    table: &str,
+    dependents: &[String],
+) -> rusqlite::Result<String> {
+    conn.query_row(
+        &format!("SELECT {}", fingerprint_sql(table, dependents)),
+        [],
+        |r| r.get::<_, Option<String>>(0),
+    )
     .map(Option::unwrap_or_default)
 }
 
@@ -201,7 +207,11 @@ pub struct ChildKey {
 }
 
 /// Foreign keys (of every table, the table itself included) whose parent is `table`.
-pub fn child_keys(conn: &Connection, schema: &Schema, table: &str) -> rusqlite::Result<Vec<ChildKey>> {
+pub fn child_keys(
+    conn: &Connection,
+    schema: &Schema,
+    table: &str,
+) -> rusqlite::Result<Vec<ChildKey>> {
     let mut out = Vec::new();
     for t in schema.tables() {
         if schema.is_virtual(&t.name) {
@@ -283,7 +293,10 @@ pub fn normalized(conn: &Connection) -> rusqlite::Result<Vec<(String, String, St
             (
                 o.kind.clone(),
                 o.name.to_ascii_lowercase(),
-                o.sql.as_deref().map(super::tokenize::normalize).unwrap_or_default(),
+                o.sql
+                    .as_deref()
+                    .map(super::tokenize::normalize)
+                    .unwrap_or_default(),
             )
         })
         .collect();
@@ -302,7 +315,10 @@ pub fn rowid_alias(columns: &[String]) -> Option<&'static str> {
 /// Whether `table` has a view that fails to compile; returns the first one with its error.
 pub fn broken_view(conn: &Connection, schema: &Schema) -> Option<(String, rusqlite::Error)> {
     for v in schema.views() {
-        if let Err(e) = conn.prepare(&format!("SELECT 1 FROM main.{} LIMIT 0", quote_ident(&v.name))) {
+        if let Err(e) = conn.prepare(&format!(
+            "SELECT 1 FROM main.{} LIMIT 0",
+            quote_ident(&v.name)
+        )) {
             return Some((v.name.clone(), e));
         }
     }
@@ -312,7 +328,8 @@ pub fn broken_view(conn: &Connection, schema: &Schema) -> Option<(String, rusqli
 /// Columns of `table` from `PRAGMA table_xinfo`: (name, declared type, hidden). `hidden` is 2 or 3
 /// for generated columns.
 pub fn xinfo(conn: &Connection, table: &str) -> rusqlite::Result<Vec<(String, String, i64)>> {
-    let mut stmt = conn.prepare("SELECT name, type, hidden FROM pragma_table_xinfo(?1) ORDER BY cid")?;
+    let mut stmt =
+        conn.prepare("SELECT name, type, hidden FROM pragma_table_xinfo(?1) ORDER BY cid")?;
     let rows = stmt.query_map([table], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
 }
@@ -384,7 +401,9 @@ mod tests {
             CREATE VIEW v AS SELECT * FROM p;");
         let r = replica(&c).unwrap();
         assert_eq!(normalized(&r).unwrap(), normalized(&c).unwrap());
-        let n: i64 = r.query_row("SELECT count(*) FROM p", [], |x| x.get(0)).unwrap();
+        let n: i64 = r
+            .query_row("SELECT count(*) FROM p", [], |x| x.get(0))
+            .unwrap();
         assert_eq!(n, 0);
         let s = Schema::read(&c).unwrap();
         assert!(s.is_virtual("F") && s.is_shadow("f_data") && !s.is_shadow("p"));
@@ -399,7 +418,11 @@ mod tests {
         assert_eq!(keys.len(), 3);
         assert_eq!(keys[0].child, "p");
         assert_eq!(keys[0].from, ["parent_a", "b"]);
-        assert!(keys.iter().any(|k| k.child == "c" && k.on_delete == "CASCADE" && k.to.is_empty()));
-        assert!(keys.iter().any(|k| k.child == "c" && k.on_delete == "SET NULL" && k.from == ["y", "z"]));
+        assert!(keys
+            .iter()
+            .any(|k| k.child == "c" && k.on_delete == "CASCADE" && k.to.is_empty()));
+        assert!(keys
+            .iter()
+            .any(|k| k.child == "c" && k.on_delete == "SET NULL" && k.from == ["y", "z"]));
     }
 }

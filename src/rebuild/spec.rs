@@ -21,7 +21,10 @@ pub enum Change {
     /// Change the declared type (no CAST: SQLite's affinity converts what converts).
     Type { column: String, ty: String },
     /// Add NOT NULL; existing NULLs become `fill` when given.
-    NotNull { column: String, fill: Option<String> },
+    NotNull {
+        column: String,
+        fill: Option<String>,
+    },
     /// Remove NOT NULL.
     Nullable { column: String },
     /// Set the DEFAULT.
@@ -78,7 +81,10 @@ impl RebuildSpec {
         while i < args.len() {
             let arg = args[i].as_ref();
             let Some(flag) = arg.strip_prefix("--") else {
-                return Err(invalid(arg, "expected a change flag such as --enum or --drop"));
+                return Err(invalid(
+                    arg,
+                    "expected a change flag such as --enum or --drop",
+                ));
             };
             let (flag, value) = match flag.split_once('=') {
                 Some((f, v)) if FLAGS.contains(&f) => (f, v.to_string()),
@@ -204,7 +210,9 @@ impl Change {
             "add-fk" => {
                 let (column, target) = pair()?;
                 let (reference, action) = match target.rsplit_once(':') {
-                    Some((r, a)) if !a.contains(')') => (r, Some(on_delete_action(a).map_err(|r| bad(&r))?)),
+                    Some((r, a)) if !a.contains(')') => {
+                        (r, Some(on_delete_action(a).map_err(|r| bad(&r))?))
+                    }
                     _ => (target.as_str(), None),
                 };
                 let (table, parent) = reference
@@ -270,7 +278,12 @@ impl Change {
                     .as_ref()
                     .map(|a| format!(":{}", a.to_ascii_lowercase().replace(' ', "-")))
                     .unwrap_or_default();
-                format!("--add-fk {}={}({}){action}", n(column), n(table), n(parent_column))
+                format!(
+                    "--add-fk {}={}({}){action}",
+                    n(column),
+                    n(table),
+                    n(parent_column)
+                )
             }
             Change::DropFk { column } => format!("--drop-fk {}", n(column)),
             Change::Unique { columns } => format!(
@@ -383,26 +396,35 @@ fn check_value(value: &str) -> Result<(), String> {
     let ok = match toks.as_slice() {
         [t] => match t.kind {
             Kind::String | Kind::Blob | Kind::Number => closes_if_quoted(t.text(src)),
-            Kind::Word => ["NULL", "TRUE", "FALSE", "CURRENT_TIME", "CURRENT_DATE", "CURRENT_TIMESTAMP"]
-                .iter()
-                .any(|k| t.text(src).eq_ignore_ascii_case(k)),
+            Kind::Word => [
+                "NULL",
+                "TRUE",
+                "FALSE",
+                "CURRENT_TIME",
+                "CURRENT_DATE",
+                "CURRENT_TIMESTAMP",
+            ]
+            .iter()
+            .any(|k| t.text(src).eq_ignore_ascii_case(k)),
             _ => false,
         },
         [sign, n] => {
             sign.kind == Kind::Op && matches!(sign.text(src), "+" | "-") && n.kind == Kind::Number
         }
-        [first, .., last] => first.kind == Kind::LParen && last.kind == Kind::RParen && {
-            // the first ( must close at the very end
-            let mut depth = 0;
-            toks.iter().enumerate().all(|(i, t)| {
-                match t.kind {
-                    Kind::LParen => depth += 1,
-                    Kind::RParen => depth -= 1,
-                    _ => {}
-                }
-                depth > 0 || i == toks.len() - 1
-            })
-        },
+        [first, .., last] => {
+            first.kind == Kind::LParen && last.kind == Kind::RParen && {
+                // the first ( must close at the very end
+                let mut depth = 0;
+                toks.iter().enumerate().all(|(i, t)| {
+                    match t.kind {
+                        Kind::LParen => depth += 1,
+                        Kind::RParen => depth -= 1,
+                        _ => {}
+                    }
+                    depth > 0 || i == toks.len() - 1
+                })
+            }
+        }
         [] => false,
     };
     if ok {
@@ -431,16 +453,24 @@ fn check_type(ty: &str) -> Result<(), String> {
         return Err("expected a type name such as TEXT or INTEGER".into());
     }
     let rest: Vec<_> = toks[words..].iter().map(|t| (t.kind, t.text(ty))).collect();
-    let ok = match rest.as_slice() {
-        [] => true,
-        [(Kind::LParen, _), (Kind::Number, _), (Kind::RParen, _)] => true,
-        [(Kind::LParen, _), (Kind::Number, _), (Kind::Comma, _), (Kind::Number, _), (Kind::RParen, _)] => true,
-        _ => false,
-    };
+    let ok = matches!(
+        rest.as_slice(),
+        [] | [(Kind::LParen, _), (Kind::Number, _), (Kind::RParen, _)]
+            | [
+                (Kind::LParen, _),
+                (Kind::Number, _),
+                (Kind::Comma, _),
+                (Kind::Number, _),
+                (Kind::RParen, _)
+            ]
+    );
+
     if ok {
         Ok(())
     } else {
-        Err(format!("{ty:?} is not a type name (words, then optional (n) or (n, m))"))
+        Err(format!(
+            "{ty:?} is not a type name (words, then optional (n) or (n, m))"
+        ))
     }
 }
 
@@ -461,23 +491,39 @@ mod tests {
     #[test]
     fn parses_every_flag_and_round_trips() {
         let args = [
-            "--enum", "status=draft, scheduled,posted",
-            "--check", "n=n > 0 AND n < 10",
+            "--enum",
+            "status=draft, scheduled,posted",
+            "--check",
+            "n=n > 0 AND n < 10",
             "--drop-check=m",
-            "--type", "price=NUMERIC(10, 2)",
-            "--not-null", "full_name=''",
-            "--not-null", "email",
-            "--nullable", "x",
-            "--default", "created=CURRENT_TIMESTAMP",
-            "--default", "n=-1",
-            "--default", "d=(datetime('now'))",
-            "--drop-default", "y",
-            "--rename", "\"a=b\"=c",
-            "--drop", "old",
-            "--add-fk", "author_id=users(id):set-null",
-            "--add-fk", "p=\"my t\"(id)",
-            "--drop-fk", "q",
-            "--unique", "a,b",
+            "--type",
+            "price=NUMERIC(10, 2)",
+            "--not-null",
+            "full_name=''",
+            "--not-null",
+            "email",
+            "--nullable",
+            "x",
+            "--default",
+            "created=CURRENT_TIMESTAMP",
+            "--default",
+            "n=-1",
+            "--default",
+            "d=(datetime('now'))",
+            "--drop-default",
+            "y",
+            "--rename",
+            "\"a=b\"=c",
+            "--drop",
+            "old",
+            "--add-fk",
+            "author_id=users(id):set-null",
+            "--add-fk",
+            "p=\"my t\"(id)",
+            "--drop-fk",
+            "q",
+            "--unique",
+            "a,b",
         ];
         let spec = RebuildSpec::from_args("posts", &args).unwrap();
         assert_eq!(spec.changes.len(), 17);
@@ -488,7 +534,13 @@ mod tests {
                 values: vec!["draft".into(), "scheduled".into(), "posted".into()]
             }
         );
-        assert_eq!(spec.changes[11], Change::Rename { from: "a=b".into(), to: "c".into() });
+        assert_eq!(
+            spec.changes[11],
+            Change::Rename {
+                from: "a=b".into(),
+                to: "c".into()
+            }
+        );
         assert_eq!(
             spec.changes[13],
             Change::AddFk {

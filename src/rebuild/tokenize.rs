@@ -82,7 +82,8 @@ pub fn tokenize(src: &str) -> Vec<Token> {
         let b = bytes[i];
         let kind = match b {
             b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => {
-                while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') {
+                while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+                {
                     i += 1;
                 }
                 Kind::Space
@@ -246,7 +247,9 @@ fn number_end(bytes: &[u8], start: usize) -> usize {
 
 fn operator_len(rest: &[u8]) -> usize {
     const THREE: [&[u8]; 1] = [b"->>"];
-    const TWO: [&[u8]; 9] = [b"||", b"<=", b">=", b"==", b"!=", b"<>", b"<<", b">>", b"->"];
+    const TWO: [&[u8]; 9] = [
+        b"||", b"<=", b">=", b"==", b"!=", b"<>", b"<<", b">>", b"->",
+    ];
     if THREE.iter().any(|op| rest.starts_with(op)) {
         3
     } else if TWO.iter().any(|op| rest.starts_with(op)) {
@@ -296,7 +299,10 @@ pub fn quote_str(value: &str) -> String {
 
 /// The significant (non-trivia) tokens of `src`.
 pub fn significant(src: &str) -> Vec<Token> {
-    tokenize(src).into_iter().filter(|t| !t.is_trivia()).collect()
+    tokenize(src)
+        .into_iter()
+        .filter(|t| !t.is_trivia())
+        .collect()
 }
 
 /// A canonical form of SQL text for comparing schemas: trivia dropped, names unquoted and
@@ -309,7 +315,9 @@ pub fn normalize(src: &str) -> String {
             out.push(' ');
         }
         match t.kind {
-            Kind::Word | Kind::QuotedIdent => out.push_str(&unquote(t.text(src)).to_ascii_lowercase()),
+            Kind::Word | Kind::QuotedIdent => {
+                out.push_str(&unquote(t.text(src)).to_ascii_lowercase())
+            }
             _ => out.push_str(t.text(src)),
         }
     }
@@ -318,7 +326,11 @@ pub fn normalize(src: &str) -> String {
 
 /// 1-based line number of byte offset `at` in `src`.
 pub fn line_of(src: &str, at: usize) -> usize {
-    src.as_bytes()[..at.min(src.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    src.as_bytes()[..at.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Byte ranges of the statements in `src` (each without its `;`, trivia trimmed), skipping empty
@@ -346,8 +358,14 @@ pub fn split_statements(src: &str) -> Vec<std::ops::Range<usize>> {
         if first_words.len() < 4 {
             first_words.push(t);
         }
-        let is_trigger = first_words.first().is_some_and(|w| w.is_word(src, "CREATE"))
-            && first_words.iter().skip(1).take(2).any(|w| w.is_word(src, "TRIGGER"));
+        let is_trigger = first_words
+            .first()
+            .is_some_and(|w| w.is_word(src, "CREATE"))
+            && first_words
+                .iter()
+                .skip(1)
+                .take(2)
+                .any(|w| w.is_word(src, "TRIGGER"));
         if is_trigger {
             if !in_body && t.is_word(src, "BEGIN") {
                 in_body = true;
@@ -388,7 +406,10 @@ mod tests {
     use super::*;
 
     fn kinds(src: &str) -> Vec<(Kind, &str)> {
-        significant(src).iter().map(|t| (t.kind, t.text(src))).collect()
+        significant(src)
+            .iter()
+            .map(|t| (t.kind, t.text(src)))
+            .collect()
     }
 
     #[test]
@@ -422,7 +443,10 @@ mod tests {
 
     #[test]
     fn non_ascii_words_and_unterminated_input_do_not_panic() {
-        assert_eq!(kinds("été_1 ünï"), vec![(Kind::Word, "été_1"), (Kind::Word, "ünï")]);
+        assert_eq!(
+            kinds("été_1 ünï"),
+            vec![(Kind::Word, "été_1"), (Kind::Word, "ünï")]
+        );
         for src in ["'open", "\"open", "[open", "/* open", "x'0", "é'"] {
             let joined: String = tokenize(src).iter().map(|t| t.text(src)).collect();
             assert_eq!(joined, src);
