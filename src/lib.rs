@@ -1,5 +1,17 @@
 //! dbtool: migrations, table rebuilds and verified backups for SQLite.
+//!
+//! The library does the work and returns reports (all `serde::Serialize`); it never prints. The
+//! `dbtool` binary is a thin layer that parses arguments, calls in here and renders the reports.
+//!
+//! Start with [`Migrator`] to migrate a database from a folder of `V{n}__{name}.sql` files.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod db;
+pub mod error;
 pub mod exit;
+pub mod migrate;
 pub mod rebuild;
+
+pub use error::{Error, Result};
+pub use migrate::{DownTarget, Migrator, RunOptions, StampTarget, UpTarget};

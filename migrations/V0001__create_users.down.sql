@@ -1,0 +1,3 @@
+-- Undo V0001.
+DROP INDEX idx_users_email;
+DROP TABLE users;

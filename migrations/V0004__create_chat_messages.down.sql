@@ -1,0 +1,3 @@
+-- Undo V0004.
+DROP INDEX idx_chat_messages_user_created;
+DROP TABLE chat_messages;

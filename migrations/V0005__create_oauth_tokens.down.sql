@@ -1,0 +1,2 @@
+-- Undo V0005.
+DROP TABLE oauth_tokens;

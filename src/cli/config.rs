@@ -1,0 +1,47 @@
+//! `dbtool config`: what was resolved and where each value came from.
+
+use dbtool::{exit, Error};
+
+use super::Context;
+
+/// Show the resolved database, migrations folder and backup folder, with their sources
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
+    let config = &ctx.config;
+    let out = &ctx.out;
+    if out.json {
+        out.json(config);
+        return Ok(exit::OK);
+    }
+    let file = config
+        .config_file
+        .as_deref()
+        .map_or("(none found)".into(), |p| p.display().to_string());
+    out.line(format!("config file:  {file}"));
+    out.line(format!(
+        "database:     {}  [{}]",
+        config.database.value.display(),
+        config.database.source
+    ));
+    out.line(format!(
+        "migrations:   {}  [{}]",
+        config.migrations.value.display(),
+        config.migrations.source
+    ));
+    match &config.backup_dir {
+        Some(dir) => out.line(format!(
+            "backup dir:   {}  [{}]",
+            dir.value.display(),
+            dir.source
+        )),
+        None => out
+            .line("backup dir:   (per-database folder in the platform data directory)  [default]"),
+    }
+    out.line(format!(
+        "busy timeout: {} ms",
+        config.busy_timeout.as_millis()
+    ));
+    Ok(exit::OK)
+}

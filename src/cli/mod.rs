@@ -1,0 +1,190 @@
+//! The command line: global options, the command enum (one file per command), dispatch, and how
+//! errors are shown (`error[code]: …`, `caused by: …`, `hint: …`, or JSON under `--json`).
+
+mod config;
+mod create;
+mod current;
+mod downgrade;
+mod history;
+mod init;
+mod output;
+mod render;
+mod stamp;
+mod status;
+mod upgrade;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use dbtool::config::{Config, Environment, Overrides};
+use dbtool::{exit, Error, Migrator};
+pub use output::Output;
+
+const AFTER_HELP: &str = "\
+Configuration (highest first): flags > environment (DATABASE_URL, DBTOOL_MIGRATIONS,
+DBTOOL_BACKUP_DIR) > dbtool.toml in this folder or the nearest parent > defaults
+(content.db, ./migrations). `dbtool config` shows what was resolved.
+
+Exit status:
+  0  success, or nothing to do
+  1  the operation failed (the database is unchanged unless the message says otherwise)
+  2  usage error (unknown flag, bad target)
+  3  a check found a difference (status --exit-code with pending migrations, drift)
+  4  the database is locked by another process (busy timeout expired)
+  5  refused: needs --yes (or --force) when no terminal can ask";
+
+#[derive(Parser)]
+#[command(
+    name = "dbtool",
+    version,
+    about = "Migrations, safe table rebuilds and verified backups for SQLite",
+    after_help = AFTER_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+pub struct GlobalArgs {
+    /// Database file or sqlite: URL [default: DATABASE_URL, dbtool.toml, content.db]
+    #[arg(long, short = 'd', global = true, value_name = "PATH")]
+    database: Option<String>,
+    /// Migrations folder [default: DBTOOL_MIGRATIONS, dbtool.toml, ./migrations]
+    #[arg(long, short = 'm', global = true, value_name = "DIR")]
+    migrations: Option<PathBuf>,
+    /// Backup folder [default: DBTOOL_BACKUP_DIR, dbtool.toml, a per-database data folder]
+    #[arg(long, global = true, value_name = "DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How long to wait for another process's lock, in milliseconds [default: 5000]
+    #[arg(long, global = true, value_name = "MS")]
+    busy_timeout: Option<u64>,
+    /// Print the result as JSON on stdout
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print only errors (and JSON)
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Init(init::Args),
+    Upgrade(upgrade::Args),
+    Downgrade(downgrade::Args),
+    Current(current::Args),
+    History(history::Args),
+    Status(status::Args),
+    Create(create::Args),
+    Stamp(stamp::Args),
+    Config(config::Args),
+}
+
+/// What every command gets: resolved configuration and the output sink.
+pub struct Context {
+    pub config: Config,
+    pub out: Output,
+}
+
+impl Context {
+    pub fn migrator(&self) -> Migrator {
+        Migrator::new(&self.config.database.value, &self.config.migrations.value)
+            .busy_timeout(self.config.busy_timeout)
+    }
+}
+
+/// Run the command line; returns the exit status.
+pub fn main() -> u8 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    let json = cli.global.json;
+    let env = match Environment::from_process() {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("error[io]: cannot read the current folder\n  caused by: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let out = Output {
+        json,
+        quiet: cli.global.quiet,
+        cwd: env.cwd.clone(),
+    };
+    let overrides = Overrides {
+        database: cli.global.database.clone(),
+        migrations: cli.global.migrations.clone(),
+        backup_dir: cli.global.backup_dir.clone(),
+        busy_timeout_ms: cli.global.busy_timeout,
+    };
+    let result = Config::resolve(&overrides, &env).and_then(|config| {
+        let ctx = Context { config, out };
+        dispatch(&ctx, cli.command)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e, json);
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
+    match command {
+        Command::Init(args) => init::run(ctx, args),
+        Command::Upgrade(args) => upgrade::run(ctx, args),
+        Command::Downgrade(args) => downgrade::run(ctx, args),
+        Command::Current(args) => current::run(ctx, args),
+        Command::History(args) => history::run(ctx, args),
+        Command::Status(args) => status::run(ctx, args),
+        Command::Create(args) => create::run(ctx, args),
+        Command::Stamp(args) => stamp::run(ctx, args),
+        Command::Config(args) => config::run(ctx, args),
+    }
+}
+
+fn causes(e: &Error) -> Vec<String> {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        causes.push(cause.to_string());
+        source = cause.source();
+    }
+    causes
+}
+
+fn report_error(e: &Error, json: bool) {
+    if json {
+        let value = serde_json::json!({
+            "error": {
+                "code": e.code(),
+                "exit_code": e.exit_code(),
+                "message": e.to_string(),
+                "causes": causes(e),
+                "hint": e.hint(),
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+        return;
+    }
+    eprintln!("error[{}]: {e}", e.code());
+    for cause in causes(e) {
+        eprintln!("  caused by: {cause}");
+    }
+    if let Some(hint) = e.hint() {
+        eprintln!("  hint: {hint}");
+    }
+}

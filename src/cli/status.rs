@@ -1,0 +1,84 @@
+//! `dbtool status [--exit-code]`.
+
+use dbtool::{exit, Error};
+
+use super::{render, Context};
+
+/// Show pending migrations and any problem that would stop an upgrade
+#[derive(clap::Args)]
+pub struct Args {
+    /// Exit with status 3 when migrations are pending or a problem was found (for deploy scripts)
+    #[arg(long)]
+    exit_code: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
+    let report = ctx.migrator().status()?;
+    let out = &ctx.out;
+    let code = if args.exit_code && (!report.pending.is_empty() || !report.problems.is_empty()) {
+        exit::DIFFERENCE
+    } else {
+        exit::OK
+    };
+    if out.json {
+        out.json(&report);
+        return Ok(code);
+    }
+    let db = out.path(&report.database);
+    for warning in &report.warnings {
+        let place = match (&warning.path, warning.line) {
+            (Some(p), Some(l)) => format!("{}:{l}: ", out.path(p)),
+            (Some(p), None) => format!("{}: ", out.path(p)),
+            _ => String::new(),
+        };
+        out.note(format!(
+            "warning[{}]: {place}{}",
+            warning.code, warning.message
+        ));
+        if let Some(hint) = &warning.hint {
+            out.note(format!("  hint: {hint}"));
+        }
+    }
+    if !report.database_exists {
+        out.line(format!(
+            "{db} does not exist yet ({} migration(s) to apply: `dbtool init`)",
+            report.pending.len()
+        ));
+    } else if report.pending.is_empty() {
+        out.line(format!(
+            "{db}: up to date at {}{}",
+            render::version(report.current),
+            render::head_mark(report.current, report.head)
+        ));
+    } else {
+        out.line(format!(
+            "{db}: at {}, {} pending:",
+            render::version(report.current),
+            report.pending.len()
+        ));
+    }
+    if report.database_exists || !report.pending.is_empty() {
+        for entry in report
+            .entries
+            .iter()
+            .filter(|e| report.pending.contains(&e.version))
+        {
+            let file = entry
+                .up_path
+                .as_deref()
+                .map(|p| out.path(p))
+                .unwrap_or_default();
+            out.line(format!(
+                "  pending V{}__{}  {file}",
+                entry.version, entry.name
+            ));
+        }
+    }
+    for problem in &report.problems {
+        out.line(format!("problem[{}]: {}", problem.code, problem.message));
+        if let Some(hint) = &problem.hint {
+            out.line(format!("  hint: {hint}"));
+        }
+    }
+    Ok(code)
+}

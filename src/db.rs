@@ -1,0 +1,206 @@
+//! Opening SQLite databases safely, and the few pragmas every operation needs.
+//!
+//! Invariants: opening never creates a file unless asked ([`OpenMode::Create`]), and never writes
+//! to an existing one; a path that is a folder, or a file that is not SQLite, is refused before
+//! SQLite touches it; "busy" and "locked" always surface as [`Error::Locked`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::{Error, FkViolation, Result};
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read only; the database must exist.
+    ReadOnly,
+    /// Read and write; the database must exist.
+    ReadWrite,
+    /// Read and write, creating the file when it does not exist.
+    Create,
+}
+
+/// Open `path` for dbtool's use, with `busy_timeout` as the wait for other processes' locks.
+pub fn open(path: &Path, mode: OpenMode, busy_timeout: Duration) -> Result<Connection> {
+    check_file(path, mode)?;
+    let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    flags |= match mode {
+        OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
+        OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    };
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| classify(e, "opening the database", path, busy_timeout))?;
+    conn.busy_timeout(busy_timeout)
+        .map_err(|e| Error::sqlite("setting the busy timeout", path, e))?;
+    // Reading the schema is the cheapest way to make SQLite parse the header, find out whether
+    // the file is a database at all, and take (then release) a shared lock.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| classify(e, "reading the schema", path, busy_timeout))?;
+    Ok(conn)
+}
+
+/// Refuse folders and non-SQLite files before SQLite opens them (SQLite would happily open a
+/// text file and only fail later, or create a database where a typo pointed).
+pub fn check_file(path: &Path, mode: OpenMode) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: "it is a folder".into(),
+        }),
+        Ok(meta) => {
+            if meta.len() == 0 {
+                return Ok(()); // SQLite treats an empty file as an empty database
+            }
+            let mut header = [0u8; 16];
+            let read = std::fs::File::open(path).and_then(|mut f| {
+                use std::io::Read;
+                f.read_exact(&mut header)
+            });
+            match read {
+                Ok(()) if &header == SQLITE_HEADER => Ok(()),
+                Ok(()) => Err(Error::NotADatabase {
+                    path: path.to_path_buf(),
+                    reason: "the file does not start with the SQLite header".into(),
+                }),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    Err(Error::NotADatabase {
+                        path: path.to_path_buf(),
+                        reason: format!("the file is only {} bytes long", meta.len()),
+                    })
+                }
+                Err(e) => Err(Error::io("reading the header of", path, e)),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match mode {
+            OpenMode::Create => Ok(()),
+            OpenMode::ReadOnly | OpenMode::ReadWrite => Err(Error::DatabaseMissing {
+                path: path.to_path_buf(),
+            }),
+        },
+        Err(e) => Err(Error::io("looking at", path, e)),
+    }
+}
+
+/// Map SQLite's errors onto dbtool's: busy/locked become [`Error::Locked`], "not a database"
+/// becomes [`Error::NotADatabase`], the rest keep their cause and say what we were doing.
+pub fn classify(e: rusqlite::Error, action: &str, path: &Path, waited: Duration) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Error::Locked {
+            path: path.to_path_buf(),
+            waited_ms: waited.as_millis() as u64,
+        },
+        Some(ErrorCode::NotADatabase) => Error::NotADatabase {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        },
+        _ => Error::sqlite(action, path, e),
+    }
+}
+
+/// `BEGIN IMMEDIATE`: takes the write lock now (waiting up to the busy timeout), so the
+/// migration plan is computed and applied under one lock. This is the cross-process lock.
+pub fn begin_immediate(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| classify(e, "starting a write transaction", path, busy_timeout))
+}
+
+/// Set `PRAGMA foreign_keys` and read it back: inside a transaction the pragma is a silent
+/// no-op, so trusting it unread is how cascades delete rows.
+pub fn set_foreign_keys(conn: &Connection, path: &Path, on: bool) -> Result<()> {
+    conn.pragma_update(None, "foreign_keys", on)
+        .map_err(|e| Error::sqlite("setting foreign_keys", path, e))?;
+    if foreign_keys_enabled(conn, path)? != on {
+        return Err(Error::ForeignKeysStillOn {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+pub fn foreign_keys_enabled(conn: &Connection, path: &Path) -> Result<bool> {
+    conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, bool>(0))
+        .map_err(|e| Error::sqlite("reading foreign_keys", path, e))
+}
+
+/// Every row `PRAGMA foreign_key_check` reports, sorted.
+pub fn foreign_key_violations(conn: &Connection, path: &Path) -> Result<Vec<FkViolation>> {
+    let run = || -> rusqlite::Result<Vec<FkViolation>> {
+        let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(FkViolation {
+                table: r.get(0)?,
+                rowid: r.get(1)?,
+                parent: r.get(2)?,
+                fk_index: r.get(3)?,
+            })
+        })?;
+        rows.collect()
+    };
+    let mut violations = run().map_err(|e| Error::sqlite("checking foreign keys", path, e))?;
+    violations.sort();
+    Ok(violations)
+}
+
+/// Names of the user's tables: everything but SQLite's own and dbtool/refinery's history.
+pub fn user_tables(conn: &Connection, path: &Path) -> Result<Vec<String>> {
+    let run = || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map([crate::migrate::HISTORY_TABLE], |r| r.get(0))?;
+        rows.collect()
+    };
+    run().map_err(|e| Error::sqlite("listing tables", path, e))
+}
+
+/// Quote an identifier for SQL: `"na""me"`.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_folders_and_non_sqlite_files_without_touching_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = open(dir.path(), OpenMode::ReadWrite, Duration::ZERO).unwrap_err();
+        assert_eq!(err.code(), "not-a-database");
+
+        let text = dir.path().join("notes.db");
+        std::fs::write(
+            &text,
+            "hello, this is not a database at all, just a text file",
+        )
+        .unwrap();
+        let err = open(&text, OpenMode::Create, Duration::ZERO).unwrap_err();
+        assert_eq!(err.code(), "not-a-database");
+        assert_eq!(
+            std::fs::read(&text).unwrap(),
+            b"hello, this is not a database at all, just a text file"
+        );
+
+        let missing = dir.path().join("missing.db");
+        let err = open(&missing, OpenMode::ReadWrite, Duration::ZERO).unwrap_err();
+        assert_eq!(err.code(), "database-missing");
+        assert!(!missing.exists());
+    }
+
+    #[test]
+    fn foreign_keys_cannot_be_turned_off_inside_a_transaction() {
+        let conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        set_foreign_keys(&conn, path, true).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let err = set_foreign_keys(&conn, path, false).unwrap_err();
+        assert_eq!(err.code(), "foreign-keys-on");
+    }
+}

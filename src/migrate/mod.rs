@@ -1,0 +1,757 @@
+//! Migrations: the [`Migrator`] library API behind `init`, `upgrade`, `downgrade`, `stamp`,
+//! `current`, `history`, `status` and `create`.
+//!
+//! How a run executes (the guarantees the CLI documents):
+//! 1. The folder is loaded and checked before the database is opened.
+//! 2. `PRAGMA foreign_keys=OFF` is set on the connection *before* the transaction (inside one it
+//!    is a silent no-op) and read back.
+//! 3. `BEGIN IMMEDIATE` takes the write lock, waiting up to the busy timeout: this is the
+//!    cross-process lock. The history is read and the plan computed *under* that lock, so two
+//!    concurrent upgrades never apply a migration twice: the second one finds nothing pending.
+//! 4. The before-change hook runs (the CLI takes the automatic backup there), then every step and
+//!    its history row run in the same transaction: the whole plan is all-or-nothing.
+//! 5. Before `COMMIT`, `PRAGMA foreign_key_check` must show no violation that was not there
+//!    before; otherwise everything rolls back and the violations are listed.
+//! 6. Foreign keys are restored to what they were.
+//!
+//! A migration marked `-- dbtool:no-transaction` (for `PRAGMA journal_mode=WAL` or `VACUUM`,
+//! which SQLite refuses inside a transaction) is a commit boundary: the steps before it commit,
+//! it runs on its own in autocommit mode, its history row is written right after, and the rest
+//! of the plan continues in a new transaction. Such migrations must be safe to run twice.
+
+mod exec;
+mod files;
+mod history;
+mod plan;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::db::{self, OpenMode};
+use crate::error::{Error, FkViolation, Result};
+
+pub use exec::{run_script, StatementReport};
+pub use files::{Directives, MigrationFile, MigrationSet, SqlFile};
+pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
+pub use plan::{
+    down_path_for, plan_downgrade, plan_stamp, plan_upgrade, problems, Action, DownTarget, Entry,
+    MigrationState, Overview, Plan, StampTarget, Step, UpTarget,
+};
+
+/// Read the history of an open database (empty when it has none).
+pub fn read_history(conn: &Connection, path: &Path) -> Result<Vec<AppliedMigration>> {
+    history::read(conn, path)
+}
+
+/// A warning about a migration (from the lint), shown by `status` and `upgrade --dry-run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    pub code: String,
+    pub path: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Which operation a [`RunReport`] describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    Upgrade,
+    Downgrade,
+    Stamp,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Upgrade => "upgrade",
+            Operation::Downgrade => "downgrade",
+            Operation::Stamp => "stamp",
+        }
+    }
+}
+
+/// What the before-change hook sees: the write lock is held, nothing has changed yet.
+pub struct ChangeContext<'a> {
+    /// The connection holding the write lock (`BEGIN IMMEDIATE`).
+    pub conn: &'a Connection,
+    pub db_path: &'a Path,
+    pub operation: Operation,
+    pub plan: &'a Plan,
+    /// The database file did not exist before this run: there is nothing to back up.
+    pub database_created: bool,
+}
+
+/// Runs after the plan is known and before the first change; an error aborts the run with the
+/// database untouched. Returns the path of the backup it took, if any.
+pub type BeforeChange<'a> = dyn Fn(&ChangeContext<'_>) -> Result<Option<PathBuf>> + 'a;
+
+/// Options of one run.
+pub struct RunOptions<'a> {
+    /// Compute and report the plan (with its SQL); change nothing.
+    pub dry_run: bool,
+    pub before_change: Option<&'a BeforeChange<'a>>,
+    /// The time written to the history's `applied_on`.
+    pub now: OffsetDateTime,
+}
+
+impl Default for RunOptions<'_> {
+    fn default() -> Self {
+        RunOptions {
+            dry_run: false,
+            before_change: None,
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+}
+
+/// One executed (or, in a dry run, planned) step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub action: Action,
+    pub version: i32,
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub no_transaction: bool,
+    /// Wall time of the step's SQL and history row (0 in a dry run).
+    pub duration_ms: f64,
+    /// The exact SQL (dry runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+    pub statements: Vec<StatementReport>,
+}
+
+/// The result of `upgrade`, `downgrade` or `stamp`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub operation: Operation,
+    pub database: PathBuf,
+    pub dry_run: bool,
+    /// This run created the database file.
+    pub created: bool,
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    pub head: Option<i32>,
+    pub steps: Vec<StepReport>,
+    /// The backup the before-change hook took.
+    pub backup: Option<PathBuf>,
+    pub warnings: Vec<Warning>,
+}
+
+/// `init`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    pub database: PathBuf,
+    pub already_initialised: bool,
+    pub current: Option<i32>,
+    pub pending: usize,
+    pub run: Option<RunReport>,
+}
+
+/// `current`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurrentReport {
+    pub database: PathBuf,
+    pub version: Option<i32>,
+    pub name: Option<String>,
+    pub head: Option<i32>,
+    pub is_head: bool,
+    pub pending: usize,
+}
+
+/// A problem found by `status` (the same checks that stop `upgrade`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub code: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl From<&Error> for Problem {
+    fn from(e: &Error) -> Self {
+        Problem {
+            code: e.code().into(),
+            message: e.to_string(),
+            hint: e.hint(),
+        }
+    }
+}
+
+/// `history`'s and `status`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub database: PathBuf,
+    pub database_exists: bool,
+    pub migrations: PathBuf,
+    pub current: Option<i32>,
+    pub head: Option<i32>,
+    pub entries: Vec<Entry>,
+    pub pending: Vec<i32>,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Warning>,
+}
+
+/// `create`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateReport {
+    pub version: i32,
+    pub up: PathBuf,
+    pub down: PathBuf,
+}
+
+/// The library API: migrate a SQLite database from a folder of SQL files.
+///
+/// ```no_run
+/// let migrator = dbtool::Migrator::new("content.db", "migrations");
+/// let report = migrator.upgrade(dbtool::UpTarget::Head, &Default::default())?;
+/// for step in &report.steps {
+///     eprintln!("applied V{}__{} in {:.1} ms", step.version, step.name, step.duration_ms);
+/// }
+/// # Ok::<(), dbtool::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Migrator {
+    database: PathBuf,
+    migrations: PathBuf,
+    busy_timeout: Duration,
+}
+
+/// Everything a run learns under the write lock.
+struct Locked {
+    conn: Connection,
+    created: bool,
+    fk_was_on: bool,
+    applied: Vec<AppliedMigration>,
+}
+
+impl Migrator {
+    pub fn new(database: impl Into<PathBuf>, migrations: impl Into<PathBuf>) -> Migrator {
+        Migrator {
+            database: database.into(),
+            migrations: migrations.into(),
+            busy_timeout: crate::config::DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+
+    /// How long to wait for another process's lock before failing with [`Error::Locked`].
+    pub fn busy_timeout(mut self, timeout: Duration) -> Migrator {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    pub fn database(&self) -> &Path {
+        &self.database
+    }
+
+    pub fn migrations_dir(&self) -> &Path {
+        &self.migrations
+    }
+
+    pub fn load_migrations(&self) -> Result<MigrationSet> {
+        MigrationSet::load(&self.migrations)
+    }
+
+    /// Open the existing database read-only and read its history.
+    pub fn read_history(&self) -> Result<Vec<AppliedMigration>> {
+        let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
+        history::read(&conn, &self.database)
+    }
+
+    /// Create the database and bring it to head. An initialised database is left alone.
+    pub fn init(&self, options: &RunOptions<'_>) -> Result<InitReport> {
+        let set = self.load_migrations()?;
+        if self.database.exists() {
+            let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
+            if history::table_exists(&conn, &self.database)? {
+                let applied = history::read(&conn, &self.database)?;
+                let overview = Overview::new(&set, &applied);
+                return Ok(InitReport {
+                    database: self.database.clone(),
+                    already_initialised: true,
+                    current: overview.current,
+                    pending: overview.pending().count(),
+                    run: None,
+                });
+            }
+        }
+        let run = self.upgrade(UpTarget::Head, options)?;
+        Ok(InitReport {
+            database: self.database.clone(),
+            already_initialised: false,
+            current: run.to,
+            pending: 0,
+            run: Some(run),
+        })
+    }
+
+    pub fn upgrade(&self, target: UpTarget, options: &RunOptions<'_>) -> Result<RunReport> {
+        let set = self.load_migrations()?;
+        self.run(Operation::Upgrade, &set, options, |applied| {
+            plan_upgrade(&set, applied, target)
+        })
+    }
+
+    pub fn downgrade(&self, target: DownTarget, options: &RunOptions<'_>) -> Result<RunReport> {
+        let set = self.load_migrations()?;
+        self.run(Operation::Downgrade, &set, options, |applied| {
+            plan_downgrade(&set, applied, target)
+        })
+    }
+
+    /// Record (or forget) migrations without running their SQL.
+    pub fn stamp(&self, target: StampTarget, options: &RunOptions<'_>) -> Result<RunReport> {
+        let set = self.load_migrations()?;
+        self.run(Operation::Stamp, &set, options, |applied| {
+            plan_stamp(&set, applied, target)
+        })
+    }
+
+    pub fn current(&self) -> Result<CurrentReport> {
+        let set = self.load_migrations()?;
+        let applied = self.read_history()?;
+        let overview = Overview::new(&set, &applied);
+        let newest = applied.iter().max_by_key(|a| a.version);
+        Ok(CurrentReport {
+            database: self.database.clone(),
+            version: newest.map(|a| a.version),
+            name: newest.map(|a| a.name.clone()),
+            head: overview.head,
+            is_head: overview.current == overview.head,
+            pending: overview.pending().count(),
+        })
+    }
+
+    /// Files and history side by side, with every problem. A missing database counts as empty.
+    pub fn status(&self) -> Result<StatusReport> {
+        let set = self.load_migrations()?;
+        let database_exists = self.database.exists();
+        let applied = if database_exists {
+            self.read_history()?
+        } else {
+            Vec::new()
+        };
+        let overview = Overview::new(&set, &applied);
+        let problems = plan::problems(&set, &applied);
+        Ok(StatusReport {
+            database: self.database.clone(),
+            database_exists,
+            migrations: self.migrations.clone(),
+            current: overview.current,
+            head: overview.head,
+            pending: overview.pending().map(|e| e.version).collect(),
+            problems: problems.iter().map(Problem::from).collect(),
+            entries: overview.entries,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// Write `V{next}__{slug}.sql` and its `.down.sql` from a short template.
+    pub fn create(&self, description: &str, now: OffsetDateTime) -> Result<CreateReport> {
+        let slug = slugify(description);
+        if slug.is_empty() {
+            return Err(Error::EmptySlug {
+                name: description.to_string(),
+            });
+        }
+        if !self.migrations.exists() {
+            std::fs::create_dir_all(&self.migrations)
+                .map_err(|e| Error::io("creating the migrations folder", &self.migrations, e))?;
+        }
+        let set = self.load_migrations()?;
+        let version = set.head().map_or(1, |m| m.version + 1);
+        let date = now.date();
+        let up = self.migrations.join(format!("V{version:04}__{slug}.sql"));
+        let down = self
+            .migrations
+            .join(format!("V{version:04}__{slug}.down.sql"));
+        let up_text = format!(
+            "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction, with foreign keys off: no BEGIN/COMMIT or PRAGMA foreign_keys needed here.\n\n"
+        );
+        let down_text = format!(
+            "-- Undo V{version:04}: {description}\n-- Must bring the schema back exactly as it was before V{version:04} (`dbtool verify` checks).\n\n"
+        );
+        write_new(&up, &up_text)?;
+        if let Err(e) = write_new(&down, &down_text) {
+            let _ = std::fs::remove_file(&up);
+            return Err(e);
+        }
+        Ok(CreateReport { version, up, down })
+    }
+
+    /// Open, lock, plan, run the hook, execute, check, commit.
+    fn run(
+        &self,
+        operation: Operation,
+        set: &MigrationSet,
+        options: &RunOptions<'_>,
+        make_plan: impl Fn(&[AppliedMigration]) -> Result<Plan>,
+    ) -> Result<RunReport> {
+        if options.dry_run {
+            return self.dry_run(operation, set, make_plan);
+        }
+        let locked = self.lock(operation)?;
+        let result = self.run_locked(operation, set, options, &locked, make_plan);
+        let conn = &locked.conn;
+        if result.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let restored = db::set_foreign_keys(conn, &self.database, locked.fk_was_on);
+        let Locked { conn, created, .. } = locked;
+        drop(conn);
+        if result.is_err() && created {
+            self.remove_if_empty();
+        }
+        let report = result?;
+        restored?;
+        Ok(report)
+    }
+
+    fn lock(&self, operation: Operation) -> Result<Locked> {
+        let mode = match operation {
+            Operation::Upgrade => OpenMode::Create,
+            Operation::Downgrade | Operation::Stamp => OpenMode::ReadWrite,
+        };
+        let created = !self.database.exists();
+        let conn = db::open(&self.database, mode, self.busy_timeout)?;
+        let fk_was_on = db::foreign_keys_enabled(&conn, &self.database)?;
+        let locked = (|| {
+            db::set_foreign_keys(&conn, &self.database, false)?;
+            db::begin_immediate(&conn, &self.database, self.busy_timeout)?;
+            let applied = history::read(&conn, &self.database)?;
+            if applied.is_empty() && operation == Operation::Upgrade {
+                let tables = db::user_tables(&conn, &self.database)?;
+                if !tables.is_empty() {
+                    return Err(Error::UnmanagedDatabase {
+                        path: self.database.clone(),
+                        tables,
+                    });
+                }
+            }
+            Ok(applied)
+        })();
+        match locked {
+            Ok(applied) => Ok(Locked {
+                conn,
+                created,
+                fk_was_on,
+                applied,
+            }),
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                drop(conn);
+                if created {
+                    self.remove_if_empty();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn run_locked(
+        &self,
+        operation: Operation,
+        set: &MigrationSet,
+        options: &RunOptions<'_>,
+        locked: &Locked,
+        make_plan: impl Fn(&[AppliedMigration]) -> Result<Plan>,
+    ) -> Result<RunReport> {
+        let conn = &locked.conn;
+        let plan = make_plan(&locked.applied)?;
+        let mut report = RunReport {
+            operation,
+            database: self.database.clone(),
+            dry_run: false,
+            created: locked.created,
+            from: plan.from,
+            to: plan.to,
+            head: set.head().map(|m| m.version),
+            steps: Vec::new(),
+            backup: None,
+            warnings: Vec::new(),
+        };
+        if plan.is_empty() {
+            conn.execute_batch("ROLLBACK")
+                .map_err(|e| Error::sqlite("ending the transaction", &self.database, e))?;
+            return Ok(report);
+        }
+        if let Some(hook) = options.before_change {
+            report.backup = hook(&ChangeContext {
+                conn,
+                db_path: &self.database,
+                operation,
+                plan: &plan,
+                database_created: locked.created,
+            })?;
+        }
+        report.steps = execute_steps(
+            conn,
+            &self.database,
+            &plan,
+            operation,
+            options.now,
+            self.busy_timeout,
+        )?;
+        Ok(report)
+    }
+
+    /// Plan against the database as it is (or as empty when it does not exist), change nothing.
+    fn dry_run(
+        &self,
+        operation: Operation,
+        set: &MigrationSet,
+        make_plan: impl Fn(&[AppliedMigration]) -> Result<Plan>,
+    ) -> Result<RunReport> {
+        let exists = self.database.exists();
+        let applied = if exists {
+            let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
+            let applied = history::read(&conn, &self.database)?;
+            if applied.is_empty() && operation == Operation::Upgrade {
+                let tables = db::user_tables(&conn, &self.database)?;
+                if !tables.is_empty() {
+                    return Err(Error::UnmanagedDatabase {
+                        path: self.database.clone(),
+                        tables,
+                    });
+                }
+            }
+            applied
+        } else if operation == Operation::Upgrade {
+            Vec::new()
+        } else {
+            return Err(Error::DatabaseMissing {
+                path: self.database.clone(),
+            });
+        };
+        let plan = make_plan(&applied)?;
+        Ok(RunReport {
+            operation,
+            database: self.database.clone(),
+            dry_run: true,
+            created: false,
+            from: plan.from,
+            to: plan.to,
+            head: set.head().map(|m| m.version),
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| StepReport {
+                    action: s.action,
+                    version: s.version,
+                    name: s.name.clone(),
+                    path: s.path.clone(),
+                    no_transaction: s.no_transaction,
+                    duration_ms: 0.0,
+                    sql: s.sql.clone(),
+                    statements: Vec::new(),
+                })
+                .collect(),
+            backup: None,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// After a failed first run, leave no empty database file behind.
+    fn remove_if_empty(&self) {
+        if std::fs::metadata(&self.database).is_ok_and(|m| m.len() == 0) {
+            let _ = std::fs::remove_file(&self.database);
+            for suffix in ["-journal", "-wal", "-shm"] {
+                let mut side = self.database.clone().into_os_string();
+                side.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(side));
+            }
+        }
+    }
+}
+
+/// Run the steps of `plan` on `conn`, which must already hold the write transaction with foreign
+/// keys off (as [`Migrator`] and [`execute_plan`] arrange). Commits at the end, and around
+/// `-- dbtool:no-transaction` steps; refuses to commit new foreign-key violations. On error the
+/// caller rolls back whatever is still open.
+pub fn execute_steps(
+    conn: &Connection,
+    db_path: &Path,
+    plan: &Plan,
+    operation: Operation,
+    now: OffsetDateTime,
+    busy_timeout: Duration,
+) -> Result<Vec<StepReport>> {
+    conn.execute_batch(CREATE_HISTORY_TABLE)
+        .map_err(|e| Error::sqlite("creating the history table", db_path, e))?;
+    let mut fk_before = db::foreign_key_violations(conn, db_path)?;
+    let mut reports = Vec::new();
+    let mut committed_through: Option<&Step> = None;
+    for step in &plan.steps {
+        if step.no_transaction {
+            commit_checked(conn, db_path, &fk_before, operation, busy_timeout)?;
+            let report =
+                run_step(conn, db_path, step, now).map_err(|e| Error::NoTransactionFailed {
+                    path: step.path.clone().unwrap_or_default(),
+                    committed_through: committed_through
+                        .map_or("nothing".into(), |s| format!("{}__{}", s.version, s.name)),
+                    source: Box::new(e),
+                })?;
+            reports.push(report);
+        } else {
+            if conn.is_autocommit() {
+                db::begin_immediate(conn, db_path, busy_timeout)?;
+                fk_before = db::foreign_key_violations(conn, db_path)?;
+            }
+            reports.push(run_step(conn, db_path, step, now)?);
+        }
+        committed_through = Some(step);
+    }
+    commit_checked(conn, db_path, &fk_before, operation, busy_timeout)?;
+    Ok(reports)
+}
+
+/// Execute a plan on an open connection (an in-memory scratch database for verify, rebuild
+/// generation or rehearsal): foreign keys off and read back, `BEGIN IMMEDIATE`, the steps, the
+/// foreign-key check, `COMMIT`, foreign keys restored. All or nothing, as for [`Migrator`].
+pub fn execute_plan(
+    conn: &Connection,
+    db_path: &Path,
+    plan: &Plan,
+    operation: Operation,
+    now: OffsetDateTime,
+) -> Result<Vec<StepReport>> {
+    let fk_was_on = db::foreign_keys_enabled(conn, db_path)?;
+    db::set_foreign_keys(conn, db_path, false)?;
+    let timeout = crate::config::DEFAULT_BUSY_TIMEOUT;
+    let result = db::begin_immediate(conn, db_path, timeout)
+        .and_then(|()| execute_steps(conn, db_path, plan, operation, now, timeout));
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let restored = db::set_foreign_keys(conn, db_path, fk_was_on);
+    let reports = result?;
+    restored?;
+    Ok(reports)
+}
+
+/// A fresh in-memory database with the migrations of `set` applied up to `target` (with history
+/// rows): the schema "as the migrations say it should be".
+pub fn apply_in_memory(set: &MigrationSet, target: UpTarget) -> Result<Connection> {
+    let path = Path::new(":memory:");
+    let conn = Connection::open_in_memory()
+        .map_err(|e| Error::sqlite("opening a scratch database", path, e))?;
+    let plan = plan_upgrade(set, &[], target)?;
+    execute_plan(
+        &conn,
+        path,
+        &plan,
+        Operation::Upgrade,
+        OffsetDateTime::UNIX_EPOCH,
+    )?;
+    Ok(conn)
+}
+
+/// Commit unless the transaction added foreign-key violations.
+fn commit_checked(
+    conn: &Connection,
+    db_path: &Path,
+    before: &[FkViolation],
+    operation: Operation,
+    busy_timeout: Duration,
+) -> Result<()> {
+    if conn.is_autocommit() {
+        return Ok(());
+    }
+    let after = db::foreign_key_violations(conn, db_path)?;
+    let new: Vec<FkViolation> = after
+        .into_iter()
+        .filter(|v| before.binary_search(v).is_err())
+        .collect();
+    if !new.is_empty() {
+        return Err(Error::ForeignKeyViolations {
+            what: format!("this {}", operation.as_str()),
+            violations: new,
+        });
+    }
+    conn.execute_batch("COMMIT")
+        .map_err(|e| db::classify(e, "committing", db_path, busy_timeout))
+}
+
+fn run_step(
+    conn: &Connection,
+    db_path: &Path,
+    step: &Step,
+    now: OffsetDateTime,
+) -> Result<StepReport> {
+    let started = Instant::now();
+    let path = step.path.clone().unwrap_or_default();
+    let statements = match &step.sql {
+        Some(sql) => run_script(conn, sql, &path)?,
+        None => Vec::new(),
+    };
+    match step.action {
+        Action::Apply | Action::Record => {
+            history::insert(conn, db_path, step.version, &step.name, step.checksum, now)?
+        }
+        Action::Revert | Action::Forget => history::delete(conn, db_path, step.version)?,
+    }
+    Ok(StepReport {
+        action: step.action,
+        version: step.version,
+        name: step.name.clone(),
+        path: step.path.clone(),
+        no_transaction: step.no_transaction,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        sql: None,
+        statements,
+    })
+}
+
+/// "Add user preferences table" -> `add_user_preferences_table` (ASCII letters, digits, `_`).
+pub fn slugify(description: &str) -> String {
+    let mut slug = String::new();
+    for c in description.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    slug.trim_end_matches('_').to_string()
+}
+
+fn write_new(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::FileExists {
+                path: path.to_path_buf(),
+            },
+            _ => Error::io("creating", path, e),
+        })?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::io("writing", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slugify;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(
+            slugify("Add user preferences table"),
+            "add_user_preferences_table"
+        );
+        assert_eq!(
+            slugify("  Fix: posts.status (v2)!  "),
+            "fix_posts_status_v2"
+        );
+        assert_eq!(slugify("!!!"), "");
+        assert_eq!(slugify("Crème brûlée"), "cr_me_br_l_e");
+    }
+}

@@ -1,0 +1,549 @@
+//! What to run, in which order: targets (`head`, `3`, `+2`, `-1`, `base`), the state of every
+//! migration (files against history), the checks that must pass before anything runs, and the
+//! resulting [`Plan`].
+//!
+//! refinery's own planning (`verify_migrations`) is crate-private and stops at the first problem
+//! without naming files, so dbtool plans itself, with the same rules: an applied migration must
+//! have its file, unchanged; no unapplied file may sit below the current version; versions are
+//! unique.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::files::{MigrationFile, MigrationSet};
+use super::history::AppliedMigration;
+use crate::error::{Error, Result};
+
+/// `upgrade` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpTarget {
+    Head,
+    Version(i32),
+    /// `+N`: the next N pending migrations.
+    Relative(u32),
+}
+
+/// `downgrade` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownTarget {
+    /// `-N`: undo the last N applied migrations.
+    Relative(u32),
+    /// Undo everything above this version.
+    Version(i32),
+    /// Undo everything.
+    Base,
+}
+
+/// `stamp` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StampTarget {
+    Head,
+    Version(i32),
+    Base,
+}
+
+fn invalid(target: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidTarget {
+        target: target.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_version(s: &str) -> Option<i32> {
+    let digits = s.strip_prefix(['V', 'v']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn parse_count(s: &str, target: &str) -> Result<u32> {
+    match s.parse::<u32>() {
+        Ok(0) => Err(invalid(target, "a relative step must be at least 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(invalid(target, "expected a number of steps")),
+    }
+}
+
+impl FromStr for UpTarget {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "head" {
+            Ok(UpTarget::Head)
+        } else if let Some(n) = s.strip_prefix('+') {
+            Ok(UpTarget::Relative(parse_count(n, s)?))
+        } else if s.starts_with('-') {
+            Err(invalid(
+                s,
+                "upgrade moves forward: use `dbtool downgrade` to go back",
+            ))
+        } else {
+            parse_version(s)
+                .map(UpTarget::Version)
+                .ok_or_else(|| invalid(s, "expected head, +N or a version number"))
+        }
+    }
+}
+
+impl FromStr for DownTarget {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == "base" {
+            Ok(DownTarget::Base)
+        } else if let Some(n) = s.strip_prefix('-') {
+            Ok(DownTarget::Relative(parse_count(n, s)?))
+        } else if s.starts_with('+') || s == "head" {
+            Err(invalid(
+                s,
+                "downgrade moves back: use `dbtool upgrade` to go forward",
+            ))
+        } else {
+            parse_version(s)
+                .map(DownTarget::Version)
+                .ok_or_else(|| invalid(s, "expected -N, a version number or base"))
+        }
+    }
+}
+
+impl FromStr for StampTarget {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "head" => Ok(StampTarget::Head),
+            "base" => Ok(StampTarget::Base),
+            _ => parse_version(s)
+                .map(StampTarget::Version)
+                .ok_or_else(|| invalid(s, "expected head, base or a version number")),
+        }
+    }
+}
+
+/// Where one migration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationState {
+    Applied,
+    Pending,
+    /// Recorded in the history, but its file is gone.
+    AppliedFileMissing,
+    /// Recorded in the history with another checksum (or name) than its file has now.
+    EditedSinceApplied,
+}
+
+impl MigrationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationState::Applied => "applied",
+            MigrationState::Pending => "pending",
+            MigrationState::AppliedFileMissing => "applied, file missing",
+            MigrationState::EditedSinceApplied => "edited since applied",
+        }
+    }
+}
+
+/// One line of `dbtool history`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub version: i32,
+    pub name: String,
+    pub state: MigrationState,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub applied_on: Option<OffsetDateTime>,
+    pub current: bool,
+    pub up_path: Option<PathBuf>,
+    pub down_path: Option<PathBuf>,
+    pub file_checksum: Option<String>,
+    pub recorded_checksum: Option<String>,
+}
+
+/// Files and history side by side.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub entries: Vec<Entry>,
+    /// Highest applied version.
+    pub current: Option<i32>,
+    /// Highest version in the folder.
+    pub head: Option<i32>,
+}
+
+impl Overview {
+    pub fn new(set: &MigrationSet, applied: &[AppliedMigration]) -> Overview {
+        let current = applied.iter().map(|a| a.version).max();
+        let mut entries: Vec<Entry> = Vec::new();
+        for file in &set.migrations {
+            let recorded = applied.iter().find(|a| a.version == file.version);
+            let state = match recorded {
+                None => MigrationState::Pending,
+                Some(a) if a.checksum == file.checksum && a.name == file.name => {
+                    MigrationState::Applied
+                }
+                Some(_) => MigrationState::EditedSinceApplied,
+            };
+            entries.push(Entry {
+                version: file.version,
+                name: recorded.map_or(file.name.clone(), |a| a.name.clone()),
+                state,
+                applied_on: recorded.map(|a| a.applied_on),
+                current: Some(file.version) == current,
+                up_path: Some(file.up.path.clone()),
+                down_path: file.down.as_ref().map(|d| d.path.clone()),
+                file_checksum: Some(file.checksum.to_string()),
+                recorded_checksum: recorded.map(|a| a.checksum.to_string()),
+            });
+        }
+        for a in applied {
+            if set.get(a.version).is_none() {
+                entries.push(Entry {
+                    version: a.version,
+                    name: a.name.clone(),
+                    state: MigrationState::AppliedFileMissing,
+                    applied_on: Some(a.applied_on),
+                    current: Some(a.version) == current,
+                    up_path: None,
+                    down_path: None,
+                    file_checksum: None,
+                    recorded_checksum: Some(a.checksum.to_string()),
+                });
+            }
+        }
+        entries.sort_by_key(|e| e.version);
+        Overview {
+            entries,
+            current,
+            head: set.head().map(|m| m.version),
+        }
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(|e| e.state == MigrationState::Pending)
+    }
+}
+
+/// Every reason the folder and the history disagree, most fundamental first. Empty when it is
+/// safe to plan. `status` lists them all; commands that change the database stop at the first.
+pub fn problems(set: &MigrationSet, applied: &[AppliedMigration]) -> Vec<Error> {
+    let mut problems = Vec::new();
+    let current = applied.iter().map(|a| a.version).max();
+    let newest_file = set.head().map(|m| m.version);
+    if let Some(db_version) = current {
+        if newest_file.is_none_or(|newest| db_version > newest) {
+            problems.push(Error::DatabaseAhead {
+                db_version,
+                newest: set.head().map_or("none".into(), MigrationFile::label),
+                dir: set.dir.clone(),
+            });
+        }
+    }
+    for a in applied {
+        match set.get(a.version) {
+            None => {
+                if newest_file.is_some_and(|newest| a.version <= newest) {
+                    problems.push(Error::MissingMigrationFile {
+                        version: a.version,
+                        name: a.name.clone(),
+                        dir: set.dir.clone(),
+                    });
+                }
+            }
+            Some(file) if file.checksum != a.checksum || file.name != a.name => {
+                problems.push(Error::EditedMigration {
+                    version: a.version,
+                    name: a.name.clone(),
+                    path: file.up.path.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(current) = current {
+        for file in &set.migrations {
+            if file.version < current && !applied.iter().any(|a| a.version == file.version) {
+                problems.push(Error::OutOfOrder {
+                    version: file.version,
+                    path: file.up.path.clone(),
+                    current,
+                });
+            }
+        }
+    }
+    problems
+}
+
+fn check(set: &MigrationSet, applied: &[AppliedMigration]) -> Result<()> {
+    match problems(set, applied).into_iter().next() {
+        Some(problem) => Err(problem),
+        None => Ok(()),
+    }
+}
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Run the up file, record the history row.
+    Apply,
+    /// Run the down file, delete the history row.
+    Revert,
+    /// Record the history row only (`stamp`).
+    Record,
+    /// Delete the history row only (`stamp` below the current version).
+    Forget,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub action: Action,
+    pub version: i32,
+    pub name: String,
+    /// The file whose SQL runs (none for Record/Forget).
+    pub path: Option<PathBuf>,
+    #[serde(skip)]
+    pub sql: Option<String>,
+    #[serde(skip)]
+    pub checksum: u64,
+    pub no_transaction: bool,
+}
+
+/// An ordered list of steps, from one version to another.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+fn apply_step(file: &MigrationFile) -> Step {
+    Step {
+        action: Action::Apply,
+        version: file.version,
+        name: file.name.clone(),
+        path: Some(file.up.path.clone()),
+        sql: Some(file.up.sql.clone()),
+        checksum: file.checksum,
+        no_transaction: file.up.directives.no_transaction,
+    }
+}
+
+pub fn plan_upgrade(
+    set: &MigrationSet,
+    applied: &[AppliedMigration],
+    target: UpTarget,
+) -> Result<Plan> {
+    check(set, applied)?;
+    let current = applied.iter().map(|a| a.version).max();
+    let pending: Vec<&MigrationFile> = set
+        .migrations
+        .iter()
+        .filter(|m| current.is_none_or(|c| m.version > c))
+        .collect();
+    let chosen: Vec<&MigrationFile> = match target {
+        UpTarget::Head => pending,
+        UpTarget::Version(v) => {
+            let text = v.to_string();
+            if set.get(v).is_none() {
+                return Err(invalid(
+                    &text,
+                    format!("no migration with version {v} in {}", set.dir.display()),
+                ));
+            }
+            if let Some(c) = current.filter(|&c| v < c) {
+                return Err(invalid(
+                    &text,
+                    format!("the database is already at version {c}: use `dbtool downgrade {v}`"),
+                ));
+            }
+            pending.into_iter().filter(|m| m.version <= v).collect()
+        }
+        UpTarget::Relative(n) => {
+            if (pending.len() as u64) < u64::from(n) {
+                return Err(invalid(
+                    &format!("+{n}"),
+                    format!("only {} migration(s) pending", pending.len()),
+                ));
+            }
+            pending.into_iter().take(n as usize).collect()
+        }
+    };
+    Ok(Plan {
+        from: current,
+        to: chosen.last().map(|m| m.version).or(current),
+        steps: chosen.into_iter().map(apply_step).collect(),
+    })
+}
+
+pub fn plan_downgrade(
+    set: &MigrationSet,
+    applied: &[AppliedMigration],
+    target: DownTarget,
+) -> Result<Plan> {
+    check(set, applied)?;
+    let mut newest_first: Vec<&AppliedMigration> = applied.iter().collect();
+    newest_first.sort_by_key(|a| std::cmp::Reverse(a.version));
+    let current = newest_first.first().map(|a| a.version);
+    let undo: Vec<&AppliedMigration> = match target {
+        DownTarget::Base => newest_first.clone(),
+        DownTarget::Relative(n) => {
+            if (newest_first.len() as u64) < u64::from(n) {
+                return Err(invalid(
+                    &format!("-{n}"),
+                    format!("only {} migration(s) applied", newest_first.len()),
+                ));
+            }
+            newest_first.iter().take(n as usize).copied().collect()
+        }
+        DownTarget::Version(v) => {
+            let text = v.to_string();
+            if let Some(c) = current.filter(|&c| v > c) {
+                return Err(invalid(
+                    &text,
+                    format!("the database is at version {c}: use `dbtool upgrade {v}`"),
+                ));
+            }
+            if current.is_some() && !applied.iter().any(|a| a.version == v) {
+                return Err(invalid(&text, format!("version {v} is not applied (see dbtool history); use base to undo everything")));
+            }
+            newest_first
+                .iter()
+                .filter(|a| a.version > v)
+                .copied()
+                .collect()
+        }
+    };
+    let mut steps = Vec::new();
+    for a in &undo {
+        let file = set
+            .get(a.version)
+            .expect("checked: every applied migration has its file");
+        let expected_down = down_path_for(file);
+        let down = match &file.down {
+            Some(down) => down,
+            None if file.up.directives.irreversible => {
+                return Err(Error::Irreversible {
+                    version: file.version,
+                    name: file.name.clone(),
+                    path: file.up.path.clone(),
+                })
+            }
+            None => {
+                return Err(Error::MissingDown {
+                    version: file.version,
+                    name: file.name.clone(),
+                    path: expected_down,
+                })
+            }
+        };
+        steps.push(Step {
+            action: Action::Revert,
+            version: file.version,
+            name: file.name.clone(),
+            path: Some(down.path.clone()),
+            sql: Some(down.sql.clone()),
+            checksum: file.checksum,
+            no_transaction: down.directives.no_transaction,
+        });
+    }
+    let remaining = newest_first
+        .iter()
+        .map(|a| a.version)
+        .find(|v| !undo.iter().any(|u| u.version == *v));
+    Ok(Plan {
+        from: current,
+        to: remaining,
+        steps,
+    })
+}
+
+/// `V0003__x.sql` -> `V0003__x.down.sql`, keeping the author's zero padding.
+pub fn down_path_for(file: &MigrationFile) -> PathBuf {
+    let up = &file.up.path;
+    let name = up.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let stem = name.strip_suffix(".sql").unwrap_or(name);
+    up.with_file_name(format!("{stem}.down.sql"))
+}
+
+pub fn plan_stamp(
+    set: &MigrationSet,
+    applied: &[AppliedMigration],
+    target: StampTarget,
+) -> Result<Plan> {
+    let current = applied.iter().map(|a| a.version).max();
+    let target_version = match target {
+        StampTarget::Base => None,
+        StampTarget::Head => Some(set.head().map(|m| m.version).ok_or_else(|| {
+            invalid(
+                "head",
+                format!("there are no migrations in {}", set.dir.display()),
+            )
+        })?),
+        StampTarget::Version(v) => {
+            if set.get(v).is_none() {
+                return Err(invalid(
+                    &v.to_string(),
+                    format!("no migration with version {v} in {}", set.dir.display()),
+                ));
+            }
+            Some(v)
+        }
+    };
+    let keeps = |version: i32| target_version.is_some_and(|t| version <= t);
+    // Rows that stay must still match their files; gaps below the target are what stamp fills.
+    for a in applied.iter().filter(|a| keeps(a.version)) {
+        match set.get(a.version) {
+            None => {
+                return Err(Error::MissingMigrationFile {
+                    version: a.version,
+                    name: a.name.clone(),
+                    dir: set.dir.clone(),
+                })
+            }
+            Some(file) if file.checksum != a.checksum || file.name != a.name => {
+                return Err(Error::EditedMigration {
+                    version: a.version,
+                    name: a.name.clone(),
+                    path: file.up.path.clone(),
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    let mut steps: Vec<Step> = applied
+        .iter()
+        .filter(|a| !keeps(a.version))
+        .rev()
+        .map(|a| Step {
+            action: Action::Forget,
+            version: a.version,
+            name: a.name.clone(),
+            path: None,
+            sql: None,
+            checksum: a.checksum,
+            no_transaction: false,
+        })
+        .collect();
+    steps.extend(
+        set.migrations
+            .iter()
+            .filter(|m| keeps(m.version) && !applied.iter().any(|a| a.version == m.version))
+            .map(|m| Step {
+                action: Action::Record,
+                sql: None,
+                ..apply_step(m)
+            }),
+    );
+    Ok(Plan {
+        from: current,
+        to: target_version,
+        steps,
+    })
+}
