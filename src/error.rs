@@ -171,6 +171,18 @@ pub enum Error {
     EmptySlug { name: String },
     #[error("{path} already exists")]
     FileExists { path: PathBuf },
+
+    // --- rebuilds ---
+    #[error(transparent)]
+    Rebuild(#[from] crate::rebuild::RebuildError),
+    /// A generated rebuild migration refused (before its DDL) or failed a post-check; the whole
+    /// plan was rolled back.
+    #[error("rebuild migration {path} did not run; nothing was changed")]
+    RebuildMigration {
+        path: PathBuf,
+        #[source]
+        source: crate::rebuild::RebuildError,
+    },
 }
 
 impl Error {
@@ -205,6 +217,7 @@ impl Error {
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
             Error::FileExists { .. } => "file-exists",
+            Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.code(),
         }
     }
 
@@ -239,6 +252,7 @@ impl Error {
             | Error::ForeignKeyViolations { .. }
             | Error::NoTransactionFailed { .. }
             | Error::FileExists { .. } => exit::FAILURE,
+            Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.exit_code(),
         }
     }
 
@@ -246,6 +260,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::ConfigRead { .. } | Error::Io { .. } | Error::FileExists { .. } => None,
+            Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.hint(),
             Error::ConfigInvalid { .. } => Some(
                 "known keys: database, migrations, busy_timeout_ms, and [backup] dir, keep, keep_days"
                     .into(),

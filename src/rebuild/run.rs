@@ -169,10 +169,7 @@ fn parse_copy(stmt: &str, temp: &str) -> Option<Vec<(String, String)>> {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Preflight {
     pub table: String,
-    /// Tables whose foreign keys involve the table (itself and its children).
-    pub fk_tables: Vec<String>,
-    /// Foreign-key violations that existed before.
-    pub fk_before: BTreeSet<String>,
+
     /// Things worth saying that do not block (values that keep their old type).
     pub warnings: Vec<String>,
 }
@@ -245,21 +242,21 @@ pub fn preflight(conn: &Connection, file: &RebuildFile) -> Result<Preflight, Reb
             )?;
         }
     }
-    let children = schema::child_keys(conn, &schema, &obj.name)
+    Ok(pre)
+}
+
+/// Tables whose foreign-key checks a rebuild of `table` can change: the table and its children.
+fn fk_tables(conn: &Connection, table: &str) -> Result<Vec<String>, RebuildError> {
+    let schema = Schema::read(conn).map_err(sql_err(table, "reading the schema"))?;
+    let children = schema::child_keys(conn, &schema, table)
         .map_err(sql_err(table, "reading child foreign keys"))?;
-    pre.fk_tables.push(obj.name.clone());
+    let mut tables = vec![table.to_string()];
     for k in children {
-        if !pre
-            .fk_tables
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(&k.child))
-        {
-            pre.fk_tables.push(k.child);
+        if !tables.iter().any(|t| t.eq_ignore_ascii_case(&k.child)) {
+            tables.push(k.child);
         }
     }
-    pre.fk_before = fk_violations(conn, &pre.fk_tables)
-        .map_err(sql_err(table, "running PRAGMA foreign_key_check"))?;
-    Ok(pre)
+    Ok(tables)
 }
 
 fn fk_violations(conn: &Connection, tables: &[String]) -> rusqlite::Result<BTreeSet<String>> {
@@ -660,19 +657,12 @@ pub struct PostCheck {
     pub analyzed: bool,
 }
 
-/// Before commit: no new foreign-key violation, every view compiles, `integrity_check` of the
-/// table passes; then `ANALYZE` the table (with `analysis_limit`, so it stays cheap).
+/// Before commit: every view compiles and `integrity_check` of the table passes; then `ANALYZE`
+/// the table (with `analysis_limit`, so it stays cheap). The foreign-key check is the executor's:
+/// dbtool's migration executor checks the whole database, [`execute`] the table and its children.
 pub fn postcheck(conn: &Connection, pre: &Preflight) -> Result<PostCheck, RebuildError> {
     let table = pre.table.as_str();
-    let after = fk_violations(conn, &pre.fk_tables)
-        .map_err(sql_err(table, "running PRAGMA foreign_key_check"))?;
-    let new: Vec<String> = after.difference(&pre.fk_before).cloned().collect();
-    if !new.is_empty() {
-        return Err(RebuildError::NewForeignKeyViolations {
-            table: table.into(),
-            violations: new,
-        });
-    }
+
     let schema = Schema::read(conn).map_err(sql_err(table, "reading the schema"))?;
     if let Some((view, source)) = broken_view(conn, &schema) {
         return Err(RebuildError::ViewBroken {
@@ -739,8 +729,20 @@ pub fn execute(conn: &Connection, sql: &str) -> Result<RebuildReport, RebuildErr
             .map_err(sql_err(&table, "beginning the transaction"))?;
         let inner = (|| {
             let pre = preflight(conn, &file)?;
+            let tables = fk_tables(conn, &pre.table)?;
+            let fk_before = fk_violations(conn, &tables)
+                .map_err(sql_err(&table, "running PRAGMA foreign_key_check"))?;
             conn.execute_batch(sql)
                 .map_err(sql_err(&table, "running the rebuild SQL"))?;
+            let after = fk_violations(conn, &tables)
+                .map_err(sql_err(&table, "running PRAGMA foreign_key_check"))?;
+            let new: Vec<String> = after.difference(&fk_before).cloned().collect();
+            if !new.is_empty() {
+                return Err(RebuildError::NewForeignKeyViolations {
+                    table: pre.table.clone(),
+                    violations: new,
+                });
+            }
             let post = postcheck(conn, &pre)?;
             conn.execute_batch("COMMIT")
                 .map_err(sql_err(&table, "committing"))?;
