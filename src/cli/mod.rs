@@ -8,6 +8,7 @@ mod downgrade;
 mod history;
 mod init;
 mod output;
+mod rebuild;
 mod render;
 mod stamp;
 mod status;
@@ -80,6 +81,7 @@ enum Command {
     History(history::Args),
     Status(status::Args),
     Create(create::Args),
+    Rebuild(rebuild::Args),
     Stamp(stamp::Args),
     Config(config::Args),
 }
@@ -151,6 +153,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::History(args) => history::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
         Command::Create(args) => create::run(ctx, args),
+        Command::Rebuild(args) => rebuild::run(ctx, args),
         Command::Stamp(args) => stamp::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
     }

@@ -445,7 +445,7 @@ pub fn apply(
                     Some(f) => {
                         fills.push((i, f.clone()));
                         lossy.push(format!(
-                            "{}: rows that held NULL keep the fill value {f}",
+                            "{}: which rows held NULL before the fill {f} (they keep the filled value)",
                             col.name
                         ));
                         summary.push(format!("{}: NOT NULL (NULLs become {f})", col.name));
