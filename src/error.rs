@@ -174,15 +174,21 @@ pub enum Error {
 
     // --- rebuilds ---
     #[error(transparent)]
-    Rebuild(#[from] crate::rebuild::RebuildError),
+    Rebuild(Box<crate::rebuild::RebuildError>),
     /// A generated rebuild migration refused (before its DDL) or failed a post-check; the whole
     /// plan was rolled back.
     #[error("rebuild migration {path} did not run; nothing was changed")]
     RebuildMigration {
         path: PathBuf,
         #[source]
-        source: crate::rebuild::RebuildError,
+        source: Box<crate::rebuild::RebuildError>,
     },
+}
+
+impl From<crate::rebuild::RebuildError> for Error {
+    fn from(e: crate::rebuild::RebuildError) -> Self {
+        Error::Rebuild(Box::new(e))
+    }
 }
 
 impl Error {

@@ -37,13 +37,13 @@ use crate::error::{Error, FkViolation, Result};
 use crate::rebuild;
 
 pub use exec::{run_script, StatementReport};
-pub use rebuild_cmd::RebuildRun;
 pub use files::{Directives, MigrationFile, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
 pub use plan::{
     down_path_for, plan_downgrade, plan_stamp, plan_upgrade, problems, Action, DownTarget, Entry,
     MigrationState, Overview, Plan, StampTarget, Step, UpTarget,
 };
+pub use rebuild_cmd::RebuildRun;
 
 /// Read the history of an open database (empty when it has none).
 pub fn read_history(conn: &Connection, path: &Path) -> Result<Vec<AppliedMigration>> {
@@ -348,7 +348,11 @@ impl Migrator {
         let problems = plan::problems(&set, &applied);
         let pending: Vec<i32> = overview.pending().map(|e| e.version).collect();
         let existing = if database_exists {
-            Some(db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?)
+            Some(db::open(
+                &self.database,
+                OpenMode::ReadOnly,
+                self.busy_timeout,
+            )?)
         } else {
             None
         };
@@ -740,9 +744,12 @@ fn run_step(
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("<{}>", step.name)));
     // A generated rebuild is checked before its DDL and after it, inside this transaction.
-    let refused = |source| Error::RebuildMigration {
-        path: path.clone(),
-        source,
+    let refused = |source| match &step.path {
+        Some(path) => Error::RebuildMigration {
+            path: path.clone(),
+            source: Box::new(source),
+        },
+        None => Error::from(source),
     };
     let rebuild = match (&step.sql, step.action) {
         (Some(sql), Action::Apply | Action::Revert | Action::Rebuild) => {

@@ -127,7 +127,12 @@ impl Migrator {
         Ok(report)
     }
 
-    fn rebuild_report(&self, dry_run: bool, current: Option<i32>, steps: Vec<StepReport>) -> RunReport {
+    fn rebuild_report(
+        &self,
+        dry_run: bool,
+        current: Option<i32>,
+        steps: Vec<StepReport>,
+    ) -> RunReport {
         RunReport {
             operation: Operation::Rebuild,
             database: self.database.clone(),

@@ -212,7 +212,7 @@ fn add_column_problem(def: &str) -> Option<&'static str> {
     }
     let default_is_null = default
         .as_deref()
-        .map_or(true, |d| d.trim().eq_ignore_ascii_case("NULL"));
+        .is_none_or(|d| d.trim().eq_ignore_ascii_case("NULL"));
     if c.has(|k| *k == ColumnConstraintKind::NotNull) && default_is_null && !c.generated() {
         return Some("NOT NULL and no non-NULL DEFAULT");
     }
