@@ -354,6 +354,15 @@ fn data_checks(
         if source_checks.contains(&normalize(&expr)) && used.iter().all(|c| identity(c)) {
             continue;
         }
+        // A widened enum: the rows already satisfy a source CHECK with a subset of the values.
+        if let Some((column, values)) = in_values(&expr) {
+            let narrower = checks(ssrc, source).iter().any(|(_, e)| {
+                in_values(e).is_some_and(|(c, v)| c == column && v.is_subset(&values))
+            });
+            if narrower && identity(&column) {
+                continue;
+            }
+        }
         if used.iter().any(|c| !copied(c)) {
             continue; // uses a generated column: the copy itself enforces it
         }
@@ -578,6 +587,33 @@ fn value_counts(
             .collect()
         })
         .map_err(sql_err(table, &format!("checking rows ({sql})")))
+}
+
+/// `col IN (literal, …)` → (lower-cased column, the literals as written).
+fn in_values(expr: &str) -> Option<(String, BTreeSet<String>)> {
+    let toks = significant(expr);
+    let [name, kw, open, rest @ ..] = toks.as_slice() else {
+        return None;
+    };
+    let (close, items) = rest.split_last()?;
+    if !(matches!(name.kind, Kind::Word | Kind::QuotedIdent)
+        && kw.is_word(expr, "IN")
+        && open.kind == Kind::LParen
+        && close.kind == Kind::RParen)
+    {
+        return None;
+    }
+    let mut values = BTreeSet::new();
+    for (i, t) in items.iter().enumerate() {
+        let literal = matches!(t.kind, Kind::String | Kind::Number | Kind::Blob);
+        if (i % 2 == 0 && !literal) || (i % 2 == 1 && t.kind != Kind::Comma) {
+            return None;
+        }
+        if literal {
+            values.insert(t.text(expr).to_string());
+        }
+    }
+    Some((unquote(name.text(expr)).to_ascii_lowercase(), values))
 }
 
 /// CHECK expressions: (column for a column-level CHECK, expression text).
