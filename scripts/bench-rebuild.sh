@@ -3,6 +3,7 @@
 # in one run, each from a fresh copy of the same file:
 #   A. enum widening (--enum status=…,failed, the example's V0007):
 #      floor   = the same steps by hand (generated SQL minus the guard) in one transaction, sqlite3
+#                (with secure_delete off: Debian's sqlite3 turns it on, zeroing every dropped page)
 #      dbtool rebuild posts --enum …          (preflight, guard, post-checks, ANALYZE)
 #      dbtool upgrade (V0007 as a migration)  (the same, plus the executor's foreign_key_check)
 #   B. DEFAULT change (posts.platform), which sqlite-utils can express too:
@@ -58,7 +59,7 @@ echo "base: $base, $(du -m "$base" | cut -f1) MiB, $(sqlite3 "$base" 'SELECT cou
 floor_sql() {
     awk '/^-- up$/{on=1; next} /^-- down$/{on=0} on' "$1" \
         | awk '/^-- 1. Guard/{skip=1} /^-- 2. /{skip=0} !skip' \
-        | { echo "PRAGMA foreign_keys = OFF;"; echo "BEGIN;"; cat; echo "COMMIT;"; }
+        | { echo "PRAGMA foreign_keys = OFF;"; echo "PRAGMA secure_delete = OFF;"; echo "BEGIN;"; cat; echo "COMMIT;"; }
 }
 floor_sql "$dir/enum.sql" >"$dir/floor-enum.sql"
 floor_sql "$dir/default.sql" >"$dir/floor-default.sql"

@@ -111,14 +111,10 @@ fn snapshot(db: &Db) -> (Vec<(String, String, String)>, Vec<String>) {
             data.push(format!("{}: {r}", t.name));
         }
     }
-    data.extend(
-        rows(&c, "SELECT name, seq FROM sqlite_sequence ORDER BY name")
-            .into_iter()
-            .map(|r| format!("seq {r}"))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .filter(|_| s.find("table", "sqlite_sequence").is_some()),
-    );
+    if s.find("table", "sqlite_sequence").is_some() {
+        let seq = rows(&c, "SELECT name, seq FROM sqlite_sequence ORDER BY name");
+        data.extend(seq.into_iter().map(|r| format!("seq {r}")));
+    }
     data.sort();
     (schema::normalized(&c).unwrap(), data)
 }
@@ -700,4 +696,30 @@ fn a_locked_database_fails_with_the_locked_code_and_changes_nothing() {
         ["1"]
     );
     let _ = Path::new("");
+}
+
+#[test]
+fn renaming_a_referenced_column_carries_into_children_and_back() {
+    let db = Db::new(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, code TEXT UNIQUE, note TEXT);
+         CREATE TABLE c (id INTEGER PRIMARY KEY, pcode TEXT REFERENCES p(code));
+         CREATE INDEX p_code_note ON p(code, note);
+         CREATE VIEW pv AS SELECT code FROM p;
+         INSERT INTO p VALUES (1, 'a', NULL), (2, 'b', 'x');
+         INSERT INTO c VALUES (1, 'a'), (2, 'b');",
+    );
+    let before = snapshot(&db);
+    let g = rebuild(&db, "p", &["--rename", "code=key", "--default", "note='-'"]);
+    let child = db.rows("SELECT sql FROM sqlite_schema WHERE name = 'c'")[0].clone();
+    assert!(child.contains("REFERENCES p(\"key\")"), "{child}");
+    assert!(fk_check(&db).is_empty());
+    assert_eq!(db.rows("SELECT * FROM pv ORDER BY 1"), ["'a'", "'b'"]);
+    assert!(
+        g.down.contains("RENAME COLUMN \"key\" TO \"code\""),
+        "{}",
+        g.down
+    );
+    rebuild::execute(&db.conn(), &g.down).unwrap();
+    assert_eq!(snapshot(&db), before);
+    assert!(fk_check(&db).is_empty());
 }

@@ -58,6 +58,8 @@ pub struct Plan {
     /// SQL of the indexes, triggers and views to recreate, in creation order.
     pub recreate: Vec<String>,
     pub renames: Vec<(String, String)>,
+    /// Column renames (current, original) run right after the guard (downs of renaming ups).
+    pub undo_renames: Vec<(String, String)>,
     /// Fingerprint text the guard expects (see [`schema::fingerprint_sql`]).
     pub fingerprint: String,
     pub summary: Vec<String>,
@@ -171,7 +173,8 @@ pub fn generate(
             .find(|(from, _)| same_name(from, &c.name))
             .map_or(c.name.as_str(), |(_, to)| to.as_str());
         if after_parsed.column(now).is_some() {
-            copy.push((c.name.clone(), quote_ident(now)));
+            // The down renames columns back first, so the copy reads the original names.
+            copy.push((c.name.clone(), quote_ident(&c.name)));
         } else if c.has(|k| *k == ColumnConstraintKind::NotNull)
             && !c.has(|k| matches!(k, ColumnConstraintKind::Default { .. }))
         {
@@ -202,6 +205,12 @@ pub fn generate(
     let down = Plan {
         // Recreate the original objects verbatim, not the renamed ones of the replica.
         recreate: recreate_sql(&schema, &table),
+        // Renames are undone by RENAME COLUMN (which also fixes children's foreign keys), first.
+        undo_renames: edited
+            .renames
+            .iter()
+            .map(|(from, to)| (to.clone(), from.clone()))
+            .collect(),
         ..down
     };
     let down_sql = render(&down);
@@ -418,6 +427,7 @@ fn plan(
             .collect(),
         recreate: recreate_sql(schema, &table),
         renames,
+        undo_renames: Vec::new(),
         fingerprint,
         summary,
         lossy,
@@ -490,6 +500,18 @@ pub fn render(p: &Plan) -> String {
     line(");");
     line("DROP TABLE temp.\"_dbtool_guard\";");
     line("");
+    if !p.undo_renames.is_empty() {
+        line("-- 1b. Rename columns back first: SQLite carries the names into indexes, triggers,");
+        line("--     views and the foreign keys of other tables.");
+        for (from, to) in &p.undo_renames {
+            line(&format!(
+                "ALTER TABLE main.{t} RENAME COLUMN {} TO {};",
+                quote_ident(from),
+                quote_ident(to)
+            ));
+        }
+        line("");
+    }
     line("-- 2. The new table, under a temporary name.");
     line(&format!("{};", p.create));
     line("");

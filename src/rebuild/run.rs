@@ -33,6 +33,8 @@ pub struct RebuildFile {
     pub target_ddl: Option<String>,
     /// (target column, source expression) of the copy, when the body has it.
     pub copy: Option<Vec<(String, String)>>,
+    /// `RENAME COLUMN` (from, to) run before the new table is created (a down undoing renames).
+    pub renames_first: Vec<(String, String)>,
 }
 
 impl RebuildFile {
@@ -82,12 +84,17 @@ impl RebuildFile {
             lossy,
             target_ddl: None,
             copy: None,
+            renames_first: Vec::new(),
             table,
             temp,
         };
         for r in split_statements(sql) {
             let stmt = &sql[r];
-            if let Ok(t) = parse_create_table(stmt) {
+            if let Some(rename) = parse_rename_column(stmt) {
+                if file.target_ddl.is_none() {
+                    file.renames_first.push(rename);
+                }
+            } else if let Ok(t) = parse_create_table(stmt) {
                 if t.name == file.temp {
                     file.target_ddl = Some(stmt.to_string());
                 }
@@ -97,6 +104,27 @@ impl RebuildFile {
         }
         Ok(Some(file))
     }
+}
+
+/// `ALTER TABLE t RENAME COLUMN a TO b` → (a, b).
+fn parse_rename_column(stmt: &str) -> Option<(String, String)> {
+    let toks = significant(stmt);
+    let words: Vec<String> = toks
+        .iter()
+        .map(|t| t.text(stmt).to_ascii_uppercase())
+        .collect();
+    if words.len() < 8 || words[0] != "ALTER" || words[1] != "TABLE" {
+        return None;
+    }
+    let at = words.iter().position(|w| w == "RENAME")?;
+    let (from, to) = match words.get(at + 1).map(String::as_str) {
+        Some("COLUMN") => (at + 2, at + 4),
+        _ => (at + 1, at + 3),
+    };
+    if words.get(to - 1).map(String::as_str) != Some("TO") || to + 1 != toks.len() {
+        return None;
+    }
+    Some((unquote(toks[from].text(stmt)), unquote(toks[to].text(stmt))))
 }
 
 /// `INSERT INTO <temp> (cols) SELECT exprs FROM …` → (column, expression) pairs; the rowid pair
@@ -232,14 +260,38 @@ pub fn preflight(conn: &Connection, file: &RebuildFile) -> Result<Preflight, Reb
         let source_sql = obj.sql.clone().unwrap_or_default();
         if let (Ok(source), Ok(target)) = (parse_create_table(&source_sql), parse_create_table(ddl))
         {
-            data_checks(
+            // Columns the file renames back before copying are read under their current names.
+            let copy: Vec<(String, String)> = copy
+                .iter()
+                .map(|(target, source)| {
+                    let current = file
+                        .renames_first
+                        .iter()
+                        .find(|(_, to)| quote_ident(to) == *source)
+                        .map_or(source.clone(), |(from, _)| quote_ident(from));
+                    (target.clone(), current)
+                })
+                .collect();
+            let checked = data_checks(
                 conn,
                 &obj.name,
                 (&source_sql, &source),
                 (ddl, &target),
-                copy,
+                &copy,
                 &mut pre.warnings,
-            )?;
+            );
+            match checked {
+                // A check query SQLite cannot run (a hand-edited file, say) proves nothing; the
+                // copy itself still enforces every constraint inside the transaction.
+                Err(RebuildError::Sqlite { doing, source, .. })
+                    if source.sqlite_error_code() != Some(rusqlite::ErrorCode::DatabaseBusy) =>
+                {
+                    pre.warnings.push(format!(
+                        "{table}: could not pre-check rows ({doing}): {source}"
+                    ));
+                }
+                other => other?,
+            }
         }
     }
     Ok(pre)
