@@ -37,7 +37,7 @@ table posts
 DROP TABLE temp."_dbtool_guard";
 
 -- 2. The new table, under a temporary name.
-CREATE TABLE "_dbtool_new_posts" (
+CREATE TABLE main."_dbtool_new_posts" (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     content       TEXT NOT NULL,
     platform      TEXT NOT NULL DEFAULT 'linkedin',
@@ -53,7 +53,7 @@ CREATE TABLE "_dbtool_new_posts" (
 );
 
 -- 3. Copy every row: explicit columns, no CAST, generated columns recomputed.
-INSERT INTO "_dbtool_new_posts" ("id", "content", "platform", "status", "user_id", "is_demo", "created_at", "updated_at", "scheduled_at", "posted_at", "external_id", "error_message") SELECT "id", "content", "platform", "status", "user_id", "is_demo", "created_at", "updated_at", "scheduled_at", "posted_at", "external_id", "error_message" FROM main."posts";
+INSERT INTO main."_dbtool_new_posts" ("id", "content", "platform", "status", "user_id", "is_demo", "created_at", "updated_at", "scheduled_at", "posted_at", "external_id", "error_message") SELECT "id", "content", "platform", "status", "user_id", "is_demo", "created_at", "updated_at", "scheduled_at", "posted_at", "external_id", "error_message" FROM main."posts";
 -- Keep the AUTOINCREMENT counter (ids of deleted rows are not reused).
 DELETE FROM sqlite_sequence WHERE name = '_dbtool_new_posts';
 INSERT INTO sqlite_sequence (name, seq) SELECT '_dbtool_new_posts', seq FROM sqlite_sequence WHERE name = 'posts';

@@ -33,7 +33,7 @@ table users
 DROP TABLE temp."_dbtool_guard";
 
 -- 2. The new table, under a temporary name.
-CREATE TABLE "_dbtool_new_users" (
+CREATE TABLE main."_dbtool_new_users" (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,
     linkedin_sub        TEXT NOT NULL UNIQUE,
     email               TEXT,
@@ -47,7 +47,7 @@ CREATE TABLE "_dbtool_new_users" (
 , full_name TEXT NOT NULL);
 
 -- 3. Copy every row: explicit columns, no CAST, generated columns recomputed.
-INSERT INTO "_dbtool_new_users" ("id", "linkedin_sub", "email", "name", "profile_picture_url", "access_token", "refresh_token", "token_expires_at", "created_at", "last_login_at", "full_name") SELECT "id", "linkedin_sub", "email", "name", "profile_picture_url", "access_token", "refresh_token", "token_expires_at", "created_at", "last_login_at", "full_name" FROM main."users";
+INSERT INTO main."_dbtool_new_users" ("id", "linkedin_sub", "email", "name", "profile_picture_url", "access_token", "refresh_token", "token_expires_at", "created_at", "last_login_at", "full_name") SELECT "id", "linkedin_sub", "email", "name", "profile_picture_url", "access_token", "refresh_token", "token_expires_at", "created_at", "last_login_at", "full_name" FROM main."users";
 -- Keep the AUTOINCREMENT counter (ids of deleted rows are not reused).
 DELETE FROM sqlite_sequence WHERE name = '_dbtool_new_users';
 INSERT INTO sqlite_sequence (name, seq) SELECT '_dbtool_new_users', seq FROM sqlite_sequence WHERE name = 'users';

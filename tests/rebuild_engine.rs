@@ -562,6 +562,13 @@ fn every_refusal_leaves_the_file_byte_identical() {
             "a table CHECK constraint",
         ),
         (
+            "CREATE TABLE v1t (a INT, b INT); CREATE VIEW uses_b AS SELECT a, b FROM v1t;",
+            "v1t",
+            &["--drop", "b"],
+            "rebuild-view-broken",
+            "view uses_b",
+        ),
+        (
             "CREATE VIRTUAL TABLE f USING fts5(x);",
             "f",
             &["--drop", "x"],

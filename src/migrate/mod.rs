@@ -811,7 +811,12 @@ fn lint_steps<'a>(
             message: w.message,
             hint: Some(w.hint),
         }));
-        if scratch.execute_batch(sql).is_err() {
+        // Advance the scratch schema by running the file, unless it could write outside the
+        // scratch database (ATTACH, VACUUM INTO); later files are then judged no further.
+        let escapes = rebuild::tokenize::significant(sql)
+            .iter()
+            .any(|t| t.is_word(sql, "ATTACH") || t.is_word(sql, "VACUUM"));
+        if escapes || scratch.execute_batch(sql).is_err() {
             break; // later files would be judged against a schema they never see
         }
     }

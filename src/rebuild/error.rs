@@ -129,7 +129,7 @@ pub enum RebuildError {
         table: String,
         violations: Vec<String>,
     },
-    #[error("view {view} no longer compiles after the rebuild of {table:?}")]
+    #[error("view {view} would no longer compile after the rebuild of {table:?} (it uses what the change removes or renames)")]
     ViewBroken {
         table: String,
         view: String,
@@ -262,7 +262,7 @@ impl RebuildError {
             RebuildError::LossyDown { .. } => Some("pass --allow-lossy to write a down migration that says what it cannot restore".into()),
             RebuildError::ForeignKeysOn { .. } => Some("run the migration with `dbtool upgrade`, which turns foreign keys off before the transaction".into()),
             RebuildError::NewForeignKeyViolations { .. } => Some("nothing was changed; fix the rows named, then run again".into()),
-            RebuildError::ViewBroken { .. } => Some("nothing was changed; the view uses something the rebuild removes".into()),
+            RebuildError::ViewBroken { .. } => Some("nothing was changed; change or drop the view first (in an earlier migration)".into()),
             RebuildError::IntegrityFailed { .. } => Some("nothing was changed; run `PRAGMA integrity_check` on the database".into()),
             RebuildError::Simulation { .. } => Some("nothing was written; SQLite's message (Caused by) names the object in the way: change or drop it in an earlier migration. If it looks like a dbtool bug, report it with the table's CREATE statement".into()),
             RebuildError::RoundTrip { .. } => Some("nothing was written; this is a dbtool bug, please report it with the table's CREATE statement".into()),

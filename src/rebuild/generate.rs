@@ -138,7 +138,7 @@ pub fn generate(
         step: format!("replaying {}", e.object),
         source: e.source,
     })?;
-    run_on_replica(&replica, &up_sql).map_err(sim("the up migration"))?;
+    run_on_replica(&replica, &up_sql, &table, "the up migration")?;
     if opts.up_only {
         return Ok(Generated {
             table,
@@ -214,7 +214,7 @@ pub fn generate(
         ..down
     };
     let down_sql = render(&down);
-    run_on_replica(&replica, &down_sql).map_err(sim("the down migration"))?;
+    run_on_replica(&replica, &down_sql, &table, "the down migration")?;
     let want = schema::normalized(conn).map_err(sim("reading the original schema"))?;
     let got = schema::normalized(&replica).map_err(sim("reading the schema after up and down"))?;
     if want != got {
@@ -415,7 +415,13 @@ fn plan(
         "reading the table's schema fingerprint",
     ))?;
     Ok(Plan {
-        create: rename_in(new_src, new, &temp),
+        // Qualified, so a TEMP table of the same name on the connection cannot take the rows.
+        create: format!(
+            "{}main.{}{}",
+            &new_src[..new.name_span.start],
+            quote_ident(&temp),
+            &new_src[new.name_span.end..]
+        ),
         temp,
         copy,
         rowid,
@@ -527,7 +533,7 @@ pub fn render(p: &Plan) -> String {
         sources.push(source.clone());
     }
     line(&format!(
-        "INSERT INTO {tmp} ({}) SELECT {} FROM main.{t};",
+        "INSERT INTO main.{tmp} ({}) SELECT {} FROM main.{t};",
         targets.join(", "),
         sources.join(", ")
     ));
@@ -585,17 +591,34 @@ fn dependent_names(p: &Plan) -> Vec<String> {
 
 /// Run a generated file on a replica the way the runner does (foreign keys off, one transaction,
 /// views compiled before commit).
-fn run_on_replica(replica: &Connection, sql: &str) -> rusqlite::Result<()> {
-    replica.execute_batch("BEGIN")?;
-    let result = replica.execute_batch(sql).and_then(|()| {
-        let s = Schema::read(replica)?;
-        if let Some((_, e)) = schema::broken_view(replica, &s) {
-            return Err(e);
+fn run_on_replica(
+    replica: &Connection,
+    sql: &str,
+    table: &str,
+    step: &str,
+) -> Result<(), RebuildError> {
+    let sim = |source| RebuildError::Simulation {
+        table: table.to_string(),
+        step: step.to_string(),
+        source,
+    };
+    replica.execute_batch("BEGIN").map_err(sim)?;
+    let result = replica.execute_batch(sql).map_err(sim).and_then(|()| {
+        let s = Schema::read(replica).map_err(sim)?;
+        // A view that stops compiling uses something the change removes: name it.
+        if let Some((view, source)) = schema::broken_view(replica, &s) {
+            return Err(RebuildError::ViewBroken {
+                table: table.to_string(),
+                view,
+                source,
+            });
         }
-        replica.execute_batch("PRAGMA foreign_key_check")
+        replica
+            .execute_batch("PRAGMA foreign_key_check")
+            .map_err(sim)
     });
     match result {
-        Ok(()) => replica.execute_batch("COMMIT"),
+        Ok(()) => replica.execute_batch("COMMIT").map_err(sim),
         Err(e) => {
             let _ = replica.execute_batch("ROLLBACK");
             Err(e)
