@@ -14,9 +14,6 @@ INSERT INTO posts (id, content, platform, status, user_id, is_demo, created_at, 
     (2, 'Backups you never verified are wishes.', 'linkedin', 'scheduled', 1, 1, '2026-11-18T09:00:00Z', '2026-11-25T09:00:00Z', NULL, NULL),
     (3, 'Notes on structured programming, part 2.', 'linkedin', 'draft', 3, 1, '2026-11-19T16:00:00Z', NULL, NULL, NULL),
     (4, 'COBOL turns 67.', 'twitter', 'posted', 2, 1, '2026-10-30T08:00:00Z', NULL, '2026-10-30T08:05:00Z', '1850000000000000001');
--- 'failed' is allowed since V0007 (a generated rebuild of posts).
-INSERT INTO posts (id, content, platform, status, user_id, is_demo, created_at, scheduled_at, error_message) VALUES
-    (5, 'Why the token refresh failed.', 'linkedin', 'failed', 2, 1, '2026-11-20T07:00:00Z', '2026-11-20T09:00:00Z', 'token expired');
 
 INSERT INTO chat_messages (user_id, role, content, created_at) VALUES
     (1, 'user', 'Draft a post about safe migrations.', '2026-11-18T08:55:00Z'),

@@ -1,8 +1,10 @@
 //! Opening SQLite databases safely, and the few pragmas every operation needs.
 //!
 //! Invariants: opening never creates a file unless asked ([`OpenMode::Create`]), and never writes
-//! to an existing one; a path that is a folder, or a file that is not SQLite, is refused before
-//! SQLite touches it; "busy" and "locked" always surface as [`Error::Locked`].
+//! to an existing one — with one exception SQLite itself makes on every read-write open: a hot
+//! journal left by a crashed writer is rolled back, restoring the last committed state; a
+//! path that is a folder, or a file that is not SQLite, is refused before SQLite touches it;
+//! "busy" and "locked" always surface as [`Error::Locked`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,23 +28,52 @@ pub enum OpenMode {
 /// Open `path` for dbtool's use, with `busy_timeout` as the wait for other processes' locks.
 pub fn open(path: &Path, mode: OpenMode, busy_timeout: Duration) -> Result<Connection> {
     check_file(path, mode)?;
+    let classified = |(action, e): (&str, rusqlite::Error)| classify(e, action, path, busy_timeout);
+    match connect(path, mode, busy_timeout) {
+        Err((_, e)) if mode == OpenMode::ReadOnly && is_hot_journal(&e) => {
+            // A writer was killed mid-transaction and left a hot journal. A read-only connection
+            // may not roll it back (SQLITE_READONLY_ROLLBACK), so `current` after a crash would
+            // fail; let a read-write connection do what any SQLite writer does first, then read.
+            connect(path, OpenMode::ReadWrite, busy_timeout).map_err(|(_, e)| {
+                classify(
+                    e,
+                    "rolling back the unfinished transaction a crashed process left",
+                    path,
+                    busy_timeout,
+                )
+            })?;
+            connect(path, mode, busy_timeout).map_err(classified)
+        }
+        result => result.map_err(classified),
+    }
+}
+
+fn connect(
+    path: &Path,
+    mode: OpenMode,
+    busy_timeout: Duration,
+) -> std::result::Result<Connection, (&'static str, rusqlite::Error)> {
     let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
     flags |= match mode {
         OpenMode::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
         OpenMode::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE,
         OpenMode::Create => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
     };
-    let conn = Connection::open_with_flags(path, flags)
-        .map_err(|e| classify(e, "opening the database", path, busy_timeout))?;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| ("opening the database", e))?;
     conn.busy_timeout(busy_timeout)
-        .map_err(|e| Error::sqlite("setting the busy timeout", path, e))?;
+        .map_err(|e| ("setting the busy timeout", e))?;
     // Reading the schema is the cheapest way to make SQLite parse the header, find out whether
     // the file is a database at all, and take (then release) a shared lock.
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
         r.get::<_, i64>(0)
     })
-    .map_err(|e| classify(e, "reading the schema", path, busy_timeout))?;
+    .map_err(|e| ("reading the schema", e))?;
     Ok(conn)
+}
+
+fn is_hot_journal(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(err, _)
+        if err.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK)
 }
 
 /// Refuse folders and non-SQLite files before SQLite opens them (SQLite would happily open a
@@ -100,6 +131,57 @@ pub fn classify(e: rusqlite::Error, action: &str, path: &Path, waited: Duration)
             reason: e.to_string(),
         },
         _ => Error::sqlite(action, path, e),
+    }
+}
+
+/// An advisory lock on `<database>.dbtool-lock`, held for a whole run. SQLite's own lock
+/// (`BEGIN IMMEDIATE`) cannot span a `-- dbtool:no-transaction` step, which runs in autocommit
+/// mode: without this, a second `dbtool upgrade` waiting for SQLite's lock got it in that gap
+/// and ran the same migration again. The file is left in place (deleting a lock file races
+/// with the next process opening it); the lock dies with the process.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+/// The path of the run lock file beside `db_path`.
+pub fn run_lock_path(db_path: &Path) -> std::path::PathBuf {
+    let mut name = db_path.as_os_str().to_owned();
+    name.push(".dbtool-lock");
+    name.into()
+}
+
+/// Take the run lock, waiting up to `busy_timeout` for another dbtool process to finish.
+pub fn run_lock(db_path: &Path, busy_timeout: Duration) -> Result<RunLock> {
+    let path = run_lock_path(db_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("opening the lock file", &path, e))?;
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(RunLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let waited = started.elapsed();
+                if waited >= busy_timeout {
+                    return Err(Error::Locked {
+                        path: db_path.to_path_buf(),
+                        waited_ms: busy_timeout.as_millis() as u64,
+                    });
+                }
+                // The same back-off as SQLite's busy handler: there is no way to wait on a
+                // file lock with a timeout in std.
+                std::thread::sleep(pause.min(busy_timeout - waited));
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io("locking", &path, e));
+            }
+        }
     }
 }
 

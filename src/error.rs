@@ -148,6 +148,14 @@ pub enum Error {
         source: rusqlite::Error,
     },
     #[error(
+        "{path} line {line}: `{statement}` would end dbtool's transaction; refused before it ran"
+    )]
+    TransactionControl {
+        path: PathBuf,
+        line: usize,
+        statement: String,
+    },
+    #[error(
         "{what} would leave {} new foreign-key violation(s): {}",
         violations.len(),
         violations.iter().take(10).map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
@@ -157,11 +165,13 @@ pub enum Error {
         violations: Vec<FkViolation>,
     },
     #[error(
-        "migration {path} runs without a transaction and failed; V{committed_through} and earlier are committed, this migration may be partly applied"
+        "migration {path} runs without a transaction and failed; {}, this migration may be partly applied",
+        committed_note(committed_through.as_deref())
     )]
     NoTransactionFailed {
         path: PathBuf,
-        committed_through: String,
+        /// The last step of this run that is committed (`V3__x`), if any.
+        committed_through: Option<String>,
         #[source]
         source: Box<Error>,
     },
@@ -171,6 +181,11 @@ pub enum Error {
     EmptySlug { name: String },
     #[error("{path} already exists")]
     FileExists { path: PathBuf },
+
+    // --- checks: check, verify, inspect, rehearse, exec (codes, exit statuses and hints live
+    // with the module) ---
+    #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
 
     // --- rebuilds ---
     #[error(transparent)]
@@ -219,10 +234,12 @@ impl Error {
             Error::MissingDown { .. } => "missing-down",
             Error::Irreversible { .. } => "irreversible",
             Error::MigrationFailed { .. } => "migration-failed",
+            Error::TransactionControl { .. } => "transaction-in-script",
             Error::ForeignKeyViolations { .. } => "foreign-key-violation",
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
             Error::FileExists { .. } => "file-exists",
+            Error::Check(e) => e.code(),
             Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.code(),
         }
     }
@@ -234,6 +251,7 @@ impl Error {
             | Error::UnsupportedUrl { .. }
             | Error::EmptySlug { .. } => exit::USAGE,
             Error::Locked { .. } => exit::LOCKED,
+            Error::Check(e) => e.exit_code(),
             Error::ConfigRead { .. }
             | Error::ConfigInvalid { .. }
             | Error::DatabaseMissing { .. }
@@ -255,6 +273,7 @@ impl Error {
             | Error::MissingDown { .. }
             | Error::Irreversible { .. }
             | Error::MigrationFailed { .. }
+            | Error::TransactionControl { .. }
             | Error::ForeignKeyViolations { .. }
             | Error::NoTransactionFailed { .. }
             | Error::FileExists { .. } => exit::FAILURE,
@@ -343,6 +362,10 @@ impl Error {
                     Some("nothing was applied: fix the file and run the command again".into())
                 }
             }
+            Error::TransactionControl { .. } => Some(
+                "remove BEGIN/COMMIT/ROLLBACK: dbtool runs each plan (and each exec script) in its own transaction; nothing was applied"
+                    .into(),
+            ),
             Error::ForeignKeyViolations { .. } => Some(
                 "nothing was committed; fix the rows the migration leaves orphaned (or add the missing parents) and run again"
                     .into(),
@@ -352,6 +375,7 @@ impl Error {
                     .into(),
             ),
             Error::EmptySlug { .. } => Some("describe the change, e.g. \"add user preferences\"".into()),
+            Error::Check(e) => e.hint(),
         }
     }
 
@@ -377,6 +401,13 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
+    }
+}
+
+fn committed_note(committed_through: Option<&str>) -> String {
+    match committed_through {
+        Some(label) => format!("{label} and the steps before it are committed"),
+        None => "no earlier step of this run was committed".into(),
     }
 }
 

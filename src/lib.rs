@@ -3,9 +3,11 @@
 //! The library does the work and returns reports (all `serde::Serialize`); it never prints. The
 //! `dbtool` binary is a thin layer that parses arguments, calls in here and renders the reports.
 //!
-//! Start with [`Migrator`] to migrate a database from a folder of `V{n}__{name}.sql` files.
+//! Start with [`Migrator`] to migrate a database from a folder of `V{n}__{name}.sql` files;
+//! [`check::Checker`] checks one (drift, the stairway of `verify`, rehearsals, data scripts).
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -13,5 +15,6 @@ pub mod exit;
 pub mod migrate;
 pub mod rebuild;
 
+pub use check::Checker;
 pub use error::{Error, Result};
 pub use migrate::{DownTarget, Migrator, RunOptions, StampTarget, UpTarget};

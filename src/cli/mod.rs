@@ -1,23 +1,30 @@
 //! The command line: global options, the command enum (one file per command), dispatch, and how
 //! errors are shown (`error[code]: …`, `caused by: …`, `hint: …`, or JSON under `--json`).
 
+mod check;
 mod config;
 mod create;
 mod current;
 mod downgrade;
+mod exec;
+mod findings;
 mod history;
 mod init;
+mod inspect;
 mod output;
 mod rebuild;
+mod rehearse;
 mod render;
 mod stamp;
 mod status;
 mod upgrade;
+mod verify;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use dbtool::check::Checker;
 use dbtool::config::{Config, Environment, Overrides};
 use dbtool::{exit, Error, Migrator};
 pub use output::Output;
@@ -31,7 +38,8 @@ Exit status:
   0  success, or nothing to do
   1  the operation failed (the database is unchanged unless the message says otherwise)
   2  usage error (unknown flag, bad target)
-  3  a check found a difference (status --exit-code with pending migrations, drift)
+  3  a check found a difference (status --exit-code with pending migrations; check, verify
+     and rehearse findings)
   4  the database is locked by another process (busy timeout expired)
   5  refused: needs --yes (or --force) when no terminal can ask";
 
@@ -83,6 +91,11 @@ enum Command {
     Create(create::Args),
     Rebuild(rebuild::Args),
     Stamp(stamp::Args),
+    Check(check::Args),
+    Verify(verify::Args),
+    Inspect(inspect::Args),
+    Rehearse(rehearse::Args),
+    Exec(exec::Args),
     Config(config::Args),
 }
 
@@ -95,6 +108,11 @@ pub struct Context {
 impl Context {
     pub fn migrator(&self) -> Migrator {
         Migrator::new(&self.config.database.value, &self.config.migrations.value)
+            .busy_timeout(self.config.busy_timeout)
+    }
+
+    pub fn checker(&self) -> Checker {
+        Checker::new(&self.config.database.value, &self.config.migrations.value)
             .busy_timeout(self.config.busy_timeout)
     }
 }
@@ -155,6 +173,11 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Create(args) => create::run(ctx, args),
         Command::Rebuild(args) => rebuild::run(ctx, args),
         Command::Stamp(args) => stamp::run(ctx, args),
+        Command::Check(args) => check::run(ctx, args),
+        Command::Verify(args) => verify::run(ctx, args),
+        Command::Inspect(args) => inspect::run(ctx, args),
+        Command::Rehearse(args) => rehearse::run(ctx, args),
+        Command::Exec(args) => exec::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
     }
 }

@@ -1,8 +1,9 @@
 //! `dbtool upgrade [TARGET]`.
 
+use dbtool::check::CheckError;
 use dbtool::{exit, Error, RunOptions, UpTarget};
 
-use super::{render, Context};
+use super::{rehearse, render, Context};
 
 /// Apply pending migrations (all of them, up to a version, or the next N)
 #[derive(clap::Args)]
@@ -13,15 +14,40 @@ pub struct Args {
     /// Print the plan and the exact SQL; change nothing
     #[arg(long)]
     dry_run: bool,
+    /// Rehearse on a temporary copy first (`dbtool rehearse`); upgrade only if that passed
+    #[arg(long, conflicts_with = "dry_run")]
+    rehearse: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: UpTarget = args.target.parse()?;
+    let rehearsal = if args.rehearse {
+        let report = ctx.checker().rehearse(target)?;
+        if !ctx.out.json {
+            rehearse::show(&ctx.out, &report);
+        }
+        if !report.passed {
+            return Err(CheckError::RehearsalFailed {
+                database: report.database.clone(),
+                failed_at: rehearse::failed_at(&report),
+            }
+            .into());
+        }
+        Some(report)
+    } else {
+        None
+    };
     let options = RunOptions {
         dry_run: args.dry_run,
         ..RunOptions::default()
     };
     let report = ctx.migrator().upgrade(target, &options)?;
-    render::run_report(&ctx.out, &report);
+    match rehearsal {
+        Some(rehearsal) if ctx.out.json => ctx.out.json(&serde_json::json!({
+            "rehearsal": rehearsal,
+            "upgrade": report,
+        })),
+        _ => render::run_report(&ctx.out, &report),
+    }
     Ok(exit::OK)
 }

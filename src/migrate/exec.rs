@@ -29,6 +29,9 @@ pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<State
     let mut batch = Batch::new(conn, sql);
     let mut cursor = 0usize;
     let mut reports = Vec::new();
+    // Whether the caller holds a transaction (a `-- dbtool:no-transaction` file runs without
+    // one, and may then manage its own).
+    let in_callers_transaction = !conn.is_autocommit();
     loop {
         let mut stmt = match batch.next() {
             Ok(Some(stmt)) => stmt,
@@ -41,6 +44,16 @@ pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<State
             .map_or(cursor, |offset| cursor + offset);
         cursor = (start + text.len()).min(sql.len());
         let statement_start = start + leading_trivia(&text);
+        let bare = &text[leading_trivia(&text)..];
+        if in_callers_transaction && ends_transaction(bare) {
+            // Run, it would commit (or drop) the caller's transaction half-way through the plan
+            // and leave the rest to autocommit: refuse it before it runs.
+            return Err(Error::TransactionControl {
+                path: path.to_path_buf(),
+                line: line_of(sql, statement_start),
+                statement: bare.trim().to_string(),
+            });
+        }
         let before = conn.total_changes();
         let mut run = || -> rusqlite::Result<()> {
             let mut rows = stmt.raw_query();
@@ -62,6 +75,20 @@ pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<State
         });
     }
     Ok(reports)
+}
+
+/// `COMMIT`, `END` or `ROLLBACK` (but not `ROLLBACK TO savepoint`): statements that end the
+/// transaction dbtool holds. `BEGIN` needs no check: SQLite refuses it inside a transaction.
+fn ends_transaction(statement: &str) -> bool {
+    let mut words = statement
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_uppercase());
+    match words.next().as_deref() {
+        Some("COMMIT") | Some("END") => true,
+        Some("ROLLBACK") => !words.take(2).any(|w| w == "TO"),
+        _ => false,
+    }
 }
 
 /// A statement that failed to prepare (syntax error, unknown table): SQLite gives the offset of
@@ -169,6 +196,51 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn refuses_statements_that_end_the_callers_transaction() {
+        // Regression: a COMMIT in a migration file committed the plan half-way, and the error
+        // that followed said "nothing was applied".
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let sql = "CREATE TABLE a(x);\n-- done\nCOMMIT;\nCREATE TABLE b(x);\n";
+        let err = run_script(&conn, sql, Path::new("V2__b.sql")).unwrap_err();
+        match err {
+            Error::TransactionControl {
+                line, statement, ..
+            } => {
+                assert_eq!(line, 3);
+                assert_eq!(statement, "COMMIT;");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            !conn.is_autocommit(),
+            "the caller's transaction is still open"
+        );
+        conn.execute_batch("ROLLBACK").unwrap();
+        for sql in ["end transaction", "ROLLBACK;"] {
+            conn.execute_batch("BEGIN").unwrap();
+            assert!(run_script(&conn, sql, Path::new("x.sql")).is_err(), "{sql}");
+            conn.execute_batch("ROLLBACK").unwrap();
+        }
+        // savepoints nest inside the transaction, and outside one (no-transaction files) the
+        // author's own transaction statements are theirs to run
+        conn.execute_batch("BEGIN").unwrap();
+        run_script(
+            &conn,
+            "SAVEPOINT s; ROLLBACK TO s; RELEASE s;",
+            Path::new("x.sql"),
+        )
+        .unwrap();
+        conn.execute_batch("ROLLBACK").unwrap();
+        run_script(
+            &conn,
+            "BEGIN; CREATE TABLE c(x); COMMIT;",
+            Path::new("x.sql"),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -126,9 +126,20 @@ fn parse_file_name(file_name: &str) -> Option<(i32, String, Kind)> {
     Some((version, name.to_string(), kind))
 }
 
+/// A migration as the folder listing names it, before any file is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationName {
+    pub version: i32,
+    pub name: String,
+    pub up: PathBuf,
+    pub down: Option<PathBuf>,
+}
+
 impl MigrationSet {
-    /// Read and check every migration file in `dir` (not recursive).
-    pub fn load(dir: &Path) -> Result<MigrationSet> {
+    /// List the migrations in `dir` (not recursive) by file name only, sorted by version: names,
+    /// unique versions and down/up pairing are checked, no file is read. For commands that only
+    /// need versions (`current`), reading and hashing every file would be most of their work.
+    pub fn list(dir: &Path) -> Result<Vec<MigrationName>> {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -138,83 +149,93 @@ impl MigrationSet {
             }
             Err(e) => return Err(Error::io("reading the migrations folder", dir, e)),
         };
-        let mut ups: BTreeMap<i32, (String, SqlFile)> = BTreeMap::new();
-        let mut downs: Vec<(i32, String, SqlFile)> = Vec::new();
-        let mut paths: Vec<PathBuf> = Vec::new();
+        let mut paths: Vec<(PathBuf, bool)> = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("reading the migrations folder", dir, e))?;
-            paths.push(entry.path());
+            // The entry's type comes with the listing; only a symlink costs a stat.
+            let is_dir = match entry.file_type() {
+                Ok(t) if t.is_symlink() => entry.path().is_dir(),
+                Ok(t) => t.is_dir(),
+                Err(_) => entry.path().is_dir(),
+            };
+            paths.push((entry.path(), is_dir));
         }
         paths.sort(); // deterministic error messages whatever the folder order
-        for path in paths {
+        let mut ups: BTreeMap<i32, MigrationName> = BTreeMap::new();
+        let mut downs: Vec<(i32, String, PathBuf)> = Vec::new();
+        for (path, is_dir) in paths {
             let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if !file_name.to_ascii_lowercase().ends_with(".sql") || path.is_dir() {
+            if !file_name.to_ascii_lowercase().ends_with(".sql") || is_dir {
                 continue;
             }
             let Some((version, name, kind)) = parse_file_name(file_name) else {
                 return Err(Error::BadMigrationName { path });
             };
-            let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-            let sql =
-                String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: path.clone() })?;
-            let file = SqlFile {
-                directives: Directives::parse(&sql),
-                path,
-                sql,
-            };
             match kind {
                 Kind::Up => {
-                    if let Some((_, existing)) = ups.get(&version) {
+                    if let Some(existing) = ups.get(&version) {
                         return Err(Error::DuplicateVersion {
                             version,
-                            first: existing.path.clone(),
-                            second: file.path,
+                            first: existing.up.clone(),
+                            second: path,
                         });
                     }
-                    ups.insert(version, (name, file));
+                    let up = path;
+                    ups.insert(
+                        version,
+                        MigrationName {
+                            version,
+                            name,
+                            up,
+                            down: None,
+                        },
+                    );
                 }
-                Kind::Down => downs.push((version, name, file)),
+                Kind::Down => downs.push((version, name, path)),
             }
         }
-
-        let mut migrations: BTreeMap<i32, MigrationFile> = BTreeMap::new();
-        for (version, (name, up)) in ups {
-            let checksum = refinery_checksum(version, &name, &up)?;
-            migrations.insert(
-                version,
-                MigrationFile {
-                    version,
-                    name,
-                    checksum,
-                    up,
-                    down: None,
-                },
-            );
-        }
         for (version, name, down) in downs {
-            match migrations.get_mut(&version) {
+            match ups.get_mut(&version) {
                 Some(m) if m.name == name && m.down.is_none() => m.down = Some(down),
                 Some(m) if m.name == name => {
                     return Err(Error::DuplicateVersion {
                         version,
-                        first: m.down.as_ref().map(|d| d.path.clone()).unwrap_or_default(),
-                        second: down.path,
+                        first: m.down.clone().unwrap_or_default(),
+                        second: down,
                     })
                 }
                 _ => {
                     return Err(Error::OrphanDown {
-                        path: down.path,
+                        path: down,
                         version,
                         name,
                     })
                 }
             }
         }
+        Ok(ups.into_values().collect())
+    }
+
+    /// Read and check every migration file in `dir` (not recursive).
+    pub fn load(dir: &Path) -> Result<MigrationSet> {
+        let mut migrations = Vec::new();
+        for listed in Self::list(dir)? {
+            let up = read_sql(listed.up)?;
+            let down = listed.down.map(read_sql).transpose()?;
+            let checksum = refinery_checksum(listed.version, &listed.name, &up)?;
+            migrations.push(MigrationFile {
+                version: listed.version,
+                name: listed.name,
+                checksum,
+                up,
+                down,
+            });
+        }
         Ok(MigrationSet {
             dir: dir.to_path_buf(),
-            migrations: migrations.into_values().collect(),
+            migrations,
         })
     }
 
@@ -230,7 +251,33 @@ impl MigrationSet {
     }
 }
 
+fn read_sql(path: PathBuf) -> Result<SqlFile> {
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+    let sql = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: path.clone() })?;
+    Ok(SqlFile {
+        directives: Directives::parse(&sql),
+        path,
+        sql,
+    })
+}
+
+/// refinery's checksum: SipHash-1-3 (keys 0, 0) over the name, the version and the up SQL, fed
+/// through `Hash` exactly as `refinery_core::Migration::unapplied` does.
+///
+/// `Migration::unapplied` first matches the file stem against refinery's Unicode regex, and
+/// compiling that regex (plus the thread pool regex-automata sizes from the cgroup files) was
+/// the largest single cost of `dbtool current`. An ASCII name that passed `parse_file_name` is
+/// certain to match it, so only other names go through refinery itself (which also rejects the
+/// few that refinery's `\w` refuses, keeping the two loaders in agreement).
 fn refinery_checksum(version: i32, name: &str, up: &SqlFile) -> Result<u64> {
+    use std::hash::{Hash, Hasher};
+    if name.is_ascii() {
+        let mut hasher = siphasher::sip::SipHasher13::new();
+        name.hash(&mut hasher);
+        version.hash(&mut hasher);
+        up.sql.hash(&mut hasher);
+        return Ok(hasher.finish());
+    }
     let label = format!("V{version}__{name}");
     let migration = refinery_core::Migration::unapplied(&label, &up.sql).map_err(|_| {
         Error::BadMigrationName {
@@ -289,5 +336,32 @@ mod tests {
         .unwrap();
         assert_eq!(set.migrations[0].checksum, expected.checksum());
         assert_eq!(set.migrations[0].name, "create_users");
+    }
+
+    #[test]
+    fn checksum_matches_refinery_for_ascii_and_unicode_names_and_any_sql() {
+        let cases = [
+            (1, "a", ""),
+            (
+                7,
+                "add_tags",
+                "ALTER TABLE t ADD COLUMN x;\r\n-- é ü 日本\n",
+            ),
+            (0, "x_1", "\u{feff}SELECT 1;"),
+            (2_147_483_647, "big", "SELECT 'max i32';"),
+            (3, "créer_table", "CREATE TABLE t(x);"),
+        ];
+        for (version, name, sql) in cases {
+            let up = SqlFile {
+                path: PathBuf::from("x.sql"),
+                sql: sql.to_string(),
+                directives: Directives::default(),
+            };
+            let ours = refinery_checksum(version, name, &up).unwrap();
+            let theirs = refinery_core::Migration::unapplied(&format!("V{version}__{name}"), sql)
+                .unwrap()
+                .checksum();
+            assert_eq!(ours, theirs, "V{version}__{name}");
+        }
     }
 }

@@ -17,7 +17,10 @@
 //! A migration marked `-- dbtool:no-transaction` (for `PRAGMA journal_mode=WAL` or `VACUUM`,
 //! which SQLite refuses inside a transaction) is a commit boundary: the steps before it commit,
 //! it runs on its own in autocommit mode, its history row is written right after, and the rest
-//! of the plan continues in a new transaction. Such migrations must be safe to run twice.
+//! of the plan continues in a new transaction. Such migrations must be safe to run twice (a
+//! crash between the SQL and its history row leaves it unrecorded). Because SQLite's lock is
+//! released around them, a folder holding any such migration also takes an advisory lock on
+//! `<database>.dbtool-lock` for the whole run, so concurrent dbtool runs still serialise.
 
 mod exec;
 mod files;
@@ -37,7 +40,7 @@ use crate::error::{Error, FkViolation, Result};
 use crate::rebuild;
 
 pub use exec::{run_script, StatementReport};
-pub use files::{Directives, MigrationFile, MigrationSet, SqlFile};
+pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
 pub use plan::{
     down_path_for, plan_downgrade, plan_stamp, plan_upgrade, problems, Action, DownTarget, Entry,
@@ -69,6 +72,8 @@ pub enum Operation {
     Stamp,
     /// `dbtool rebuild`: a generated table rebuild applied directly.
     Rebuild,
+    /// A one-off script (`dbtool exec`): no migration runs, the hook still sees the change coming.
+    Exec,
 }
 
 impl Operation {
@@ -78,6 +83,7 @@ impl Operation {
             Operation::Downgrade => "downgrade",
             Operation::Stamp => "stamp",
             Operation::Rebuild => "rebuild",
+            Operation::Exec => "exec",
         }
     }
 }
@@ -320,18 +326,23 @@ impl Migrator {
         })
     }
 
+    /// The current version and whether it is head. Only the folder's file names are needed (no
+    /// file is read or hashed: `status` is the command that checks them).
     pub fn current(&self) -> Result<CurrentReport> {
-        let set = self.load_migrations()?;
+        let listed = MigrationSet::list(&self.migrations)?;
         let applied = self.read_history()?;
-        let overview = Overview::new(&set, &applied);
         let newest = applied.iter().max_by_key(|a| a.version);
+        let head = listed.last().map(|m| m.version);
         Ok(CurrentReport {
             database: self.database.clone(),
             version: newest.map(|a| a.version),
             name: newest.map(|a| a.name.clone()),
-            head: overview.head,
-            is_head: overview.current == overview.head,
-            pending: overview.pending().count(),
+            head,
+            is_head: newest.map(|a| a.version) == head,
+            pending: listed
+                .iter()
+                .filter(|m| !applied.iter().any(|a| a.version == m.version))
+                .count(),
         })
     }
 
@@ -434,6 +445,12 @@ impl Migrator {
         if options.dry_run {
             return self.dry_run(operation, set, make_plan);
         }
+        // Only a folder with no-transaction migrations needs a lock that outlives SQLite's.
+        let _run_lock = if set.migrations.iter().any(has_no_transaction_step) {
+            Some(db::run_lock(&self.database, self.busy_timeout)?)
+        } else {
+            None
+        };
         let locked = self.lock(operation)?;
         let result = self.run_locked(operation, set, options, &locked, make_plan);
         let conn = &locked.conn;
@@ -454,7 +471,9 @@ impl Migrator {
     fn lock(&self, operation: Operation) -> Result<Locked> {
         let mode = match operation {
             Operation::Upgrade => OpenMode::Create,
-            Operation::Downgrade | Operation::Stamp | Operation::Rebuild => OpenMode::ReadWrite,
+            Operation::Downgrade | Operation::Stamp | Operation::Rebuild | Operation::Exec => {
+                OpenMode::ReadWrite
+            }
         };
         let created = !self.database.exists();
         let conn = db::open(&self.database, mode, self.busy_timeout)?;
@@ -463,7 +482,9 @@ impl Migrator {
             db::set_foreign_keys(&conn, &self.database, false)?;
             db::begin_immediate(&conn, &self.database, self.busy_timeout)?;
             let applied = history::read(&conn, &self.database)?;
-            if applied.is_empty() && operation == Operation::Upgrade {
+            // Unmanaged means no history table at all: an empty one (after `downgrade base`)
+            // is still dbtool's, whatever other tables the application keeps beside it.
+            if operation == Operation::Upgrade && !history::table_exists(&conn, &self.database)? {
                 let tables = db::user_tables(&conn, &self.database)?;
                 if !tables.is_empty() {
                     return Err(Error::UnmanagedDatabase {
@@ -553,7 +574,9 @@ impl Migrator {
         let applied = if exists {
             let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
             let applied = history::read(&conn, &self.database)?;
-            if applied.is_empty() && operation == Operation::Upgrade {
+            // Unmanaged means no history table at all: an empty one (after `downgrade base`)
+            // is still dbtool's, whatever other tables the application keeps beside it.
+            if operation == Operation::Upgrade && !history::table_exists(&conn, &self.database)? {
                 let tables = db::user_tables(&conn, &self.database)?;
                 if !tables.is_empty() {
                     return Err(Error::UnmanagedDatabase {
@@ -622,6 +645,10 @@ impl Migrator {
     }
 }
 
+fn has_no_transaction_step(m: &MigrationFile) -> bool {
+    m.up.directives.no_transaction || m.down.as_ref().is_some_and(|d| d.directives.no_transaction)
+}
+
 /// Run the steps of `plan` on `conn`, which must already hold the write transaction with foreign
 /// keys off (as [`Migrator`] and [`execute_plan`] arrange). Commits at the end, and around
 /// `-- dbtool:no-transaction` steps; refuses to commit new foreign-key violations. On error the
@@ -648,7 +675,7 @@ pub fn execute_steps(
                 run_step(conn, db_path, step, now).map_err(|e| Error::NoTransactionFailed {
                     path: step.path.clone().unwrap_or_default(),
                     committed_through: committed_through
-                        .map_or("nothing".into(), |s| format!("{}__{}", s.version, s.name)),
+                        .map(|s| format!("V{}__{}", s.version, s.name)),
                     source: Box::new(e),
                 })?;
             reports.push(report);

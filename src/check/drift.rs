@@ -1,0 +1,275 @@
+//! `dbtool check`: a live database against its migrations.
+//!
+//! Finds, each as a [`Finding`] with its own code: problems between files and history (edited or
+//! missing files, out-of-order files, a database ahead of the files: `migrate::problems`, the
+//! same checks that stop `upgrade`), pending migrations, schema drift, `PRAGMA quick_check`
+//! (or `integrity_check`) messages and foreign-key violations.
+//!
+//! Drift is the live schema against the schema the migration files produce: the migrations the
+//! history records as applied are run, in version order, on an in-memory database with the
+//! migrator's own executor, and the two snapshots are compared as normalised DDL. When the
+//! history and the files agree this is exactly `apply_in_memory` up to the recorded version; when
+//! a file below the current version was never applied, it is left out, as it is in the database.
+//! When an applied migration's file is missing, the expected schema cannot be known and drift is
+//! not checked (the missing file is itself a finding).
+//!
+//! The database is opened read-only; nothing is written.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::schema::{Change, Schema, SchemaDiff};
+use super::{integrity_problems, run_steps, up_step, Checker, Finding};
+use crate::db::{self, OpenMode};
+use crate::error::{Error, Result};
+use crate::migrate::{self, AppliedMigration, MigrationSet, Overview};
+
+/// How thoroughly to check the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntegrityLevel {
+    /// `PRAGMA quick_check`: O(N), skips index-content cross-checks.
+    #[default]
+    Quick,
+    /// `PRAGMA integrity_check`: also verifies every index against its table.
+    Full,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub integrity: IntegrityLevel,
+}
+
+/// `check`'s result. Clean when `findings` is empty.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub database: PathBuf,
+    pub migrations: PathBuf,
+    pub current: Option<i32>,
+    pub head: Option<i32>,
+    pub integrity: IntegrityLevel,
+    /// Whether the schema was compared (it is not when an applied migration's file is missing).
+    pub drift_checked: bool,
+    pub findings: Vec<Finding>,
+    /// Things worth knowing that are not problems.
+    pub notes: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+pub(super) fn check(checker: &Checker, options: &CheckOptions) -> Result<CheckReport> {
+    let set = MigrationSet::load(checker.migrations_dir())?;
+    check_against(checker.database(), &set, checker.busy_timeout, options)
+}
+
+/// The whole check of `database` against an already loaded `set` (also used by `verify
+/// --database`).
+pub(super) fn check_against(
+    database: &Path,
+    set: &MigrationSet,
+    busy_timeout: Duration,
+    options: &CheckOptions,
+) -> Result<CheckReport> {
+    let conn = db::open(database, OpenMode::ReadOnly, busy_timeout)?;
+    let applied = migrate::read_history(&conn, database)?;
+    let overview = Overview::new(set, &applied);
+    let mut report = CheckReport {
+        database: database.to_path_buf(),
+        migrations: set.dir.clone(),
+        current: overview.current,
+        head: overview.head,
+        integrity: options.integrity,
+        drift_checked: false,
+        findings: Vec::new(),
+        notes: Vec::new(),
+    };
+
+    for problem in migrate::problems(set, &applied) {
+        report.findings.push(Finding {
+            code: problem.code().to_string(),
+            message: problem.to_string(),
+            hint: problem.hint(),
+            diff: None,
+            details: Vec::new(),
+        });
+    }
+
+    let pending: Vec<String> = overview
+        .pending()
+        .map(|e| format!("V{}__{}", e.version, e.name))
+        .collect();
+    if !pending.is_empty() {
+        let mut finding = Finding::new(
+            "pending-migrations",
+            format!(
+                "{} migration(s) pending: the database is at {}, the files go to {}",
+                pending.len(),
+                version_text(overview.current),
+                version_text(overview.head)
+            ),
+        )
+        .with_hint("rehearse them with `dbtool rehearse`, then apply them with `dbtool upgrade`");
+        finding.details = pending;
+        report.findings.push(finding);
+    }
+
+    if applied.is_empty() && !db::user_tables(&conn, database)?.is_empty() {
+        report.notes.push(
+            "the database has tables but no migration history: if its schema matches the migrations, adopt it with `dbtool stamp head`".into(),
+        );
+    }
+    match drift(&conn, database, set, &applied)? {
+        Drift::Checked(findings) => {
+            report.drift_checked = true;
+            report.findings.extend(findings);
+        }
+        Drift::NotChecked(why) => report.notes.push(why),
+    }
+
+    let full = options.integrity == IntegrityLevel::Full;
+    let messages = integrity_problems(&conn, database, full)?;
+    if !messages.is_empty() {
+        let pragma = if full {
+            "integrity_check"
+        } else {
+            "quick_check"
+        };
+        let lines: Vec<String> = messages
+            .iter()
+            .flat_map(|m| m.lines())
+            .filter(|l| !l.starts_with("*** in database"))
+            .map(str::to_string)
+            .collect();
+        let mut finding = Finding::new(
+            "integrity-check",
+            format!("PRAGMA {pragma} reports {} problem(s) in the file", lines.len()),
+        )
+        .with_hint(
+            "stop writing to it; restore a backup (`dbtool restore`) or salvage it with `sqlite3 DB .recover`",
+        );
+        finding.details = limited(lines.into_iter(), 20);
+        report.findings.push(finding);
+    }
+
+    let violations = db::foreign_key_violations(&conn, database)?;
+    if !violations.is_empty() {
+        let mut finding = Finding::new(
+            "foreign-key-violation",
+            format!(
+                "{} row(s) point at a parent row that does not exist",
+                violations.len()
+            ),
+        )
+        .with_hint(
+            "fix or delete the orphaned rows with a script (`dbtool exec FIX.sql --dry-run` first)",
+        );
+        finding.details = limited(violations.iter().map(|v| v.to_string()), 20);
+        report.findings.push(finding);
+    }
+    Ok(report)
+}
+
+enum Drift {
+    Checked(Vec<Finding>),
+    NotChecked(String),
+}
+
+fn drift(
+    conn: &Connection,
+    database: &Path,
+    set: &MigrationSet,
+    applied: &[AppliedMigration],
+) -> Result<Drift> {
+    let mut files = Vec::new();
+    for a in applied {
+        match set.get(a.version) {
+            Some(file) => files.push(file),
+            None => {
+                return Ok(Drift::NotChecked(format!(
+                    "schema drift not checked: applied migration V{}__{} has no file, so the expected schema is unknown",
+                    a.version, a.name
+                )))
+            }
+        }
+    }
+    let current = applied.iter().map(|a| a.version).max();
+    let expected = match expected_schema(&files) {
+        Ok(schema) => schema,
+        Err(e) => {
+            let finding = Finding::from_error(
+                "migrations-fail",
+                "the applied migrations' files no longer run on an empty database",
+                &e,
+            )
+            .with_hint("run `dbtool verify` to find the migration that fails");
+            return Ok(Drift::Checked(vec![finding]));
+        }
+    };
+    let actual = Schema::read(conn, database)?;
+    let expected_label = format!("the migrations up to {}", version_text(current));
+    let diff = expected.diff(&actual, &expected_label, "the database");
+    Ok(Drift::Checked(drift_findings(&diff)))
+}
+
+/// The schema `files` produce, applied in order on an in-memory database.
+pub(super) fn expected_schema(files: &[&migrate::MigrationFile]) -> Result<Schema> {
+    let path = Path::new(":memory:");
+    let conn = Connection::open_in_memory()
+        .map_err(|e| Error::sqlite("opening a scratch database", path, e))?;
+    if !files.is_empty() {
+        run_steps(&conn, path, files.iter().map(|f| up_step(f)).collect())?;
+    }
+    Schema::read(&conn, path)
+}
+
+/// One finding per object that differs, each carrying its own part of the diff.
+pub(super) fn drift_findings(diff: &SchemaDiff) -> Vec<Finding> {
+    diff.changes
+        .iter()
+        .map(|change| {
+            let object = change.object();
+            let message = match change.change {
+                Change::Missing => format!(
+                    "{object} is in the migrations but not in the database (dropped by hand?)"
+                ),
+                Change::Unexpected => format!(
+                    "{object} is in the database but not in the migrations (created by hand?)"
+                ),
+                Change::Changed => {
+                    format!(
+                        "{object} in the database differs from the migrations (changed by hand?)"
+                    )
+                }
+            };
+            Finding::new("schema-drift", message)
+                .with_hint("put the change in a migration (`dbtool create`), or undo it by hand")
+                .with_diff(SchemaDiff {
+                    expected: diff.expected.clone(),
+                    actual: diff.actual.clone(),
+                    changes: vec![change.clone()],
+                })
+        })
+        .collect()
+}
+
+pub(super) fn version_text(v: Option<i32>) -> String {
+    v.map_or("base (no migrations)".into(), |v| format!("version {v}"))
+}
+
+/// At most `max` lines, then "… and N more".
+pub(super) fn limited(lines: impl Iterator<Item = String>, max: usize) -> Vec<String> {
+    let all: Vec<String> = lines.collect();
+    let total = all.len();
+    let mut out: Vec<String> = all.into_iter().take(max).collect();
+    if total > max {
+        out.push(format!("… and {} more", total - max));
+    }
+    out
+}

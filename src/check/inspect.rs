@@ -1,0 +1,166 @@
+//! `dbtool inspect`: what a database file holds, read-only.
+//!
+//! File size and pages, journal mode, the SQLite library, the schema version against the
+//! migrations (when the folder can be read), tables largest first with their row counts and
+//! indexes. The most recent backup is not the library's to find here: backups live with the
+//! backup module, so the caller fills [`InspectReport::latest_backup`].
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::{row_counts, Checker};
+use crate::db::{self, OpenMode};
+use crate::error::{Error, Result};
+use crate::migrate::{self, MigrationSet};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectReport {
+    pub path: PathBuf,
+    /// Size of the database file in bytes (without `-wal`).
+    pub size_bytes: u64,
+    /// Size of the `-wal` file, when there is one.
+    pub wal_bytes: Option<u64>,
+    pub page_size: u64,
+    pub page_count: u64,
+    /// Pages on the freelist (reclaimable with VACUUM).
+    pub freelist_count: u64,
+    pub journal_mode: String,
+    pub sqlite_version: String,
+    pub user_version: i64,
+    /// Highest applied migration (`None`: no history).
+    pub schema_version: Option<i32>,
+    pub schema_name: Option<String>,
+    /// Newest migration in the folder (`None`: no migrations, or the folder could not be read).
+    pub head: Option<i32>,
+    pub is_head: bool,
+    pub pending: usize,
+    /// Why the migrations folder could not be read, if it could not.
+    pub migrations_problem: Option<String>,
+    /// Largest (most rows) first.
+    pub tables: Vec<TableInfo>,
+    /// The newest backup of this database, filled by the caller (see the module header).
+    pub latest_backup: Option<LatestBackup>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableInfo {
+    pub name: String,
+    pub rows: u64,
+    pub indexes: Vec<IndexInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexInfo {
+    pub name: String,
+    /// Column names; `<expr>` for an expression.
+    pub columns: Vec<String>,
+    pub unique: bool,
+    /// Has a WHERE clause.
+    pub partial: bool,
+    /// `c` (CREATE INDEX), `u` (UNIQUE constraint) or `pk` (PRIMARY KEY).
+    pub origin: String,
+}
+
+/// The newest backup of the database, as the backup module reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatestBackup {
+    pub path: PathBuf,
+    pub size_bytes: u64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+    pub schema_version: Option<i32>,
+    pub reason: Option<String>,
+}
+
+pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
+    let path = checker.database();
+    let conn = db::open(path, OpenMode::ReadOnly, checker.busy_timeout)?;
+    let size_bytes = std::fs::metadata(path)
+        .map_err(|e| Error::io("reading the size of", path, e))?
+        .len();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_bytes = std::fs::metadata(PathBuf::from(wal)).ok().map(|m| m.len());
+
+    let applied = migrate::read_history(&conn, path)?;
+    let newest = applied.iter().max_by_key(|a| a.version);
+    let (head, pending, migrations_problem) = match MigrationSet::load(checker.migrations_dir()) {
+        Ok(set) => {
+            let overview = migrate::Overview::new(&set, &applied);
+            (overview.head, overview.pending().count(), None)
+        }
+        Err(e) => (None, 0, Some(e.to_string())),
+    };
+    let schema_version = newest.map(|a| a.version);
+    let mut tables = Vec::new();
+    for (name, rows) in row_counts(&conn, path)? {
+        let indexes = indexes(&conn, path, &name)?;
+        tables.push(TableInfo {
+            name,
+            rows,
+            indexes,
+        });
+    }
+    tables.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.name.cmp(&b.name)));
+
+    Ok(InspectReport {
+        path: path.to_path_buf(),
+        size_bytes,
+        wal_bytes,
+        page_size: pragma_u64(&conn, path, "page_size")?,
+        page_count: pragma_u64(&conn, path, "page_count")?,
+        freelist_count: pragma_u64(&conn, path, "freelist_count")?,
+        journal_mode: conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| Error::sqlite("reading the journal mode", path, e))?,
+        sqlite_version: rusqlite::version().to_string(),
+        user_version: pragma_u64(&conn, path, "user_version")? as i64,
+        schema_version,
+        schema_name: newest.map(|a| a.name.clone()),
+        is_head: migrations_problem.is_none() && schema_version == head,
+        head,
+        pending,
+        migrations_problem,
+        tables,
+        latest_backup: None,
+    })
+}
+
+fn pragma_u64(conn: &Connection, path: &Path, pragma: &str) -> Result<u64> {
+    conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0))
+        .map(|v| v as u64)
+        .map_err(|e| Error::sqlite(format!("reading PRAGMA {pragma}"), path, e))
+}
+
+fn indexes(conn: &Connection, path: &Path, table: &str) -> Result<Vec<IndexInfo>> {
+    let run = || -> rusqlite::Result<Vec<IndexInfo>> {
+        let mut list = conn.prepare(
+            "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1) ORDER BY name",
+        )?;
+        let mut info = conn
+            .prepare("SELECT coalesce(name, '<expr>') FROM pragma_index_info(?1) ORDER BY seqno")?;
+        let found: Vec<(String, bool, String, bool)> = list
+            .query_map([table], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::new();
+        for (name, unique, origin, partial) in found {
+            let columns = info
+                .query_map([&name], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            out.push(IndexInfo {
+                name,
+                columns,
+                unique,
+                partial,
+                origin,
+            });
+        }
+        Ok(out)
+    };
+    run().map_err(|e| Error::sqlite(format!("listing the indexes of {table}"), path, e))
+}

@@ -1,0 +1,328 @@
+//! Checks for CI and deploys: `check` (drift and health of a live database), `verify` (the
+//! migrations' stairway on scratch databases), `inspect`, `rehearse` (pending migrations on a
+//! copy) and `exec` (a one-off data script in one transaction).
+//!
+//! Invariants:
+//! - `check`, `verify`, `inspect` and `rehearse` never write to the user's database: they open it
+//!   read-only, and anything that runs migrations runs on an in-memory database or on a
+//!   consistent copy in a temporary folder (taken with SQLite's online backup API).
+//! - Things a check *finds* are [`Finding`]s in the report (each with a stable code; the CLI exits
+//!   3 when there are any). Things that stop a check from running at all are errors.
+//! - `exec` changes the database in one transaction, after the before-change hook (the automatic
+//!   backup), and leaves it untouched on any error or under `--dry-run`.
+
+mod drift;
+mod inspect;
+mod rehearse;
+pub mod schema;
+mod scratch;
+mod script;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::db;
+use crate::error::{Error, Result};
+use crate::exit;
+use crate::migrate::{self, Action, MigrationFile, Operation, Plan, Step, StepReport};
+
+pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
+pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
+pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
+pub use schema::{Schema, SchemaDiff};
+pub use script::{ExecOptions, ExecReport};
+pub use verify::{DataReport, VerifyOptions, VerifyReport};
+
+/// Errors that stop a check (what a check *finds* is a [`Finding`], not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot create a scratch folder for a copy of {database}")]
+    ScratchDir {
+        database: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("taking a consistent copy of {database} into {copy} failed")]
+    Copy {
+        database: PathBuf,
+        copy: PathBuf,
+        // Boxed, like ScriptFailed's: keeps dbtool::Error (returned everywhere) small.
+        #[source]
+        source: Box<rusqlite::Error>,
+    },
+    #[error(
+        "the rehearsal of the upgrade of {database} failed at {failed_at}; nothing was changed"
+    )]
+    RehearsalFailed {
+        database: PathBuf,
+        failed_at: String,
+    },
+    #[error("cannot read the script {path}")]
+    ScriptRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("script {path} is not valid UTF-8")]
+    ScriptNotUtf8 { path: PathBuf },
+    #[error("script {path} failed at line {line}: {statement}")]
+    ScriptFailed {
+        path: PathBuf,
+        line: usize,
+        statement: String,
+        #[source]
+        source: Box<rusqlite::Error>,
+    },
+}
+
+impl CheckError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CheckError::ScratchDir { .. } => "scratch-dir",
+            CheckError::Copy { .. } => "copy-failed",
+            CheckError::RehearsalFailed { .. } => "rehearsal-failed",
+            CheckError::ScriptRead { .. } => "script-unreadable",
+            CheckError::ScriptNotUtf8 { .. } => "script-not-utf8",
+            CheckError::ScriptFailed { .. } => "script-failed",
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CheckError::ScratchDir { .. }
+            | CheckError::Copy { .. }
+            | CheckError::RehearsalFailed { .. }
+            | CheckError::ScriptRead { .. }
+            | CheckError::ScriptNotUtf8 { .. }
+            | CheckError::ScriptFailed { .. } => exit::FAILURE,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CheckError::ScratchDir { .. } | CheckError::Copy { .. } => Some(
+                "the copy goes to the temporary folder: point TMPDIR at a folder with room for the whole database"
+                    .into(),
+            ),
+            CheckError::RehearsalFailed { .. } => Some(
+                "the report above names the failing migration and why; fix it (or the data) and run `dbtool rehearse` again"
+                    .into(),
+            ),
+            CheckError::ScriptRead { .. } => None,
+            CheckError::ScriptNotUtf8 { .. } => Some("save the file as UTF-8".into()),
+            CheckError::ScriptFailed { source, .. } => {
+                if source.to_string().contains("within a transaction") {
+                    Some("remove BEGIN/COMMIT from the script: dbtool runs it in its own transaction".into())
+                } else {
+                    Some("nothing was changed (the transaction was rolled back); fix the script and try it with --dry-run".into())
+                }
+            }
+        }
+    }
+}
+
+/// Something a check found. The CLI exits 3 when a report has any.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Stable kebab-case code, e.g. `schema-drift`, `down-does-not-restore`.
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The schema difference, for findings that are one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<SchemaDiff>,
+    /// Further lines: causes, violations, integrity messages.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+impl Finding {
+    pub fn new(code: &str, message: impl Into<String>) -> Finding {
+        Finding {
+            code: code.to_string(),
+            message: message.into(),
+            hint: None,
+            diff: None,
+            details: Vec::new(),
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Finding {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn with_diff(mut self, diff: SchemaDiff) -> Finding {
+        self.diff = Some(diff);
+        self
+    }
+
+    /// A finding made of an error: `context: error`, its cause as a detail.
+    pub fn from_error(code: &str, context: &str, error: &Error) -> Finding {
+        let details = std::error::Error::source(error)
+            .map(|cause| vec![format!("caused by: {}", cause_text(cause))])
+            .unwrap_or_default();
+        Finding {
+            code: code.to_string(),
+            message: format!("{context}: {error}"),
+            hint: None,
+            diff: None,
+            details,
+        }
+    }
+}
+
+/// `error: its first cause`, on one line (the rest of the chain is SQLite's generic text).
+fn with_cause(error: &Error) -> String {
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {}", cause_text(cause)),
+        None => error.to_string(),
+    }
+}
+
+/// SQLite's own message, without the SQL text rusqlite appends to a prepare error (the finding
+/// already names the statement and its line).
+fn cause_text(cause: &(dyn std::error::Error + 'static)) -> String {
+    match cause.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqlInputError { msg, .. }) => msg.clone(),
+        Some(rusqlite::Error::SqliteFailure(_, Some(msg))) => msg.clone(),
+        _ => cause.to_string(),
+    }
+}
+
+/// The database, migrations and lock wait the checks work on; the counterpart of
+/// [`crate::Migrator`].
+#[derive(Debug, Clone)]
+pub struct Checker {
+    database: PathBuf,
+    migrations: PathBuf,
+    busy_timeout: Duration,
+}
+
+impl Checker {
+    pub fn new(database: impl Into<PathBuf>, migrations: impl Into<PathBuf>) -> Checker {
+        Checker {
+            database: database.into(),
+            migrations: migrations.into(),
+            busy_timeout: crate::config::DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+
+    pub fn busy_timeout(mut self, timeout: Duration) -> Checker {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    pub fn database(&self) -> &Path {
+        &self.database
+    }
+
+    pub fn migrations_dir(&self) -> &Path {
+        &self.migrations
+    }
+
+    /// `dbtool check`: the live database against the migrations.
+    pub fn check(&self, options: &CheckOptions) -> Result<CheckReport> {
+        drift::check(self, options)
+    }
+
+    /// `dbtool verify`: the stairway over every migration, on scratch databases.
+    pub fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport> {
+        verify::verify(self, options)
+    }
+
+    /// `dbtool inspect`: what the database file holds.
+    pub fn inspect(&self) -> Result<InspectReport> {
+        inspect::inspect(self)
+    }
+
+    /// `dbtool rehearse`: the pending migrations (up to `target`) on a temporary copy.
+    pub fn rehearse(&self, target: migrate::UpTarget) -> Result<RehearsalReport> {
+        rehearse::rehearse(self, target)
+    }
+
+    /// `dbtool exec`: run a SQL script in one transaction.
+    pub fn exec(&self, script: &Path, options: &ExecOptions<'_>) -> Result<ExecReport> {
+        script::exec(self, script, options)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the checks.
+
+/// The step that applies `file` (what `plan_upgrade` would produce for it).
+fn up_step(file: &MigrationFile) -> Step {
+    Step {
+        action: Action::Apply,
+        version: file.version,
+        name: file.name.clone(),
+        path: Some(file.up.path.clone()),
+        sql: Some(file.up.sql.clone()),
+        checksum: file.checksum,
+        no_transaction: file.up.directives.no_transaction,
+    }
+}
+
+/// The step that reverts `file`, when it has a down (what `plan_downgrade` would produce).
+fn down_step(file: &MigrationFile) -> Option<Step> {
+    file.down.as_ref().map(|down| Step {
+        action: Action::Revert,
+        version: file.version,
+        name: file.name.clone(),
+        path: Some(down.path.clone()),
+        sql: Some(down.sql.clone()),
+        checksum: file.checksum,
+        no_transaction: down.directives.no_transaction,
+    })
+}
+
+/// Run `steps` on a scratch connection with the migrator's own executor (foreign keys off, one
+/// transaction, foreign-key check before commit, history rows).
+fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<StepReport>> {
+    let operation = match steps.first().map(|s| s.action) {
+        Some(Action::Revert) => Operation::Downgrade,
+        _ => Operation::Upgrade,
+    };
+    let plan = Plan {
+        from: None,
+        to: None,
+        steps,
+    };
+    migrate::execute_plan(conn, path, &plan, operation, OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Rows per user table.
+fn row_counts(conn: &Connection, path: &Path) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    for table in db::user_tables(conn, path)? {
+        let sql = format!("SELECT count(*) FROM {}", db::quote_ident(&table));
+        let n: i64 = conn
+            .query_row(&sql, [], |r| r.get(0))
+            .map_err(|e| Error::sqlite(format!("counting the rows of {table}"), path, e))?;
+        counts.insert(table, n as u64);
+    }
+    Ok(counts)
+}
+
+/// The messages of `PRAGMA quick_check` or `integrity_check`; empty when the database is sound.
+fn integrity_problems(conn: &Connection, path: &Path, full: bool) -> Result<Vec<String>> {
+    let pragma = if full {
+        "integrity_check"
+    } else {
+        "quick_check"
+    };
+    let run = || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare(&format!("PRAGMA {pragma}"))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    };
+    let messages = run().map_err(|e| Error::sqlite(format!("running PRAGMA {pragma}"), path, e))?;
+    Ok(messages.into_iter().filter(|m| m != "ok").collect())
+}

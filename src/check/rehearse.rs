@@ -1,0 +1,269 @@
+//! `dbtool rehearse`: the pending migrations on a consistent temporary copy of the real database.
+//!
+//! The plan is the one `upgrade` would make (same planner, same pre-flight checks: an edited or
+//! missing file stops a rehearsal exactly as it stops an upgrade). Each step then runs on the copy
+//! with the migrator's executor, one step per transaction, so the report can say per step how
+//! long it took, how many rows each table had before and after, and whether `quick_check` and the
+//! foreign-key check still pass. The original is opened read-only and never written.
+//!
+//! One difference with `upgrade` is handled explicitly: `upgrade` checks foreign keys once, at
+//! the end of the whole plan, so a step may leave violations that a later step of the same plan
+//! repairs. When a step fails only on foreign keys and steps follow it, the rest of the plan is
+//! run again as one group on the same copy, as `upgrade` would; if that passes, so does the
+//! rehearsal, with a note.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{integrity_problems, row_counts, run_steps, scratch, Checker, Finding};
+use crate::db;
+use crate::error::{Error, Result};
+use crate::migrate::{self, MigrationSet, Step, StepReport, UpTarget};
+
+/// `rehearse`'s result.
+#[derive(Debug, Clone, Serialize)]
+pub struct RehearsalReport {
+    pub database: PathBuf,
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    pub head: Option<i32>,
+    /// Time to take the consistent copy.
+    pub copy_ms: f64,
+    /// Size of the copy (the original's pages).
+    pub copy_bytes: u64,
+    pub steps: Vec<RehearsalStep>,
+    pub passed: bool,
+    /// Problems found before the first step (an already damaged file) or after the last.
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    /// Not run: an earlier step failed.
+    NotRun,
+}
+
+/// One pending migration, rehearsed.
+#[derive(Debug, Clone, Serialize)]
+pub struct RehearsalStep {
+    pub version: i32,
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub status: StepStatus,
+    /// Wall time on the copy: SQL, history row, foreign-key check and commit.
+    pub duration_ms: f64,
+    /// Rows inserted, updated or deleted by its statements.
+    pub rows_changed: u64,
+    /// Every table before and after the step (absent on one side: created or dropped).
+    pub rows: Vec<TableRows>,
+    pub problems: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRows {
+    pub table: String,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+}
+
+impl TableRows {
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+fn table_rows(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Vec<TableRows> {
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|t| TableRows {
+            table: t.clone(),
+            before: before.get(t).copied(),
+            after: after.get(t).copied(),
+        })
+        .collect()
+}
+
+fn pending_step(step: &Step) -> RehearsalStep {
+    RehearsalStep {
+        version: step.version,
+        name: step.name.clone(),
+        path: step.path.clone(),
+        status: StepStatus::NotRun,
+        duration_ms: 0.0,
+        rows_changed: 0,
+        rows: Vec::new(),
+        problems: Vec::new(),
+    }
+}
+
+fn rows_changed(report: &StepReport) -> u64 {
+    report.statements.iter().map(|s| s.rows_changed).sum()
+}
+
+pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalReport> {
+    let database = checker.database();
+    let set = MigrationSet::load(checker.migrations_dir())?;
+    let started = Instant::now();
+    let copy = scratch::copy(database, checker.busy_timeout, "rehearse")?;
+    let copy_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let (conn, path) = (&copy.conn, copy.path.as_path());
+
+    let applied = migrate::read_history(conn, path)?;
+    if applied.is_empty() {
+        let tables = db::user_tables(conn, path)?;
+        if !tables.is_empty() {
+            return Err(Error::UnmanagedDatabase {
+                path: database.to_path_buf(),
+                tables,
+            });
+        }
+    }
+    let plan = migrate::plan_upgrade(&set, &applied, target)?;
+    let mut report = RehearsalReport {
+        database: database.to_path_buf(),
+        from: plan.from,
+        to: plan.to,
+        head: set.head().map(|m| m.version),
+        copy_ms,
+        copy_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        steps: plan.steps.iter().map(pending_step).collect(),
+        passed: false,
+        findings: Vec::new(),
+        notes: Vec::new(),
+    };
+    if plan.is_empty() {
+        report.passed = true;
+        report
+            .notes
+            .push("nothing pending: nothing to rehearse".into());
+        return Ok(report);
+    }
+
+    let damaged = integrity_problems(conn, path, false)?;
+    if !damaged.is_empty() {
+        let mut finding = Finding::new(
+            "integrity-check",
+            "the database is already damaged (PRAGMA quick_check on the copy, before any migration)",
+        )
+        .with_hint("restore a backup first (`dbtool restore`); do not migrate a damaged file");
+        finding.details = damaged;
+        report.findings.push(finding);
+        return Ok(report);
+    }
+    let violations = db::foreign_key_violations(conn, path)?;
+    if !violations.is_empty() {
+        report.notes.push(format!(
+            "the database already has {} foreign-key violation(s); only new ones count against a migration (see `dbtool check`)",
+            violations.len()
+        ));
+    }
+
+    let mut counts = row_counts(conn, path)?;
+    let mut i = 0;
+    while i < plan.steps.len() {
+        let step = &plan.steps[i];
+        let t = Instant::now();
+        match run_steps(conn, path, vec![step.clone()]) {
+            Ok(reports) => {
+                let after = row_counts(conn, path)?;
+                let done = &mut report.steps[i];
+                done.duration_ms = t.elapsed().as_secs_f64() * 1000.0;
+                done.rows_changed = reports.iter().map(rows_changed).sum();
+                done.rows = table_rows(&counts, &after);
+                done.status = after_step_checks(conn, path, done)?;
+                counts = after;
+                if done.status == StepStatus::Failed {
+                    break;
+                }
+                i += 1;
+            }
+            Err(Error::ForeignKeyViolations { violations, .. }) if i + 1 < plan.steps.len() => {
+                // `upgrade` checks foreign keys at the end of the plan: try the rest as a group.
+                let t = Instant::now();
+                let group: Vec<Step> = plan.steps[i..].to_vec();
+                match run_steps(conn, path, group) {
+                    Ok(reports) => {
+                        let after = row_counts(conn, path)?;
+                        let total_ms = t.elapsed().as_secs_f64() * 1000.0;
+                        report.notes.push(format!(
+                            "V{}__{} leaves {} foreign-key violation(s) that later migrations of the plan repair; `upgrade` checks at the end of the plan, so it passes (but `upgrade +1` would not). Steps from V{} were rehearsed as one transaction ({total_ms:.1} ms).",
+                            step.version, step.name, violations.len(), step.version
+                        ));
+                        let last = plan.steps.len() - 1;
+                        for (k, r) in reports.iter().enumerate() {
+                            let done = &mut report.steps[i + k];
+                            done.duration_ms = r.duration_ms;
+                            done.rows_changed = rows_changed(r);
+                            done.status = StepStatus::Passed;
+                            if i + k == last {
+                                done.rows = table_rows(&counts, &after);
+                                done.status = after_step_checks(conn, path, done)?;
+                            }
+                        }
+                        i = plan.steps.len();
+                    }
+                    Err(e) => {
+                        fail(&mut report.steps[i], &e);
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                report.steps[i].duration_ms = t.elapsed().as_secs_f64() * 1000.0;
+                fail(&mut report.steps[i], &e);
+                break;
+            }
+        }
+    }
+    report.passed =
+        report.findings.is_empty() && report.steps.iter().all(|s| s.status == StepStatus::Passed);
+    Ok(report)
+}
+
+fn fail(step: &mut RehearsalStep, e: &Error) {
+    step.status = StepStatus::Failed;
+    let mut finding = Finding::from_error(
+        e.code(),
+        &format!(
+            "V{}__{} fails on a copy of the database",
+            step.version, step.name
+        ),
+        e,
+    );
+    finding.hint = e.hint();
+    step.problems.push(finding);
+}
+
+/// `quick_check` after a step that ran; a damaged file fails the step.
+fn after_step_checks(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    step: &mut RehearsalStep,
+) -> Result<StepStatus> {
+    let damaged = integrity_problems(conn, path, false)?;
+    if damaged.is_empty() {
+        return Ok(StepStatus::Passed);
+    }
+    let mut finding = Finding::new(
+        "integrity-check",
+        format!(
+            "after V{}__{}, PRAGMA quick_check reports {} problem(s)",
+            step.version,
+            step.name,
+            damaged.len()
+        ),
+    );
+    finding.details = damaged;
+    step.problems.push(finding);
+    Ok(StepStatus::Failed)
+}

@@ -1,0 +1,64 @@
+//! `dbtool check [--full]`.
+
+use dbtool::check::{CheckOptions, IntegrityLevel};
+use dbtool::{exit, Error};
+
+use super::{findings, render, Context};
+
+/// Check the database against its migrations: drift, pending, edited or missing files,
+/// integrity and foreign keys; exits 3 when anything is found
+#[derive(clap::Args)]
+pub struct Args {
+    /// Run PRAGMA integrity_check (slower, also checks every index) instead of quick_check
+    #[arg(long)]
+    full: bool,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
+    let options = CheckOptions {
+        integrity: if args.full {
+            IntegrityLevel::Full
+        } else {
+            IntegrityLevel::Quick
+        },
+    };
+    let report = ctx.checker().check(&options)?;
+    let code = if report.is_clean() {
+        exit::OK
+    } else {
+        exit::DIFFERENCE
+    };
+    let out = &ctx.out;
+    if out.json {
+        out.json(&report);
+        return Ok(code);
+    }
+    let db = out.path(&report.database);
+    out.line(format!(
+        "{db} against {}: at {}{}",
+        out.path(&report.migrations),
+        render::version(report.current),
+        render::head_mark(report.current, report.head)
+    ));
+    for f in &report.findings {
+        findings::finding(out, f, "");
+    }
+    findings::notes(out, &report.notes, "");
+    let pragma = match report.integrity {
+        IntegrityLevel::Quick => "quick_check",
+        IntegrityLevel::Full => "integrity_check",
+    };
+    if report.is_clean() {
+        let drift = if report.drift_checked {
+            "schema matches the migrations"
+        } else {
+            "schema not compared"
+        };
+        out.line(format!(
+            "ok: {drift}, nothing pending, {pragma} ok, no foreign-key violations"
+        ));
+    } else {
+        out.line(format!("{} problem(s) found", report.findings.len()));
+    }
+    Ok(code)
+}

@@ -1,0 +1,119 @@
+//! `dbtool inspect`.
+
+use dbtool::check::LatestBackup;
+use dbtool::{exit, Error};
+
+use super::{render, Context};
+
+/// Show what the database file holds: size, pages, journal mode, SQLite version, schema
+/// version, tables largest first with row counts and indexes, the latest backup
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
+    let mut report = ctx.checker().inspect()?;
+    report.latest_backup = latest_backup(ctx);
+    let out = &ctx.out;
+    if out.json {
+        out.json(&report);
+        return Ok(exit::OK);
+    }
+    let field = |name: &str, value: String| out.line(format!("{name:<14}{value}"));
+    field("database", out.path(&report.path));
+    let wal = report
+        .wal_bytes
+        .map_or(String::new(), |w| format!(" + {} in -wal", bytes(w)));
+    field(
+        "size",
+        format!(
+            "{}{wal} ({} pages of {} bytes, {} free)",
+            bytes(report.size_bytes),
+            report.page_count,
+            report.page_size,
+            report.freelist_count
+        ),
+    );
+    field("journal mode", report.journal_mode.clone());
+    field("sqlite", report.sqlite_version.clone());
+    let schema = match (&report.schema_name, report.schema_version) {
+        (Some(name), Some(v)) => format!("{v} {name}"),
+        _ => "no migrations applied".into(),
+    };
+    let head = match (&report.migrations_problem, report.head) {
+        (Some(problem), _) => format!(" (migrations unreadable: {problem})"),
+        (None, _) if report.is_head => render::head_mark(report.schema_version, report.head).into(),
+        (None, Some(head)) => format!(" ({} pending, head is {head})", report.pending),
+        (None, None) => " (no migration files)".into(),
+    };
+    field("schema", format!("{schema}{head}"));
+    field(
+        "latest backup",
+        match &report.latest_backup {
+            Some(b) => format!("{} ({})", out.path(&b.path), bytes(b.size_bytes)),
+            None => "none found".into(),
+        },
+    );
+    if report.tables.is_empty() {
+        field("tables", "none".into());
+        return Ok(exit::OK);
+    }
+    out.line("tables (most rows first):");
+    let width = report
+        .tables
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(0);
+    for table in &report.tables {
+        out.line(format!("  {:<width$}  {:>10} rows", table.name, table.rows));
+        for index in &table.indexes {
+            let mut traits = Vec::new();
+            if index.unique {
+                traits.push("unique");
+            }
+            if index.partial {
+                traits.push("partial");
+            }
+            match index.origin.as_str() {
+                "pk" => traits.push("primary key"),
+                "u" => traits.push("UNIQUE constraint"),
+                _ => {}
+            }
+            let traits = if traits.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", traits.join(", "))
+            };
+            out.line(format!(
+                "    index {} ({}){traits}",
+                index.name,
+                index.columns.join(", ")
+            ));
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// The newest backup of the configured database. The backup module (branch `backup`) owns
+/// where backups live; wire it here when it lands, e.g. the first entry of
+/// `backup::list(&safety::backup_dir(ctx).path)` whose `meta.source_path` is this database,
+/// mapped to a [`LatestBackup`].
+fn latest_backup(_ctx: &Context) -> Option<LatestBackup> {
+    None
+}
+
+/// "57.3 KiB".
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
