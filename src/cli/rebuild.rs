@@ -1,5 +1,6 @@
 //! `dbtool rebuild TABLE [changes…]`, and the change flags it shares with `create --rebuild`.
 
+use dbtool::migrate::BeforeChange;
 use dbtool::rebuild::{Change, RebuildSpec};
 use dbtool::{exit, Error, RunOptions};
 
@@ -99,8 +100,10 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let spec = args.changes.spec(&args.table)?;
+    let hook = before_change(ctx);
     let options = RunOptions {
         dry_run: args.dry_run,
+        before_change: hook.as_deref(),
         ..RunOptions::default()
     };
     let report = ctx.migrator().rebuild(&spec, &options)?;
@@ -138,4 +141,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         out.line(format!("  {line}"));
     }
     Ok(exit::OK)
+}
+
+/// The automatic backup before the rebuild changes anything, taken under the write lock by the
+/// executor's before-change hook. The backup module (branch `backup`) provides the hook; wire it
+/// here as `upgrade` does once it lands: `let auto = safety::AutoBackup::new(ctx, no_backup);` and
+/// `Some(Box::new(move |c| auto.before_change(c)))` (it sees `Operation::Rebuild`, so the backup
+/// is named `…-rebuild.db.zst`).
+fn before_change(_ctx: &Context) -> Option<Box<BeforeChange<'static>>> {
+    None
 }
