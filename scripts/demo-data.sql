@@ -1,9 +1,9 @@
 -- A little demo data for content.db.example (loaded by scripts/make-example-db.sh).
-INSERT INTO users (id, linkedin_sub, email, name, created_at, last_login_at) VALUES
-    (1, 'li-ada', 'ada@example.com', 'Ada Lovelace', '2026-01-05T09:00:00Z', '2026-11-20T08:30:00Z'),
-    (2, 'li-grace', 'grace@example.com', 'Grace Hopper', '2026-02-11T14:20:00Z', '2026-11-19T17:05:00Z'),
-    (3, 'li-edsger', NULL, 'Edsger Dijkstra', '2026-03-02T07:45:00Z', NULL);
-UPDATE users SET full_name = name WHERE full_name IS NULL;
+-- users.full_name is NOT NULL since V0008 (a generated rebuild, after V0006's backfill).
+INSERT INTO users (id, linkedin_sub, email, name, full_name, created_at, last_login_at) VALUES
+    (1, 'li-ada', 'ada@example.com', 'Ada Lovelace', 'Ada Lovelace', '2026-01-05T09:00:00Z', '2026-11-20T08:30:00Z'),
+    (2, 'li-grace', 'grace@example.com', 'Grace Hopper', 'Grace Hopper', '2026-02-11T14:20:00Z', '2026-11-19T17:05:00Z'),
+    (3, 'li-edsger', NULL, 'Edsger Dijkstra', 'Edsger Dijkstra', '2026-03-02T07:45:00Z', NULL);
 
 INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES
     ('5b1f0a9e-1c1d-4c61-9a53-0d1e6f0b7a01', 1, '2026-11-20T08:30:00Z', '2026-12-20T08:30:00Z'),

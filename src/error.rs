@@ -189,6 +189,24 @@ pub enum Error {
     // with the module) ---
     #[error(transparent)]
     Check(#[from] crate::check::CheckError),
+
+    // --- rebuilds ---
+    #[error(transparent)]
+    Rebuild(Box<crate::rebuild::RebuildError>),
+    /// A generated rebuild migration refused (before its DDL) or failed a post-check; the whole
+    /// plan was rolled back.
+    #[error("rebuild migration {path} did not run; nothing was changed")]
+    RebuildMigration {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::rebuild::RebuildError>,
+    },
+}
+
+impl From<crate::rebuild::RebuildError> for Error {
+    fn from(e: crate::rebuild::RebuildError) -> Self {
+        Error::Rebuild(Box::new(e))
+    }
 }
 
 impl Error {
@@ -226,6 +244,7 @@ impl Error {
             Error::FileExists { .. } => "file-exists",
             Error::Backup(e) => e.code(),
             Error::Check(e) => e.code(),
+            Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.code(),
         }
     }
 
@@ -263,6 +282,7 @@ impl Error {
             | Error::ForeignKeyViolations { .. }
             | Error::NoTransactionFailed { .. }
             | Error::FileExists { .. } => exit::FAILURE,
+            Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.exit_code(),
         }
     }
 
@@ -270,6 +290,7 @@ impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::ConfigRead { .. } | Error::Io { .. } | Error::FileExists { .. } => None,
+            Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.hint(),
             Error::ConfigInvalid { .. } => Some(
                 "known keys: database, migrations, busy_timeout_ms, and [backup] dir, keep, keep_days"
                     .into(),

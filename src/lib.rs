@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod exit;
 pub mod migrate;
+pub mod rebuild;
 
 pub use check::Checker;
 pub use error::{Error, Result};

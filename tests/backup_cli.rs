@@ -179,11 +179,13 @@ fn round_trip_restore_gives_an_identical_dump_and_zstd_d_gives_plain_sqlite() {
     let out = env.ok(&["backup", "--reason", "round trip", "--json"]);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let file = PathBuf::from(report["path"].as_str().unwrap());
-    assert!(file
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .ends_with("-v6-round-trip.db.zst"));
+    let current: serde_json::Value = serde_json::from_str(&env.ok(&["current", "--json"])).unwrap();
+    let version = current["version"].as_i64().unwrap();
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.ends_with(&format!("-v{version}-round-trip.db.zst")),
+        "{name}"
+    );
     assert_eq!(report["verified"], true);
 
     Connection::open(env.db())
@@ -367,9 +369,24 @@ fn a_stale_wal_left_by_a_killed_process_does_not_come_back_after_restore() {
     let expected = dump(&env.db());
     // A process writes in WAL mode and is killed before it checkpoints.
     let mut writer = Sqlite3::spawn(&env.db());
-    writer.send("PRAGMA wal_autocheckpoint=0;\nDELETE FROM posts;\nINSERT INTO users(linkedin_sub, name) VALUES ('ghost', 'Ghost');\n.print written\n");
+    writer.send("PRAGMA wal_autocheckpoint=0;\nDELETE FROM posts;\nINSERT INTO users(linkedin_sub, name, full_name) VALUES ('ghost', 'Ghost', 'G');\n.print written\n");
     writer.wait_for("written");
     writer.kill();
+    // The killed process's changes are committed in the -wal (read without checkpointing it).
+    let probe = Connection::open(env.db()).unwrap();
+    probe
+        .set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .unwrap();
+    let ghosts: i64 = probe
+        .query_row("SELECT count(*) FROM users WHERE name = 'Ghost'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(ghosts, 1);
+    drop(probe);
     assert!(std::fs::metadata(env.path("content.db-wal")).unwrap().len() > 0);
 
     env.ok(&["restore", "--yes", "--no-backup"]);
@@ -577,26 +594,30 @@ fn automatic_backups(wal: bool) {
     let seed = env.path("seed.sql");
     std::fs::write(
         &seed,
-        "INSERT INTO users(linkedin_sub, name) VALUES ('seeded', 'Seed');",
+        "INSERT INTO users(linkedin_sub, name, full_name) VALUES ('seeded', 'Seed', 'Seed S');",
     )
     .unwrap();
 
     // Each destructive command, with the dump just before it.
     let mut expected = Vec::new();
     std::fs::write(env.path("fix.sql"), "UPDATE users SET name = 'fixed';").unwrap();
-    let steps: [(&str, &[&str]); 6] = [
+    let steps: [(&str, &[&str]); 7] = [
         ("before-downgrade", &["downgrade", "-2"]),
         ("before-upgrade", &["upgrade"]),
         ("before-stamp", &["stamp", "4"]),
         ("before-restore", &["restore", "--yes"]),
         ("before-exec", &["exec", "fix.sql"]),
+        (
+            "before-rebuild",
+            &["rebuild", "posts", "--default", "platform='x'"],
+        ),
         ("before-reset", &["reset", "--yes", "--seed", "seed.sql"]),
     ];
     for (reason, args) in steps {
         Connection::open(env.db())
             .unwrap()
             .execute(
-                "INSERT INTO users(linkedin_sub, name) VALUES (?1, 'x')",
+                "INSERT INTO users(linkedin_sub, name, full_name) VALUES (?1, 'x', 'x')",
                 [reason],
             )
             .unwrap();

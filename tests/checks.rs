@@ -134,7 +134,7 @@ fn check_passes_a_clean_database() {
     let before = p.bytes();
     let (code, out, err) = p.run(&["check"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("at version 6 (head)"), "{out}");
+    assert!(out.contains("at version 8 (head)"), "{out}");
     assert!(
         out.contains("ok: schema matches the migrations, nothing pending, quick_check ok, no foreign-key violations"),
         "{out}"
@@ -212,20 +212,22 @@ fn check_ignores_formatting_differences() {
 #[test]
 fn check_finds_an_edited_applied_migration() {
     let p = Project::with_example();
-    let path = p.path("migrations").join("V0003__create_posts.sql");
+    // (sessions: posts and users are rebuilt by generated migrations later, whose guards refuse
+    // to run on a table an edited earlier file changed)
+    let path = p.path("migrations").join("V0002__create_sessions.sql");
     let mut sql = std::fs::read_to_string(&path).unwrap();
-    sql.push_str("CREATE INDEX idx_posts_platform ON posts (platform);\n");
+    sql.push_str("CREATE INDEX idx_sessions_created ON sessions (created_at);\n");
     std::fs::write(&path, sql).unwrap();
     let (code, out, _) = p.run(&["check"]);
     assert_eq!(code, DIFFERENCE, "{out}");
     assert!(
-        out.contains("problem[edited-migration]: applied migration V3__create_posts was edited since it was applied"),
+        out.contains("problem[edited-migration]: applied migration V2__create_sessions was edited since it was applied"),
         "{out}"
     );
     // and the schema the edited file now produces is shown against the database
     assert!(
         out.contains(
-            "index idx_posts_platform on posts is in the migrations but not in the database"
+            "index idx_sessions_created on sessions is in the migrations but not in the database"
         ),
         "{out}"
     );
@@ -254,7 +256,7 @@ fn check_finds_pending_migrations() {
     let (code, out, _) = p.run(&["check"]);
     assert_eq!(code, DIFFERENCE, "{out}");
     assert!(
-        out.contains("problem[pending-migrations]: 2 migration(s) pending: the database is at version 4, the files go to version 6"),
+        out.contains("problem[pending-migrations]: 4 migration(s) pending: the database is at version 4, the files go to version 8"),
         "{out}"
     );
     assert!(out.contains("V5__create_oauth_tokens"), "{out}");
@@ -312,15 +314,15 @@ fn verify_passes_the_example_migrations_and_database() {
     let (code, out, err) = p.run(&["verify", "--database", "content.db", "--data", "content.db"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        out.contains("stairway: 6 round trip(s) (up, down, up), 18 migration runs"),
+        out.contains("stairway: 8 round trip(s) (up, down, up), 24 migration runs"),
         "{out}"
     );
     assert!(
-        out.contains("database content.db: at version 6 (head): ok"),
+        out.contains("database content.db: at version 8 (head): ok"),
         "{out}"
     );
     assert!(
-        out.contains("6 down-then-up round trip(s) on a copy"),
+        out.contains("8 down-then-up round trip(s) on a copy"),
         "{out}"
     );
     assert!(out.ends_with("verify passed\n"), "{out}");
@@ -336,17 +338,17 @@ fn verify_passes_the_example_migrations_and_database() {
 fn verify_finds_a_down_that_forgets_an_index() {
     let p = Project::new();
     p.migration(
-        "V0007__index_names.sql",
+        "V0009__index_names.sql",
         "CREATE INDEX idx_users_name ON users (name);\n",
     );
     p.migration(
-        "V0007__index_names.down.sql",
+        "V0009__index_names.down.sql",
         "-- forgot DROP INDEX idx_users_name\n",
     );
     let (code, out, _) = p.run(&["verify"]);
     assert_eq!(code, DIFFERENCE, "{out}");
     assert!(
-        out.contains("problem[down-does-not-restore]: V0007__index_names: the down does not restore the schema of V0006__add_users_full_name: left behind index idx_users_name on users"),
+        out.contains("problem[down-does-not-restore]: V0009__index_names: the down does not restore the schema of V0008__make_users_full_name_not_null: left behind index idx_users_name on users"),
         "{out}"
     );
     assert!(
@@ -359,7 +361,7 @@ fn verify_finds_a_down_that_forgets_an_index() {
     );
     assert!(
         out.ends_with(
-            "verify FAILED: 1 problem(s); the stairway first fails at V0007__index_names\n"
+            "verify FAILED: 1 problem(s); the stairway first fails at V0009__index_names\n"
         ),
         "{out}"
     );
@@ -369,44 +371,44 @@ fn verify_finds_a_down_that_forgets_an_index() {
 fn verify_finds_a_down_that_leaves_a_table_behind() {
     let p = Project::new();
     p.migration(
-        "V0007__tags.sql",
+        "V0009__tags.sql",
         "CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\nCREATE INDEX idx_tags_name ON tags (name);\n",
     );
-    p.migration("V0007__tags.down.sql", "DROP INDEX idx_tags_name;\n");
+    p.migration("V0009__tags.down.sql", "DROP INDEX idx_tags_name;\n");
     // a correct migration after it is still checked, from the right schema
     p.migration(
-        "V0008__notes.sql",
+        "V0010__notes.sql",
         "CREATE TABLE notes (id INTEGER PRIMARY KEY);\n",
     );
-    p.migration("V0008__notes.down.sql", "DROP TABLE notes;\n");
+    p.migration("V0010__notes.down.sql", "DROP TABLE notes;\n");
     let (code, json) = p.json(&["verify"]);
     assert_eq!(code, DIFFERENCE);
     assert_eq!(codes(&json["findings"]), vec!["down-does-not-restore"]);
     let finding = &json["findings"][0];
     assert!(
-        finding["message"].as_str().unwrap().starts_with("V0007__tags: the down does not restore the schema of V0006__add_users_full_name: left behind table tags"),
+        finding["message"].as_str().unwrap().starts_with("V0009__tags: the down does not restore the schema of V0008__make_users_full_name_not_null: left behind table tags"),
         "{finding}"
     );
     assert_eq!(finding["diff"]["changes"][0]["change"], "unexpected");
-    assert_eq!(json["first_failure"], "V0007__tags");
-    assert_eq!(json["round_trips"], 8);
+    assert_eq!(json["first_failure"], "V0009__tags");
+    assert_eq!(json["round_trips"], 10);
 }
 
 #[test]
 fn verify_finds_a_migration_that_breaks_a_foreign_key() {
     let p = Project::new();
     p.migration(
-        "V0007__seed_sessions.sql",
+        "V0009__seed_sessions.sql",
         "INSERT INTO sessions (id, user_id, expires_at) VALUES ('seed', 42, '2030-01-01');\n",
     );
     p.migration(
-        "V0007__seed_sessions.down.sql",
+        "V0009__seed_sessions.down.sql",
         "DELETE FROM sessions WHERE id = 'seed';\n",
     );
     let (code, out, _) = p.run(&["verify"]);
     assert_eq!(code, DIFFERENCE, "{out}");
     assert!(
-        out.contains("problem[up-failed]: V0007__seed_sessions: the up migration fails after V0006__add_users_full_name: this upgrade would leave 1 new foreign-key violation(s): sessions rowid 1 -> users"),
+        out.contains("problem[up-failed]: V0009__seed_sessions: the up migration fails after V0008__make_users_full_name_not_null: this upgrade would leave 1 new foreign-key violation(s): sessions rowid 1 -> users"),
         "{out}"
     );
 }
@@ -414,9 +416,9 @@ fn verify_finds_a_migration_that_breaks_a_foreign_key() {
 #[test]
 fn verify_finds_gaps_and_missing_downs_and_respects_irreversible() {
     let p = Project::new();
-    p.migration("V0007__no_down.sql", "CREATE TABLE a (x);\n");
+    p.migration("V0009__no_down.sql", "CREATE TABLE a (x);\n");
     p.migration(
-        "V0009__one_way.sql",
+        "V0011__one_way.sql",
         "-- dbtool:irreversible\nCREATE TABLE b (x);\n",
     );
     let (code, json) = p.json(&["verify"]);
@@ -427,23 +429,23 @@ fn verify_finds_gaps_and_missing_downs_and_respects_irreversible() {
     );
     assert_eq!(
         json["findings"][0]["message"],
-        "no migration between V0007__no_down and V0009__one_way: version 8 is missing"
+        "no migration between V0009__no_down and V0011__one_way: version 10 is missing"
     );
     assert!(json["findings"][1]["message"]
         .as_str()
         .unwrap()
-        .starts_with("V0007__no_down has no down migration"));
+        .starts_with("V0009__no_down has no down migration"));
     assert_eq!(
         json["notes"][0],
-        "V0009__one_way is marked irreversible: no round trip for it"
+        "V0011__one_way is marked irreversible: no round trip for it"
     );
 }
 
 #[test]
 fn verify_reports_duplicate_versions_as_a_finding() {
     let p = Project::new();
-    p.migration("V0007__a.sql", "CREATE TABLE a (x);\n");
-    p.migration("V7__b.sql", "CREATE TABLE b (x);\n");
+    p.migration("V0009__a.sql", "CREATE TABLE a (x);\n");
+    p.migration("V9__b.sql", "CREATE TABLE b (x);\n");
     let (code, json) = p.json(&["verify"]);
     assert_eq!(code, DIFFERENCE);
     assert_eq!(codes(&json["findings"]), vec!["duplicate-version"]);
@@ -456,7 +458,7 @@ fn verify_database_finds_drift() {
     let (code, out, _) = p.run(&["verify", "--database", "content.db"]);
     assert_eq!(code, DIFFERENCE, "{out}");
     assert!(
-        out.contains("database content.db: at version 6 (head): PROBLEMS"),
+        out.contains("database content.db: at version 8 (head): PROBLEMS"),
         "{out}"
     );
     assert!(
@@ -474,11 +476,11 @@ fn verify_database_finds_drift() {
 fn verify_data_finds_a_down_that_loses_rows() {
     let p = Project::with_example();
     p.migration(
-        "V0007__post_titles.sql",
+        "V0009__post_titles.sql",
         "ALTER TABLE posts ADD COLUMN title TEXT;\n",
     );
     p.migration(
-        "V0007__post_titles.down.sql",
+        "V0009__post_titles.down.sql",
         "DELETE FROM posts WHERE status = 'draft';\nALTER TABLE posts DROP COLUMN title;\n",
     );
     let (code, _, err) = p.run(&["upgrade"]);
@@ -487,7 +489,7 @@ fn verify_data_finds_a_down_that_loses_rows() {
     let (code, out, _) = p.run(&["verify", "--data", "content.db"]);
     assert_eq!(code, DIFFERENCE, "{out}");
     assert!(
-        out.contains("problem[row-count-changed]: V0007__post_titles: down-then-up does not keep the row count of 1 table(s)"),
+        out.contains("problem[row-count-changed]: V0009__post_titles: down-then-up does not keep the row count of 1 table(s)"),
         "{out}"
     );
     assert!(
@@ -498,12 +500,12 @@ fn verify_data_finds_a_down_that_loses_rows() {
 
     // Marked lossy, the same loss is a note.
     p.migration(
-        "V0007__post_titles.down.sql",
+        "V0009__post_titles.down.sql",
         "-- dbtool:lossy\nDELETE FROM posts WHERE status = 'draft';\nALTER TABLE posts DROP COLUMN title;\n",
     );
     let (code, out, _) = p.run(&["verify", "--data", "content.db"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("note: V0007__post_titles: its down is marked lossy and changes row counts: posts: 4 row(s)"), "{out}");
+    assert!(out.contains("note: V0009__post_titles: its down is marked lossy and changes row counts: posts: 4 row(s)"), "{out}");
 }
 
 // --- rehearse and upgrade --rehearse -----------------------------------------------------------
@@ -516,12 +518,12 @@ fn rehearse_reports_each_step_and_leaves_the_file_byte_identical() {
     let before = p.bytes();
     let (code, out, err) = p.run(&["rehearse"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("version 4 -> version 6"), "{out}");
+    assert!(out.contains("version 4 -> version 8"), "{out}");
     assert!(out.contains("passed   V5__create_oauth_tokens"), "{out}");
     assert!(out.contains("oauth_tokens: (none) -> 0 rows"), "{out}");
     assert!(out.contains("passed   V6__add_users_full_name"), "{out}");
     assert!(out.contains("2 row(s) changed"), "the backfill: {out}");
-    assert!(out.contains("rehearsal passed: 2 migration(s)"), "{out}");
+    assert!(out.contains("rehearsal passed: 4 migration(s)"), "{out}");
     assert_eq!(p.bytes(), before, "rehearse must not touch the database");
     assert_eq!(
         p.count("SELECT max(version) FROM refinery_schema_history"),
@@ -583,21 +585,21 @@ fn rehearse_copies_a_live_wal_database_consistently() {
 fn rehearse_finds_a_migration_that_breaks_a_foreign_key_on_the_data() {
     let p = Project::with_example();
     p.migration(
-        "V0007__drop_grace.sql",
+        "V0009__drop_grace.sql",
         "DELETE FROM users WHERE linkedin_sub = 'li-grace';\n",
     );
-    p.migration("V0007__drop_grace.down.sql", "-- dbtool:lossy\n");
+    p.migration("V0009__drop_grace.down.sql", "-- dbtool:lossy\n");
     let before = p.bytes();
     let (code, out, _) = p.run(&["rehearse"]);
     assert_eq!(code, DIFFERENCE, "{out}");
-    assert!(out.contains("FAILED   V7__drop_grace"), "{out}");
+    assert!(out.contains("FAILED   V9__drop_grace"), "{out}");
     assert!(
-        out.contains("problem[foreign-key-violation]: V7__drop_grace fails on a copy of the database: this upgrade would leave 2 new foreign-key violation(s)"),
+        out.contains("problem[foreign-key-violation]: V9__drop_grace fails on a copy of the database: this upgrade would leave 2 new foreign-key violation(s)"),
         "{out}"
     );
     assert!(
         out.contains(
-            "rehearsal FAILED at V7__drop_grace (foreign-key-violation); the original is untouched"
+            "rehearsal FAILED at V9__drop_grace (foreign-key-violation); the original is untouched"
         ),
         "{out}"
     );
@@ -611,7 +613,7 @@ fn rehearse_finds_a_migration_that_breaks_a_foreign_key_on_the_data() {
         "{err}"
     );
     assert!(
-        err.contains("failed at V7__drop_grace (foreign-key-violation); nothing was changed"),
+        err.contains("failed at V9__drop_grace (foreign-key-violation); nothing was changed"),
         "{err}"
     );
     assert_eq!(p.bytes(), before);
@@ -622,22 +624,22 @@ fn rehearse_accepts_violations_that_a_later_step_of_the_plan_repairs() {
     // upgrade checks foreign keys at the end of the plan; so does the rehearsal, with a note.
     let p = Project::with_example();
     p.migration(
-        "V0007__move_sessions.sql",
+        "V0009__move_sessions.sql",
         "DELETE FROM users WHERE id = 2;\n",
     );
-    p.migration("V0007__move_sessions.down.sql", "-- dbtool:lossy\n");
+    p.migration("V0009__move_sessions.down.sql", "-- dbtool:lossy\n");
     p.migration(
-        "V0008__fix_orphans.sql",
+        "V0010__fix_orphans.sql",
         "DELETE FROM sessions WHERE user_id NOT IN (SELECT id FROM users);\nDELETE FROM posts WHERE user_id NOT IN (SELECT id FROM users);\nDELETE FROM chat_messages WHERE user_id NOT IN (SELECT id FROM users);\n",
     );
-    p.migration("V0008__fix_orphans.down.sql", "-- dbtool:lossy\n");
+    p.migration("V0010__fix_orphans.down.sql", "-- dbtool:lossy\n");
     let (code, json) = p.json(&["rehearse"]);
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["passed"], true);
     assert!(json["notes"][0]
         .as_str()
         .unwrap()
-        .contains("V7__move_sessions leaves 2 foreign-key violation(s) that later migrations of the plan repair"));
+        .contains("V9__move_sessions leaves 2 foreign-key violation(s) that later migrations of the plan repair"));
     // and the real upgrade agrees
     let (code, out, err) = p.run(&["upgrade", "--rehearse"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -650,11 +652,11 @@ fn upgrade_rehearse_upgrades_after_a_passing_rehearsal() {
     p.run(&["upgrade", "4"]);
     let (code, out, err) = p.run(&["upgrade", "--rehearse"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("rehearsal passed: 2 migration(s)"), "{out}");
-    assert!(out.contains("version 4 -> version 6 (head)"), "{out}");
+    assert!(out.contains("rehearsal passed: 4 migration(s)"), "{out}");
+    assert!(out.contains("version 4 -> version 8 (head)"), "{out}");
     assert_eq!(
         p.count("SELECT max(version) FROM refinery_schema_history"),
-        6
+        8
     );
     let (code, out, _) = p.run(&["rehearse"]);
     assert_eq!(code, 0);
@@ -764,7 +766,7 @@ fn inspect_describes_the_file() {
     let before = p.bytes();
     let (code, json) = p.json(&["inspect"]);
     assert_eq!(code, 0);
-    assert_eq!(json["schema_version"], 6);
+    assert_eq!(json["schema_version"], 8);
     assert_eq!(json["is_head"], true);
     assert_eq!(json["journal_mode"], "delete");
     assert_eq!(json["page_size"], 4096);
@@ -797,7 +799,7 @@ fn inspect_describes_the_file() {
     let (code, out, _) = p.run(&["inspect"]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("schema        6 add_users_full_name (head)"),
+        out.contains("schema        8 make_users_full_name_not_null (head)"),
         "{out}"
     );
     assert_eq!(p.bytes(), before);
@@ -810,19 +812,19 @@ fn regression_commit_inside_a_migration_no_longer_commits_half_a_plan() {
     // Before the fix, the COMMIT below committed V7 and the first half of V8; the failure that
     // followed still said "nothing was applied".
     let p = Project::with_example();
-    p.migration("V0007__a.sql", "CREATE TABLE a (x);\n");
-    p.migration("V0007__a.down.sql", "DROP TABLE a;\n");
+    p.migration("V0009__a.sql", "CREATE TABLE a (x);\n");
+    p.migration("V0009__a.down.sql", "DROP TABLE a;\n");
     p.migration(
-        "V0008__b.sql",
+        "V0010__b.sql",
         "CREATE TABLE b (x);\nCOMMIT;\nCREATE TABLE c (x);\n",
     );
-    p.migration("V0008__b.down.sql", "DROP TABLE c;\nDROP TABLE b;\n");
+    p.migration("V0010__b.down.sql", "DROP TABLE c;\nDROP TABLE b;\n");
     let before = p.bytes();
     let (code, _, err) = p.run(&["upgrade"]);
     assert_eq!(code, FAILURE, "{err}");
     assert!(err.contains("error[transaction-in-script]"), "{err}");
     assert!(
-        err.contains("V0008__b.sql line 2: `COMMIT;` would end dbtool's transaction"),
+        err.contains("V0010__b.sql line 2: `COMMIT;` would end dbtool's transaction"),
         "{err}"
     );
     assert_eq!(p.bytes(), before);

@@ -16,6 +16,7 @@ mod inspect;
 mod output;
 mod progress;
 mod prune;
+mod rebuild;
 mod rehearse;
 mod render;
 mod reset;
@@ -96,6 +97,7 @@ enum Command {
     History(history::Args),
     Status(status::Args),
     Create(create::Args),
+    Rebuild(rebuild::Args),
     Stamp(stamp::Args),
     Backup(backup::Args),
     Backups(backups::Args),
@@ -182,6 +184,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::History(args) => history::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
         Command::Create(args) => create::run(ctx, args),
+        Command::Rebuild(args) => rebuild::run(ctx, args),
         Command::Stamp(args) => stamp::run(ctx, args),
         Command::Backup(args) => backup::run(ctx, args),
         Command::Backups(args) => backups::run(ctx, args),

@@ -57,6 +57,7 @@ pub fn run_report(out: &Output, report: &RunReport) {
                 Action::Revert => "revert",
                 Action::Record => "record (SQL not run)",
                 Action::Forget => "forget (SQL not run)",
+                Action::Rebuild => "rebuild",
             };
             out.line(format!(
                 "-- {verb} V{}__{} ({file})",
@@ -82,6 +83,9 @@ pub fn run_report(out: &Output, report: &RunReport) {
             "{verb:<9} V{}__{:<40} {:>9.1} ms{marker}",
             step.version, step.name, step.duration_ms
         ));
+        for warning in &step.warnings {
+            out.note(format!("warning[rebuild-value-kept]: {warning}"));
+        }
     }
     out.line(format!(
         "{db}: {} -> {}{}",
@@ -97,6 +101,7 @@ fn action_verb(action: Action) -> &'static str {
         Action::Revert => "reverted",
         Action::Record => "stamped",
         Action::Forget => "unstamped",
+        Action::Rebuild => "rebuilt",
     }
 }
 

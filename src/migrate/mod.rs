@@ -26,6 +26,7 @@ mod exec;
 mod files;
 mod history;
 mod plan;
+mod rebuild_cmd;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,6 +37,7 @@ use time::OffsetDateTime;
 
 use crate::db::{self, OpenMode};
 use crate::error::{Error, FkViolation, Result};
+use crate::rebuild;
 
 pub use exec::{run_script, StatementReport};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
@@ -44,6 +46,7 @@ pub use plan::{
     down_path_for, plan_downgrade, plan_stamp, plan_upgrade, problems, Action, DownTarget, Entry,
     MigrationState, Overview, Plan, StampTarget, Step, UpTarget,
 };
+pub use rebuild_cmd::RebuildRun;
 
 /// Read the history of an open database (empty when it has none).
 pub fn read_history(conn: &Connection, path: &Path) -> Result<Vec<AppliedMigration>> {
@@ -67,6 +70,8 @@ pub enum Operation {
     Upgrade,
     Downgrade,
     Stamp,
+    /// `dbtool rebuild`: a generated table rebuild applied directly.
+    Rebuild,
     /// A one-off script (`dbtool exec`): no migration runs, the hook still sees the change coming.
     Exec,
 }
@@ -77,6 +82,7 @@ impl Operation {
             Operation::Upgrade => "upgrade",
             Operation::Downgrade => "downgrade",
             Operation::Stamp => "stamp",
+            Operation::Rebuild => "rebuild",
             Operation::Exec => "exec",
         }
     }
@@ -130,6 +136,9 @@ pub struct StepReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
     pub statements: Vec<StatementReport>,
+    /// What a generated rebuild's preflight noticed without refusing (values kept as they were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The result of `upgrade`, `downgrade` or `stamp`.
@@ -348,21 +357,58 @@ impl Migrator {
         };
         let overview = Overview::new(&set, &applied);
         let problems = plan::problems(&set, &applied);
+        let pending: Vec<i32> = overview.pending().map(|e| e.version).collect();
+        let existing = if database_exists {
+            Some(db::open(
+                &self.database,
+                OpenMode::ReadOnly,
+                self.busy_timeout,
+            )?)
+        } else {
+            None
+        };
+        let warnings = lint_steps(
+            existing.as_ref(),
+            set.migrations
+                .iter()
+                .filter(|m| pending.contains(&m.version))
+                .map(|m| (m.up.path.as_path(), m.up.sql.as_str())),
+        );
         Ok(StatusReport {
             database: self.database.clone(),
             database_exists,
             migrations: self.migrations.clone(),
             current: overview.current,
             head: overview.head,
-            pending: overview.pending().map(|e| e.version).collect(),
+            pending,
             problems: problems.iter().map(Problem::from).collect(),
             entries: overview.entries,
-            warnings: Vec::new(),
+            warnings,
         })
     }
 
     /// Write `V{next}__{slug}.sql` and its `.down.sql` from a short template.
     pub fn create(&self, description: &str, now: OffsetDateTime) -> Result<CreateReport> {
+        let date = now.date();
+        self.create_with(description, |version| {
+            (
+                format!(
+                    "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction, with foreign keys off: no BEGIN/COMMIT or PRAGMA foreign_keys needed here.\n\n"
+                ),
+                format!(
+                    "-- Undo V{version:04}: {description}\n-- Must bring the schema back exactly as it was before V{version:04} (`dbtool verify` checks).\n\n"
+                ),
+            )
+        })
+    }
+
+    /// Write `V{next}__{slug}.sql` and its `.down.sql` with the texts `contents(version)` gives.
+    /// Neither file is left behind on error.
+    fn create_with(
+        &self,
+        description: &str,
+        contents: impl FnOnce(i32) -> (String, String),
+    ) -> Result<CreateReport> {
         let slug = slugify(description);
         if slug.is_empty() {
             return Err(Error::EmptySlug {
@@ -375,17 +421,11 @@ impl Migrator {
         }
         let set = self.load_migrations()?;
         let version = set.head().map_or(1, |m| m.version + 1);
-        let date = now.date();
         let up = self.migrations.join(format!("V{version:04}__{slug}.sql"));
         let down = self
             .migrations
             .join(format!("V{version:04}__{slug}.down.sql"));
-        let up_text = format!(
-            "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction, with foreign keys off: no BEGIN/COMMIT or PRAGMA foreign_keys needed here.\n\n"
-        );
-        let down_text = format!(
-            "-- Undo V{version:04}: {description}\n-- Must bring the schema back exactly as it was before V{version:04} (`dbtool verify` checks).\n\n"
-        );
+        let (up_text, down_text) = contents(version);
         write_new(&up, &up_text)?;
         if let Err(e) = write_new(&down, &down_text) {
             let _ = std::fs::remove_file(&up);
@@ -431,7 +471,9 @@ impl Migrator {
     fn lock(&self, operation: Operation) -> Result<Locked> {
         let mode = match operation {
             Operation::Upgrade => OpenMode::Create,
-            Operation::Downgrade | Operation::Stamp | Operation::Exec => OpenMode::ReadWrite,
+            Operation::Downgrade | Operation::Stamp | Operation::Rebuild | Operation::Exec => {
+                OpenMode::ReadWrite
+            }
         };
         let created = !self.database.exists();
         let conn = db::open(&self.database, mode, self.busy_timeout)?;
@@ -528,6 +570,7 @@ impl Migrator {
         make_plan: impl Fn(&[AppliedMigration]) -> Result<Plan>,
     ) -> Result<RunReport> {
         let exists = self.database.exists();
+        let mut existing = None;
         let applied = if exists {
             let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
             let applied = history::read(&conn, &self.database)?;
@@ -542,6 +585,7 @@ impl Migrator {
                     });
                 }
             }
+            existing = Some(conn);
             applied
         } else if operation == Operation::Upgrade {
             Vec::new()
@@ -571,10 +615,20 @@ impl Migrator {
                     duration_ms: 0.0,
                     sql: s.sql.clone(),
                     statements: Vec::new(),
+                    warnings: Vec::new(),
                 })
                 .collect(),
             backup: None,
-            warnings: Vec::new(),
+            warnings: if operation == Operation::Upgrade {
+                lint_steps(
+                    existing.as_ref(),
+                    plan.steps
+                        .iter()
+                        .filter_map(|s| Some((s.path.as_deref()?, s.sql.as_deref()?))),
+                )
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -607,8 +661,10 @@ pub fn execute_steps(
     now: OffsetDateTime,
     busy_timeout: Duration,
 ) -> Result<Vec<StepReport>> {
-    conn.execute_batch(CREATE_HISTORY_TABLE)
-        .map_err(|e| Error::sqlite("creating the history table", db_path, e))?;
+    if plan.steps.iter().any(|s| s.action != Action::Rebuild) {
+        conn.execute_batch(CREATE_HISTORY_TABLE)
+            .map_err(|e| Error::sqlite("creating the history table", db_path, e))?;
+    }
     let mut fk_before = db::foreign_key_violations(conn, db_path)?;
     let mut reports = Vec::new();
     let mut committed_through: Option<&Step> = None;
@@ -710,16 +766,41 @@ fn run_step(
     now: OffsetDateTime,
 ) -> Result<StepReport> {
     let started = Instant::now();
-    let path = step.path.clone().unwrap_or_default();
+    let path = step
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("<{}>", step.name)));
+    // A generated rebuild is checked before its DDL and after it, inside this transaction.
+    let refused = |source| match &step.path {
+        Some(path) => Error::RebuildMigration {
+            path: path.clone(),
+            source: Box::new(source),
+        },
+        None => Error::from(source),
+    };
+    let rebuild = match (&step.sql, step.action) {
+        (Some(sql), Action::Apply | Action::Revert | Action::Rebuild) => {
+            rebuild::RebuildFile::parse(sql).map_err(refused)?
+        }
+        _ => None,
+    };
+    let preflight = match &rebuild {
+        Some(file) => Some(rebuild::preflight(conn, file).map_err(refused)?),
+        None => None,
+    };
     let statements = match &step.sql {
         Some(sql) => run_script(conn, sql, &path)?,
         None => Vec::new(),
     };
+    if let Some(pre) = &preflight {
+        rebuild::postcheck(conn, pre).map_err(refused)?;
+    }
     match step.action {
         Action::Apply | Action::Record => {
             history::insert(conn, db_path, step.version, &step.name, step.checksum, now)?
         }
         Action::Revert | Action::Forget => history::delete(conn, db_path, step.version)?,
+        Action::Rebuild => {}
     }
     Ok(StepReport {
         action: step.action,
@@ -730,7 +811,43 @@ fn run_step(
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         sql: None,
         statements,
+        warnings: preflight.map(|p| p.warnings).unwrap_or_default(),
     })
+}
+
+/// Lint warnings for migrations about to run, each judged against the schema the ones before it
+/// leave: a replica of `db`'s schema (or an empty database), with each file applied in turn.
+fn lint_steps<'a>(
+    db: Option<&Connection>,
+    files: impl IntoIterator<Item = (&'a Path, &'a str)>,
+) -> Vec<Warning> {
+    let scratch = match db {
+        Some(conn) => rebuild::schema::replica(conn).ok(),
+        None => Connection::open_in_memory().ok(),
+    };
+    let Some(scratch) = scratch else {
+        return Vec::new();
+    };
+    let _ = scratch.pragma_update(None, "foreign_keys", false);
+    let mut out = Vec::new();
+    for (path, sql) in files {
+        out.extend(rebuild::lint(sql, &scratch).into_iter().map(|w| Warning {
+            code: w.code.to_string(),
+            path: Some(path.to_path_buf()),
+            line: Some(w.line),
+            message: w.message,
+            hint: Some(w.hint),
+        }));
+        // Advance the scratch schema by running the file, unless it could write outside the
+        // scratch database (ATTACH, VACUUM INTO); later files are then judged no further.
+        let escapes = rebuild::tokenize::significant(sql)
+            .iter()
+            .any(|t| t.is_word(sql, "ATTACH") || t.is_word(sql, "VACUUM"));
+        if escapes || scratch.execute_batch(sql).is_err() {
+            break; // later files would be judged against a schema they never see
+        }
+    }
+    out
 }
 
 /// "Add user preferences table" -> `add_user_preferences_table` (ASCII letters, digits, `_`).

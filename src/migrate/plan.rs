@@ -293,6 +293,8 @@ pub enum Action {
     Record,
     /// Delete the history row only (`stamp` below the current version).
     Forget,
+    /// Run a generated table rebuild directly (`dbtool rebuild`): no history row.
+    Rebuild,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,0 +1,329 @@
+//! Lint for hand-written migrations: the statements that look harmless in SQLite and are not,
+//! each pointing to `--rebuild`.
+//!
+//! Invariants: [`lint`] is pure (it reads the schema connection, never writes) and never fails:
+//! what it cannot read it does not warn about. Generated rebuild files (with a
+//! `-- dbtool:rebuild` header) are not linted: their DROP/RENAME are the safe procedure itself.
+
+use rusqlite::Connection;
+
+use super::ddl::{parse_create_table, ColumnConstraintKind};
+use super::edit::{self, Context};
+use super::schema::{child_keys, Schema};
+use super::spec::{Change, RebuildSpec};
+use super::tokenize::{line_of, same_name, significant, split_statements, unquote, Kind, Token};
+use super::{RebuildError, RebuildFile};
+
+/// One warning about a migration file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LintWarning {
+    /// Stable code, e.g. `lint-drop-table-cascade`.
+    pub code: &'static str,
+    /// 1-based line in the file where the statement starts.
+    pub line: usize,
+    pub message: String,
+    pub hint: String,
+}
+
+/// Warnings for the migration `sql`, judged against the schema it will run on.
+pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
+    if matches!(RebuildFile::parse(sql), Ok(Some(_))) {
+        return Vec::new();
+    }
+    let Ok(s) = Schema::read(schema) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for range in split_statements(sql) {
+        let stmt = &sql[range.clone()];
+        let toks = significant(stmt);
+        let line = line_of(sql, range.start);
+        let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(stmt, w));
+        if word(0, "PRAGMA") {
+            let name_at = if toks.get(2).is_some_and(|t| t.kind == Kind::Dot) {
+                3
+            } else {
+                1
+            };
+            if word(name_at, "foreign_keys") {
+                out.push(LintWarning {
+                    code: "lint-pragma-foreign-keys",
+                    line,
+                    message: "PRAGMA foreign_keys inside a migration does nothing: SQLite ignores it inside a transaction".into(),
+                    hint: "remove it; dbtool turns foreign keys off before each migration's transaction and checks them before commit. For a table change use `dbtool create NAME --rebuild TABLE …`".into(),
+                });
+            }
+        } else if word(0, "DROP") && word(1, "TABLE") {
+            let mut i = 2;
+            if word(2, "IF") && word(3, "EXISTS") {
+                i = 4;
+            }
+            let Some(table) = name_at(stmt, &toks, i) else {
+                continue;
+            };
+            let acting: Vec<String> = child_keys(schema, &s, &table)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| {
+                    !same_name(&k.child, &table)
+                        && matches!(k.on_delete.as_str(), "CASCADE" | "SET NULL" | "SET DEFAULT")
+                })
+                .map(|k| format!("{} (ON DELETE {})", k.child, k.on_delete))
+                .collect();
+            if !acting.is_empty() {
+                out.push(LintWarning {
+                    code: "lint-drop-table-cascade",
+                    line,
+                    message: format!(
+                        "DROP TABLE {table} deletes or changes rows of {} when foreign keys are ON, and leaves them pointing at nothing when they are OFF",
+                        acting.join(", ")
+                    ),
+                    hint: format!("to change {table}'s definition, rebuild it: `dbtool create NAME --rebuild {table} …`"),
+                });
+            }
+        } else if word(0, "ALTER") && word(1, "TABLE") {
+            let Some(table) = name_at(stmt, &toks, 2) else {
+                continue;
+            };
+            let mut i = if toks.get(3).is_some_and(|t| t.kind == Kind::Dot) {
+                5
+            } else {
+                3
+            };
+            if word(i, "RENAME") {
+                if word(i + 1, "TO") {
+                    let referencing: Vec<String> = child_keys(schema, &s, &table)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|k| !same_name(&k.child, &table))
+                        .map(|k| k.child)
+                        .collect();
+                    if !referencing.is_empty() {
+                        let new = name_at(stmt, &toks, i + 2).unwrap_or_default();
+                        out.push(LintWarning {
+                            code: "lint-rename-referenced-table",
+                            line,
+                            message: format!(
+                                "ALTER TABLE {table} RENAME TO {new}: the foreign keys of {} are rewritten to point at {new}",
+                                referencing.join(", ")
+                            ),
+                            hint: format!("if this is the first half of a hand-made rebuild (rename, create, copy), the children end up pointing at the old copy; use `dbtool create NAME --rebuild {table} …` instead"),
+                        });
+                    }
+                }
+                continue;
+            }
+            if word(i, "ADD") {
+                i += 1;
+                if word(i, "COLUMN") {
+                    i += 1;
+                }
+                let Some(first) = toks.get(i) else { continue };
+                let def = &stmt[first.start..];
+                if let Some(problem) = add_column_problem(def) {
+                    out.push(alter_warning(
+                        line,
+                        &table,
+                        &format!("ADD COLUMN with {problem}"),
+                        &format!("--rebuild {table} …"),
+                    ));
+                }
+                continue;
+            }
+            if word(i, "DROP") {
+                i += 1;
+                if word(i, "COLUMN") {
+                    i += 1;
+                }
+                let Some(column) = name_at(stmt, &toks, i) else {
+                    continue;
+                };
+                if let Some(users) = drop_column_users(schema, &s, &table, &column) {
+                    out.push(alter_warning(
+                        line,
+                        &table,
+                        &format!("DROP COLUMN {column}, which {users} uses"),
+                        &format!("--rebuild {table} --drop {column} (after removing what uses it)"),
+                    ));
+                }
+                continue;
+            }
+            let form = toks
+                .get(i)
+                .map(|t| t.text(stmt).to_ascii_uppercase())
+                .unwrap_or_default();
+            let second = toks
+                .get(i + 1)
+                .map(|t| t.text(stmt).to_ascii_uppercase())
+                .unwrap_or_default();
+            out.push(alter_warning(
+                line,
+                &table,
+                &format!("ALTER TABLE … {form} {second}"),
+                &format!("--rebuild {table} --type/--not-null/--default/--check …"),
+            ));
+        }
+    }
+    out
+}
+
+fn alter_warning(line: usize, table: &str, what: &str, rebuild: &str) -> LintWarning {
+    LintWarning {
+        code: "lint-alter-unsupported",
+        line,
+        message: format!("SQLite rejects {what} on table {table}: its ALTER TABLE only renames tables and columns, adds plain columns and drops unused ones"),
+        hint: format!("use `dbtool create NAME {rebuild}`"),
+    }
+}
+
+/// The name at token `i` (with an optional `schema.` before it).
+fn name_at(stmt: &str, toks: &[Token], i: usize) -> Option<String> {
+    let t = toks.get(i)?;
+    if !t.is_name() {
+        return None;
+    }
+    if toks.get(i + 1).is_some_and(|d| d.kind == Kind::Dot) {
+        return toks
+            .get(i + 2)
+            .filter(|n| n.is_name())
+            .map(|n| unquote(n.text(stmt)));
+    }
+    Some(unquote(t.text(stmt)))
+}
+
+/// Why SQLite would reject `ALTER TABLE … ADD COLUMN <def>` (lang_altertable.html, "ALTER TABLE
+/// ADD COLUMN" restrictions), if it would.
+fn add_column_problem(def: &str) -> Option<&'static str> {
+    let ddl = format!("CREATE TABLE x({def})");
+    let t = parse_create_table(&ddl).ok()?;
+    let c = t.columns.first()?;
+    let default = c.constraints.iter().find_map(|k| match &k.kind {
+        ColumnConstraintKind::Default { value } => Some(ddl[value.clone()].to_string()),
+        _ => None,
+    });
+    if c.has(|k| matches!(k, ColumnConstraintKind::PrimaryKey { .. })) {
+        return Some("PRIMARY KEY");
+    }
+    if c.has(|k| *k == ColumnConstraintKind::Unique) {
+        return Some("UNIQUE");
+    }
+    if c.has(|k| matches!(k, ColumnConstraintKind::Generated { stored: true, .. })) {
+        return Some("a STORED generated column");
+    }
+    let default_is_null = default
+        .as_deref()
+        .is_none_or(|d| d.trim().eq_ignore_ascii_case("NULL"));
+    if c.has(|k| *k == ColumnConstraintKind::NotNull) && default_is_null && !c.generated() {
+        return Some("NOT NULL and no non-NULL DEFAULT");
+    }
+    if let Some(d) = &default {
+        let u = d.trim().to_ascii_uppercase();
+        if u.starts_with('(') || u.starts_with("CURRENT_") {
+            return Some("a non-constant DEFAULT");
+        }
+        if c.has(|k| matches!(k, ColumnConstraintKind::References(_))) && u != "NULL" {
+            return Some(
+                "a foreign key and a non-NULL DEFAULT (rejected when foreign keys are ON)",
+            );
+        }
+    }
+    None
+}
+
+/// What uses `table.column` so that SQLite's DROP COLUMN would refuse, if anything.
+fn drop_column_users(conn: &Connection, s: &Schema, table: &str, column: &str) -> Option<String> {
+    let obj = s.find("table", table)?;
+    let src = obj.sql.as_deref()?;
+    let parsed = parse_create_table(src).ok()?;
+    parsed.column(column)?;
+    let children = child_keys(conn, s, &obj.name).ok()?;
+    let spec = RebuildSpec::new(
+        &obj.name,
+        vec![Change::Drop {
+            column: column.to_string(),
+        }],
+    )
+    .ok()?;
+    match edit::apply(
+        src,
+        &parsed,
+        &spec,
+        &Context {
+            conn,
+            schema: s,
+            children: &children,
+        },
+    ) {
+        Err(RebuildError::ColumnInUse { users, .. }) => Some(users.join(", ")),
+        _ => {
+            // SQLite also refuses UNIQUE columns and indexed columns the edit would drop with the
+            // column itself.
+            let (_, c) = parsed.column(column)?;
+            c.has(|k| *k == ColumnConstraintKind::Unique)
+                .then(|| "a UNIQUE constraint".to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT, nick TEXT);
+             CREATE INDEX users_name ON users(name);
+             CREATE TABLE posts (id INTEGER PRIMARY KEY, author_id INTEGER REFERENCES users(id) ON DELETE CASCADE);
+             CREATE TABLE logs (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id));",
+        )
+        .unwrap();
+        c
+    }
+
+    fn codes(sql: &str) -> Vec<(&'static str, usize)> {
+        lint(sql, &schema())
+            .into_iter()
+            .map(|w| (w.code, w.line))
+            .collect()
+    }
+
+    #[test]
+    fn warns_with_lines() {
+        let sql = "-- header\nPRAGMA foreign_keys = OFF;\nCREATE TABLE x(a);\n\nDROP TABLE IF EXISTS main.users;\nALTER TABLE users RENAME TO old_users;\nALTER TABLE posts RENAME TO articles;\nALTER TABLE users ALTER COLUMN name SET NOT NULL;\nALTER TABLE users ADD COLUMN age INTEGER NOT NULL;\nALTER TABLE users ADD COLUMN ok INTEGER NOT NULL DEFAULT 0;\nALTER TABLE users ADD created TEXT DEFAULT CURRENT_TIMESTAMP;\nALTER TABLE users DROP COLUMN name;\nALTER TABLE users DROP COLUMN nick;\nALTER TABLE users DROP email;\n";
+        assert_eq!(
+            codes(sql),
+            [
+                ("lint-pragma-foreign-keys", 2),
+                ("lint-drop-table-cascade", 5),
+                ("lint-rename-referenced-table", 6),
+                ("lint-alter-unsupported", 8),
+                ("lint-alter-unsupported", 9),
+                ("lint-alter-unsupported", 11),
+                ("lint-alter-unsupported", 12),
+                ("lint-alter-unsupported", 14),
+            ]
+        );
+        let w = lint(sql, &schema());
+        assert!(
+            w[1].message.contains("posts (ON DELETE CASCADE)") && !w[1].message.contains("logs"),
+            "{}",
+            w[1].message
+        );
+        assert!(w[2].message.contains("posts, logs"), "{}", w[2].message);
+        assert!(
+            w[6].message.contains("index users_name"),
+            "{}",
+            w[6].message
+        );
+        assert!(w
+            .iter()
+            .all(|w| w.hint.contains("--rebuild") || w.code == "lint-pragma-foreign-keys"));
+    }
+
+    #[test]
+    fn generated_rebuilds_and_plain_migrations_are_quiet() {
+        assert!(codes("CREATE TABLE t(a); INSERT INTO t VALUES (1); DROP TABLE logs; ALTER TABLE logs RENAME TO l2;").is_empty());
+        assert!(codes("-- dbtool:rebuild table=\"users\" temp=\"_dbtool_new_users\" sha256=00 direction=up\nDROP TABLE users;").is_empty());
+    }
+}

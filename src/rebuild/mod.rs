@@ -1,0 +1,29 @@
+//! Table rebuilds: SQLite's 12-step procedure for the schema changes `ALTER TABLE` cannot make
+//! (CHECK-constraint enums, types, nullability, defaults, dropping constrained columns, foreign
+//! keys, UNIQUE), generated as reviewable SQL and run with nothing lost.
+//!
+//! Flow: [`RebuildSpec`] (the changes) + a connection holding the schema → [`generate()`] (edits the
+//! table's `CREATE TABLE` text with the [`tokenize`]/[`ddl`] parser, renders up and down SQL, and
+//! proves them on an in-memory replica) → [`run`] (preflight checks that refuse before any DDL,
+//! the SQL, post-checks, `ANALYZE`). [`lint()`] warns about hand-written migrations that should
+//! have been rebuilds.
+//!
+//! Invariants: nothing here prints; the generated SQL never renames the old table, never uses
+//! CAST, and carries a guard that aborts it when run with foreign keys ON or on a table that
+//! changed since it was generated.
+
+pub mod ddl;
+pub mod edit;
+mod error;
+pub mod generate;
+pub mod lint;
+pub mod run;
+pub mod schema;
+pub mod spec;
+pub mod tokenize;
+
+pub use error::{RebuildError, ValueCount};
+pub use generate::{generate, GenerateOptions, Generated};
+pub use lint::{lint, LintWarning};
+pub use run::{execute, postcheck, preflight, Preflight, RebuildFile, RebuildReport};
+pub use spec::{Change, RebuildSpec};

@@ -1,0 +1,464 @@
+//! A small SQLite tokenizer: enough to find statements, clauses and identifiers in DDL without
+//! ever changing a byte we did not mean to change.
+//!
+//! Invariants: tokens cover the input exactly (concatenating every token's text, whitespace and
+//! comments included, gives back the input), offsets are byte offsets on `char` boundaries, and
+//! nothing here allocates per token except the token vector. Unterminated strings, quoted
+//! identifiers and block comments run to the end of the input (SQLite would reject them; we only
+//! need not to panic and not to misplace later tokens).
+
+/// What a token is. Keywords are not distinguished from identifiers: SQLite lets most keywords be
+/// used as names, so callers ask [`Token::is_word`] for the keyword they expect at a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Spaces, tabs, newlines.
+    Space,
+    /// `-- …` to the end of the line, or `/* … */`.
+    Comment,
+    /// A bare word: keyword or unquoted identifier (ASCII letters, digits, `_`, `$`, any non-ASCII).
+    Word,
+    /// `"…"`, `` `…` `` or `[…]`.
+    QuotedIdent,
+    /// `'…'`.
+    String,
+    /// `x'…'`.
+    Blob,
+    /// Integer, real or hex literal.
+    Number,
+    /// `?`, `?NNN`, `:name`, `@name`, `$name`.
+    Variable,
+    /// `(`.
+    LParen,
+    /// `)`.
+    RParen,
+    /// `,`.
+    Comma,
+    /// `;`.
+    Semi,
+    /// `.`.
+    Dot,
+    /// Any other operator (`=`, `<>`, `||`, `->>`, …).
+    Op,
+}
+
+/// One token: its kind and its byte range in the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    pub kind: Kind,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Token {
+    /// The token's source text.
+    pub fn text<'a>(&self, src: &'a str) -> &'a str {
+        &src[self.start..self.end]
+    }
+
+    /// Whitespace and comments: skipped by every parser here.
+    pub fn is_trivia(&self) -> bool {
+        matches!(self.kind, Kind::Space | Kind::Comment)
+    }
+
+    /// A bare word equal to `word`, ignoring ASCII case (SQLite's keyword rule).
+    pub fn is_word(&self, src: &str, word: &str) -> bool {
+        self.kind == Kind::Word && self.text(src).eq_ignore_ascii_case(word)
+    }
+
+    /// Something that can name a table or column: a bare word, a quoted identifier, or a string
+    /// (SQLite accepts `'name'` where a name is expected, for compatibility).
+    pub fn is_name(&self) -> bool {
+        matches!(self.kind, Kind::Word | Kind::QuotedIdent | Kind::String)
+    }
+}
+
+/// Split `src` into tokens, trivia included.
+pub fn tokenize(src: &str) -> Vec<Token> {
+    let bytes = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let start = i;
+        let b = bytes[i];
+        let kind = match b {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => {
+                while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+                {
+                    i += 1;
+                }
+                Kind::Space
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                Kind::Comment
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i = (i + 2).min(bytes.len());
+                Kind::Comment
+            }
+            b'\'' => {
+                i = quoted_end(bytes, i, b'\'');
+                Kind::String
+            }
+            b'"' => {
+                i = quoted_end(bytes, i, b'"');
+                Kind::QuotedIdent
+            }
+            b'`' => {
+                i = quoted_end(bytes, i, b'`');
+                Kind::QuotedIdent
+            }
+            b'[' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b']' {
+                    i += 1;
+                }
+                i = (i + 1).min(bytes.len());
+                Kind::QuotedIdent
+            }
+            b'x' | b'X' if bytes.get(i + 1) == Some(&b'\'') => {
+                i = quoted_end(bytes, i + 1, b'\'');
+                Kind::Blob
+            }
+            b'0'..=b'9' => {
+                i = number_end(bytes, i);
+                Kind::Number
+            }
+            b'.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                i = number_end(bytes, i);
+                Kind::Number
+            }
+            b'?' => {
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+                Kind::Variable
+            }
+            b':' | b'@' | b'$' if bytes.get(i + 1).is_some_and(|&c| is_word_byte(c)) => {
+                i += 1;
+                while i < bytes.len() && is_word_byte(bytes[i]) {
+                    i += 1;
+                }
+                Kind::Variable
+            }
+            b'(' => {
+                i += 1;
+                Kind::LParen
+            }
+            b')' => {
+                i += 1;
+                Kind::RParen
+            }
+            b',' => {
+                i += 1;
+                Kind::Comma
+            }
+            b';' => {
+                i += 1;
+                Kind::Semi
+            }
+            b'.' => {
+                i += 1;
+                Kind::Dot
+            }
+            _ if is_word_start(b) => {
+                while i < bytes.len() && is_word_byte(bytes[i]) {
+                    i += 1;
+                }
+                Kind::Word
+            }
+            _ => {
+                i += operator_len(&bytes[i..]);
+                Kind::Op
+            }
+        };
+        // Never split a UTF-8 sequence (an operator byte can't start one, but stay defensive).
+        while i < bytes.len() && !src.is_char_boundary(i) {
+            i += 1;
+        }
+        out.push(Token {
+            kind,
+            start,
+            end: i,
+        });
+    }
+    out
+}
+
+/// End (exclusive) of a literal opened by `quote` at `open`; a doubled quote is an escaped quote.
+fn quoted_end(bytes: &[u8], open: usize, quote: u8) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+fn number_end(bytes: &[u8], start: usize) -> usize {
+    let mut i = start;
+    if bytes[i] == b'0' && matches!(bytes.get(i + 1), Some(b'x' | b'X')) {
+        i += 2;
+        while i < bytes.len() && (bytes[i].is_ascii_hexdigit() || bytes[i] == b'_') {
+            i += 1;
+        }
+        return i;
+    }
+    while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'_') {
+        i += 1;
+    }
+    if bytes.get(i) == Some(&b'.') {
+        i += 1;
+        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'_') {
+            i += 1;
+        }
+    }
+    if matches!(bytes.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(bytes.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if bytes.get(j).is_some_and(u8::is_ascii_digit) {
+            i = j;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    // SQLite rejects `123abc`; swallow the letters so they don't become a separate word.
+    while i < bytes.len() && is_word_byte(bytes[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn operator_len(rest: &[u8]) -> usize {
+    const THREE: [&[u8]; 1] = [b"->>"];
+    const TWO: [&[u8]; 9] = [
+        b"||", b"<=", b">=", b"==", b"!=", b"<>", b"<<", b">>", b"->",
+    ];
+    if THREE.iter().any(|op| rest.starts_with(op)) {
+        3
+    } else if TWO.iter().any(|op| rest.starts_with(op)) {
+        2
+    } else {
+        1
+    }
+}
+
+fn is_word_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// The name a name token stands for: quotes removed and doubled quotes undone. Bare words are
+/// returned as written (SQLite compares names ignoring ASCII case; see [`same_name`]).
+pub fn unquote(text: &str) -> String {
+    let bytes = text.as_bytes();
+    match bytes.first() {
+        Some(&q @ (b'"' | b'`' | b'\'')) if text.len() >= 2 && bytes[text.len() - 1] == q => {
+            let q = q as char;
+            let inner = &text[1..text.len() - 1];
+            inner.replace(&format!("{q}{q}"), &q.to_string())
+        }
+        Some(b'[') if text.ends_with(']') => text[1..text.len() - 1].to_string(),
+        _ => text.to_string(),
+    }
+}
+
+/// SQLite's identifier comparison: case-insensitive for ASCII letters only.
+pub fn same_name(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Quote a name for SQL, always with double quotes (safe for keywords, spaces and any text).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quote a string literal for SQL.
+pub fn quote_str(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// The significant (non-trivia) tokens of `src`.
+pub fn significant(src: &str) -> Vec<Token> {
+    tokenize(src)
+        .into_iter()
+        .filter(|t| !t.is_trivia())
+        .collect()
+}
+
+/// A canonical form of SQL text for comparing schemas: trivia dropped, names unquoted and
+/// ASCII-lowercased, one space between tokens. Two statements SQLite treats alike (up to quoting,
+/// case and layout) normalise to the same string.
+pub fn normalize(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    for t in significant(src) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        match t.kind {
+            Kind::Word | Kind::QuotedIdent => {
+                out.push_str(&unquote(t.text(src)).to_ascii_lowercase())
+            }
+            _ => out.push_str(t.text(src)),
+        }
+    }
+    out
+}
+
+/// 1-based line number of byte offset `at` in `src`.
+pub fn line_of(src: &str, at: usize) -> usize {
+    src.as_bytes()[..at.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Byte ranges of the statements in `src` (each without its `;`, trivia trimmed), skipping empty
+/// ones. `;` inside a `CREATE TRIGGER … BEGIN … END` body does not end the statement.
+pub fn split_statements(src: &str) -> Vec<std::ops::Range<usize>> {
+    let toks = significant(src);
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut first_words: Vec<Token> = Vec::new();
+    let mut in_body = false;
+    let mut case_depth = 0usize;
+    let mut last_end = 0;
+    for t in toks {
+        if t.kind == Kind::Semi && !in_body {
+            if let Some(s) = start.take() {
+                out.push(s..last_end);
+            }
+            first_words.clear();
+            case_depth = 0;
+            continue;
+        }
+        if start.is_none() {
+            start = Some(t.start);
+        }
+        if first_words.len() < 4 {
+            first_words.push(t);
+        }
+        let is_trigger = first_words
+            .first()
+            .is_some_and(|w| w.is_word(src, "CREATE"))
+            && first_words
+                .iter()
+                .skip(1)
+                .take(2)
+                .any(|w| w.is_word(src, "TRIGGER"));
+        if is_trigger {
+            if !in_body && t.is_word(src, "BEGIN") {
+                in_body = true;
+            } else if in_body && t.is_word(src, "CASE") {
+                case_depth += 1;
+            } else if in_body && t.is_word(src, "END") {
+                if case_depth == 0 {
+                    in_body = false;
+                } else {
+                    case_depth -= 1;
+                }
+            }
+        }
+        last_end = t.end;
+    }
+    if let Some(s) = start {
+        out.push(s..last_end);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn statements_split_at_semicolons_outside_trigger_bodies() {
+        let src = "CREATE TABLE t(a); -- c\nCREATE TRIGGER x AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN 1 THEN 2 END; DELETE FROM t; END;\n;;INSERT INTO t VALUES (';')";
+        let parts: Vec<&str> = split_statements(src).into_iter().map(|r| &src[r]).collect();
+        assert_eq!(
+            parts,
+            [
+                "CREATE TABLE t(a)",
+                "CREATE TRIGGER x AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN 1 THEN 2 END; DELETE FROM t; END",
+                "INSERT INTO t VALUES (';')"
+            ]
+        );
+    }
+
+    use super::*;
+
+    fn kinds(src: &str) -> Vec<(Kind, &str)> {
+        significant(src)
+            .iter()
+            .map(|t| (t.kind, t.text(src)))
+            .collect()
+    }
+
+    #[test]
+    fn tokens_cover_the_input_exactly() {
+        let src = "CREATE TABLE \"we\"\"ird\" ([a b] TEXT DEFAULT 'it''s', `c` -- note\n, é INT /* x */);";
+        let joined: String = tokenize(src).iter().map(|t| t.text(src)).collect();
+        assert_eq!(joined, src);
+    }
+
+    #[test]
+    fn quoted_forms_and_operators() {
+        assert_eq!(
+            kinds(r#"a."b""c" || 'x''y' <> X'00ff' ->> 1.5e-3"#),
+            vec![
+                (Kind::Word, "a"),
+                (Kind::Dot, "."),
+                (Kind::QuotedIdent, "\"b\"\"c\""),
+                (Kind::Op, "||"),
+                (Kind::String, "'x''y'"),
+                (Kind::Op, "<>"),
+                (Kind::Blob, "X'00ff'"),
+                (Kind::Op, "->>"),
+                (Kind::Number, "1.5e-3"),
+            ]
+        );
+        assert_eq!(unquote("\"b\"\"c\""), "b\"c");
+        assert_eq!(unquote("[a b]"), "a b");
+        assert_eq!(unquote("`x``y`"), "x`y");
+        assert_eq!(unquote("'n'"), "n");
+    }
+
+    #[test]
+    fn non_ascii_words_and_unterminated_input_do_not_panic() {
+        assert_eq!(
+            kinds("été_1 ünï"),
+            vec![(Kind::Word, "été_1"), (Kind::Word, "ünï")]
+        );
+        for src in ["'open", "\"open", "[open", "/* open", "x'0", "é'"] {
+            let joined: String = tokenize(src).iter().map(|t| t.text(src)).collect();
+            assert_eq!(joined, src);
+        }
+    }
+
+    #[test]
+    fn normalize_ignores_quoting_case_and_layout() {
+        assert_eq!(
+            normalize("CREATE TABLE \"Posts\" (id  INTEGER,\n title TEXT)"),
+            normalize("create table posts(ID integer, TITLE text) ")
+        );
+        assert_ne!(normalize("a = 'X'"), normalize("a = 'x'"));
+    }
+}
