@@ -698,3 +698,20 @@ fn prune_keeps_the_newest() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].0, "c");
 }
+
+#[test]
+fn restore_says_how_far_behind_the_migrations_the_restored_database_is() {
+    let env = Env::new();
+    env.init_with_data(5);
+    env.ok(&["downgrade", "-1", "--no-backup"]);
+    env.ok(&["backup"]);
+    env.ok(&["upgrade", "--no-backup"]);
+    let out = env.ok(&["restore", "--yes", "--no-backup"]);
+    assert!(
+        out.contains("behind the migrations folder by 1: run `dbtool upgrade`"),
+        "{out}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["restore", "--yes", "--no-backup", "--json"])).unwrap();
+    assert_eq!(json["pending"], 1);
+}
