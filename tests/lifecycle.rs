@@ -759,3 +759,28 @@ fn regression_upgrade_after_downgrade_base_with_a_table_the_migrations_do_not_ow
         "error[unmanaged-database]: database $TMP/content.db has tables (app_cache) but no migration history",
     );
 }
+
+#[test]
+fn regression_an_unknown_flag_is_a_usage_error_not_a_target() {
+    // `upgrade --frobnicate` was taken as the target "--frobnicate" (the positional accepted
+    // hyphen values so that `downgrade -1` parses); only negative numbers may look like flags.
+    let env = TestEnv::new();
+    env.example_set();
+    for args in [
+        &["upgrade", "--frobnicate"][..],
+        &["downgrade", "--frobnicate"][..],
+        &["rehearse", "--frobnicate"][..],
+    ] {
+        let run = env.run(args);
+        assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());
+        assert!(
+            run.stderr().contains("unexpected argument '--frobnicate'"),
+            "{}",
+            run.stderr()
+        );
+    }
+    env.ok(&["init"]);
+    env.ok(&["downgrade", "-1"]);
+    let current = env.ok(&["current"]).stdout();
+    assert!(current.starts_with("7 "), "{current}");
+}

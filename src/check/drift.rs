@@ -22,9 +22,10 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::schema::{Change, Schema, SchemaDiff};
-use super::{integrity_problems, run_steps, up_step, Checker, Finding};
+use super::{integrity_problems, run_steps, Checker, Finding};
 use crate::db::{self, OpenMode};
 use crate::error::{Error, Result};
+use crate::migrate::Step;
 use crate::migrate::{self, AppliedMigration, MigrationSet, Overview};
 
 /// How thoroughly to check the file.
@@ -224,7 +225,7 @@ pub(super) fn expected_schema(files: &[&migrate::MigrationFile]) -> Result<Schem
     let conn = Connection::open_in_memory()
         .map_err(|e| Error::sqlite("opening a scratch database", path, e))?;
     if !files.is_empty() {
-        run_steps(&conn, path, files.iter().map(|f| up_step(f)).collect())?;
+        run_steps(&conn, path, files.iter().map(|f| Step::apply(f)).collect())?;
     }
     Schema::read(&conn, path)
 }

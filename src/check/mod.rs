@@ -30,7 +30,7 @@ use time::OffsetDateTime;
 use crate::db;
 use crate::error::{Error, Result};
 use crate::exit;
-use crate::migrate::{self, Action, MigrationFile, Operation, Plan, Step, StepReport};
+use crate::migrate::{self, Action, Operation, Plan, Step, StepReport};
 
 pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
 pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
@@ -256,32 +256,6 @@ impl Checker {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the checks.
-
-/// The step that applies `file` (what `plan_upgrade` would produce for it).
-fn up_step(file: &MigrationFile) -> Step {
-    Step {
-        action: Action::Apply,
-        version: file.version,
-        name: file.name.clone(),
-        path: Some(file.up.path.clone()),
-        sql: Some(file.up.sql.clone()),
-        checksum: file.checksum,
-        no_transaction: file.up.directives.no_transaction,
-    }
-}
-
-/// The step that reverts `file`, when it has a down (what `plan_downgrade` would produce).
-fn down_step(file: &MigrationFile) -> Option<Step> {
-    file.down.as_ref().map(|down| Step {
-        action: Action::Revert,
-        version: file.version,
-        name: file.name.clone(),
-        path: Some(down.path.clone()),
-        sql: Some(down.sql.clone()),
-        checksum: file.checksum,
-        no_transaction: down.directives.no_transaction,
-    })
-}
 
 /// Run `steps` on a scratch connection with the migrator's own executor (foreign keys off, one
 /// transaction, foreign-key check before commit, history rows).

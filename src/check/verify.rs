@@ -24,8 +24,9 @@ use serde::Serialize;
 
 use super::drift::{self, CheckOptions, CheckReport};
 use super::schema::Schema;
-use super::{down_step, row_counts, run_steps, scratch, up_step, with_cause, Checker, Finding};
+use super::{row_counts, run_steps, scratch, with_cause, Checker, Finding};
 use crate::error::{Error, Result};
+use crate::migrate::Step;
 use crate::migrate::{self, MigrationFile, MigrationSet};
 
 #[derive(Debug, Clone, Default)]
@@ -204,7 +205,7 @@ fn rebuild(files: &[MigrationFile]) -> Result<Connection> {
         run_steps(
             &conn,
             Path::new(":memory:"),
-            files.iter().map(up_step).collect(),
+            files.iter().map(Step::apply).collect(),
         )?;
     }
     Ok(conn)
@@ -218,7 +219,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
     for (i, file) in set.migrations.iter().enumerate() {
         let name = label(file);
         let findings_before = report.findings.len();
-        if let Err(e) = run_steps(&conn, path, vec![up_step(file)]) {
+        if let Err(e) = run_steps(&conn, path, vec![Step::apply(file)]) {
             report.first_failure.get_or_insert_with(|| name.clone());
             report.findings.push(
                 Finding::from_error(
@@ -237,7 +238,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
         }
         report.migration_runs += 1;
         let at_n = Schema::read(&conn, path)?;
-        let Some(down) = down_step(file) else {
+        let Some(down) = Step::revert(file) else {
             prev = at_n;
             prev_label = name;
             continue;
@@ -282,7 +283,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
                         .with_diff(diff),
                     );
                 }
-                match run_steps(&conn, path, vec![up_step(file)]) {
+                match run_steps(&conn, path, vec![Step::apply(file)]) {
                     Err(e) => {
                         if restored {
                             report.findings.push(
@@ -401,7 +402,7 @@ fn data_round_trips(set: &MigrationSet, data: &Path, busy_timeout: Duration) -> 
         .filter(|m| applied.iter().any(|a| a.version == m.version));
     for file in newest_first {
         let name = label(file);
-        let Some(down) = down_step(file) else {
+        let Some(down) = Step::revert(file) else {
             report.notes.push(format!(
                 "stopped at {name}: it has no down, so nothing below it can be tried on the data"
             ));
@@ -419,7 +420,7 @@ fn data_round_trips(set: &MigrationSet, data: &Path, busy_timeout: Duration) -> 
             break;
         }
         let kept = row_counts(conn, path)?;
-        if let Err(e) = run_steps(conn, path, vec![up_step(file)]) {
+        if let Err(e) = run_steps(conn, path, vec![Step::apply(file)]) {
             report.findings.push(Finding::from_error(
                 "data-reapply-failed",
                 &format!("{name}: the up fails on the data its down left"),

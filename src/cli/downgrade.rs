@@ -2,15 +2,13 @@
 
 use dbtool::{exit, DownTarget, Error, RunOptions};
 
-use dbtool::migrate::ChangeContext;
-
 use super::{render, safety, Context};
 
 /// Run down migrations, newest first (-1, a version, or base)
 #[derive(clap::Args)]
 pub struct Args {
     /// -N to undo the last N migrations, a version to go back to, or base to undo all
-    #[arg(allow_hyphen_values = true)]
+    #[arg(allow_negative_numbers = true)]
     target: String,
     /// Print the plan and the exact SQL; change nothing
     #[arg(long)]
@@ -22,15 +20,16 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: DownTarget = args.target.parse()?;
-    let auto = safety::AutoBackup::new(ctx, args.no_backup);
-    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
-    let options = RunOptions {
-        dry_run: args.dry_run,
-        before_change: Some(&hook),
-        ..RunOptions::default()
-    };
-    let report = ctx.migrator().downgrade(target, &options)?;
-    auto.report_skipped();
+    let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        ctx.migrator().downgrade(
+            target,
+            &RunOptions {
+                dry_run: args.dry_run,
+                before_change: Some(hook),
+                ..RunOptions::default()
+            },
+        )
+    })?;
     render::run_report(&ctx.out, &report);
     Ok(exit::OK)
 }

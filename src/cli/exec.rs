@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use dbtool::check::ExecOptions;
-use dbtool::migrate::ChangeContext;
 use dbtool::{exit, Error};
 
 use super::{safety, Context};
@@ -29,14 +28,15 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let script = ctx.out.cwd.join(&args.script);
-    let auto = safety::AutoBackup::new(ctx, args.no_backup);
-    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
-    let options = ExecOptions {
-        dry_run: args.dry_run,
-        before_change: Some(&hook),
-    };
-    let report = ctx.checker().exec(&script, &options)?;
-    auto.report_skipped();
+    let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        ctx.checker().exec(
+            &script,
+            &ExecOptions {
+                dry_run: args.dry_run,
+                before_change: Some(hook),
+            },
+        )
+    })?;
     let out = &ctx.out;
     if out.json {
         out.json(&report);

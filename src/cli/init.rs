@@ -2,8 +2,6 @@
 
 use dbtool::{exit, Error, RunOptions};
 
-use dbtool::migrate::ChangeContext;
-
 use super::{render, safety, Context};
 
 /// Create the database and upgrade it to the newest migration
@@ -15,14 +13,12 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
-    let auto = safety::AutoBackup::new(ctx, args.no_backup);
-    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
-    let options = RunOptions {
-        before_change: Some(&hook),
-        ..RunOptions::default()
-    };
-    let report = ctx.migrator().init(&options)?;
-    auto.report_skipped();
+    let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        ctx.migrator().init(&RunOptions {
+            before_change: Some(hook),
+            ..RunOptions::default()
+        })
+    })?;
     let out = &ctx.out;
     if out.json {
         out.json(&report);

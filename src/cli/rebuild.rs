@@ -1,6 +1,5 @@
 //! `dbtool rebuild TABLE [changes…]`, and the change flags it shares with `create --rebuild`.
 
-use dbtool::migrate::ChangeContext;
 use dbtool::rebuild::{Change, RebuildSpec};
 use dbtool::{exit, Error, RunOptions};
 
@@ -103,15 +102,16 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let spec = args.changes.spec(&args.table)?;
-    let auto = safety::AutoBackup::new(ctx, args.no_backup);
-    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
-    let options = RunOptions {
-        dry_run: args.dry_run,
-        before_change: Some(&hook),
-        ..RunOptions::default()
-    };
-    let report = ctx.migrator().rebuild(&spec, &options)?;
-    auto.report_skipped();
+    let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        ctx.migrator().rebuild(
+            &spec,
+            &RunOptions {
+                dry_run: args.dry_run,
+                before_change: Some(hook),
+                ..RunOptions::default()
+            },
+        )
+    })?;
     let out = &ctx.out;
     if out.json {
         out.json(&report);

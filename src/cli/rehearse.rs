@@ -11,7 +11,7 @@ use super::{findings, render, Context, Output};
 #[derive(clap::Args)]
 pub struct Args {
     /// head (default), a version (3), or +N for the next N migrations
-    #[arg(default_value = "head", allow_hyphen_values = true)]
+    #[arg(default_value = "head", allow_negative_numbers = true)]
     target: String,
 }
 

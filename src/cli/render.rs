@@ -1,6 +1,6 @@
 //! Human rendering shared by several commands.
 
-use dbtool::migrate::{Action, RunReport};
+use dbtool::migrate::{Action, RunReport, Warning};
 
 use super::Output;
 
@@ -18,20 +18,7 @@ pub fn run_report(out: &Output, report: &RunReport) {
     }
     let db = out.path(&report.database);
     let op = report.operation.as_str();
-    for warning in &report.warnings {
-        let place = match (&warning.path, warning.line) {
-            (Some(p), Some(l)) => format!("{}:{l}: ", out.path(p)),
-            (Some(p), None) => format!("{}: ", out.path(p)),
-            _ => String::new(),
-        };
-        out.note(format!(
-            "warning[{}]: {place}{}",
-            warning.code, warning.message
-        ));
-        if let Some(hint) = &warning.hint {
-            out.note(format!("  hint: {hint}"));
-        }
-    }
+    warnings(out, &report.warnings);
     if report.steps.is_empty() {
         out.line(format!(
             "{db}: nothing to {op}, at {}{}",
@@ -110,5 +97,23 @@ pub fn head_mark(version: Option<i32>, head: Option<i32>) -> &'static str {
         " (head)"
     } else {
         ""
+    }
+}
+
+/// Lint warnings (`warning[code]: file:line: message`, then the hint), on stderr.
+pub fn warnings(out: &Output, warnings: &[Warning]) {
+    for warning in warnings {
+        let place = match (&warning.path, warning.line) {
+            (Some(p), Some(l)) => format!("{}:{l}: ", out.path(p)),
+            (Some(p), None) => format!("{}: ", out.path(p)),
+            _ => String::new(),
+        };
+        out.note(format!(
+            "warning[{}]: {place}{}",
+            warning.code, warning.message
+        ));
+        if let Some(hint) = &warning.hint {
+            out.note(format!("  hint: {hint}"));
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use dbtool::backup::{
     self, BackupDir, BackupEntry, BackupError, BackupReport, CreateOptions, Retention,
 };
-use dbtool::migrate::ChangeContext;
+use dbtool::migrate::{BeforeChange, ChangeContext};
 use dbtool::Error;
 use time::OffsetDateTime;
 
@@ -97,9 +97,23 @@ pub fn describe(ctx: &Context, report: &BackupReport) -> String {
     )
 }
 
-/// The automatic backup before a migrator run: returns the hook to put in `RunOptions` and a
-/// flag telling afterwards whether a backup was skipped by `--no-backup`.
-pub struct AutoBackup<'a> {
+/// Run `operation` with the automatic backup as its before-change hook (for `RunOptions` or
+/// `ExecOptions`), then say so if `--no-backup` skipped a backup that would have been taken.
+pub fn with_auto_backup<T>(
+    ctx: &Context,
+    no_backup: bool,
+    operation: impl FnOnce(&BeforeChange<'_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let auto = AutoBackup::new(ctx, no_backup);
+    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
+    let result = operation(&hook)?;
+    auto.report_skipped();
+    Ok(result)
+}
+
+/// The automatic backup before a migrator run: the before-change hook, and a flag telling
+/// afterwards whether a backup was skipped by `--no-backup`.
+struct AutoBackup<'a> {
     ctx: &'a Context,
     no_backup: bool,
     now: OffsetDateTime,
@@ -107,7 +121,7 @@ pub struct AutoBackup<'a> {
 }
 
 impl<'a> AutoBackup<'a> {
-    pub fn new(ctx: &'a Context, no_backup: bool) -> Self {
+    fn new(ctx: &'a Context, no_backup: bool) -> Self {
         AutoBackup {
             ctx,
             no_backup,
@@ -117,7 +131,7 @@ impl<'a> AutoBackup<'a> {
     }
 
     /// Called with the write lock held and nothing changed yet; an error aborts the run.
-    pub fn before_change(&self, change: &ChangeContext<'_>) -> Result<Option<PathBuf>, Error> {
+    fn before_change(&self, change: &ChangeContext<'_>) -> Result<Option<PathBuf>, Error> {
         // Nothing to lose: the file is new, or still empty (another process created it and has
         // not written to it yet).
         let empty = std::fs::metadata(change.db_path).is_ok_and(|m| m.len() == 0);
@@ -135,7 +149,7 @@ impl<'a> AutoBackup<'a> {
     }
 
     /// Say so when `--no-backup` skipped a backup that would have been taken.
-    pub fn report_skipped(&self) {
+    fn report_skipped(&self) {
         if self.skipped.get() {
             self.ctx.out.note("backup skipped (--no-backup)");
         }

@@ -2,8 +2,6 @@
 
 use dbtool::{exit, Error, RunOptions, StampTarget};
 
-use dbtool::migrate::ChangeContext;
-
 use super::{render, safety, Context};
 
 /// Record migrations as applied (or not) without running their SQL
@@ -24,15 +22,16 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: StampTarget = args.target.parse()?;
-    let auto = safety::AutoBackup::new(ctx, args.no_backup);
-    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
-    let options = RunOptions {
-        dry_run: args.dry_run,
-        before_change: Some(&hook),
-        ..RunOptions::default()
-    };
-    let report = ctx.migrator().stamp(target, &options)?;
-    auto.report_skipped();
+    let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        ctx.migrator().stamp(
+            target,
+            &RunOptions {
+                dry_run: args.dry_run,
+                before_change: Some(hook),
+                ..RunOptions::default()
+            },
+        )
+    })?;
     render::run_report(&ctx.out, &report);
     Ok(exit::OK)
 }

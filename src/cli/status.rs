@@ -25,20 +25,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         return Ok(code);
     }
     let db = out.path(&report.database);
-    for warning in &report.warnings {
-        let place = match (&warning.path, warning.line) {
-            (Some(p), Some(l)) => format!("{}:{l}: ", out.path(p)),
-            (Some(p), None) => format!("{}: ", out.path(p)),
-            _ => String::new(),
-        };
-        out.note(format!(
-            "warning[{}]: {place}{}",
-            warning.code, warning.message
-        ));
-        if let Some(hint) = &warning.hint {
-            out.note(format!("  hint: {hint}"));
-        }
-    }
+    render::warnings(out, &report.warnings);
     if !report.database_exists {
         out.line(format!(
             "{db} does not exist yet ({} migration(s) to apply: `dbtool init`)",

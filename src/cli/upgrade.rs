@@ -3,15 +3,13 @@
 use dbtool::check::CheckError;
 use dbtool::{exit, Error, RunOptions, UpTarget};
 
-use dbtool::migrate::ChangeContext;
-
 use super::{rehearse, render, safety, Context};
 
 /// Apply pending migrations (all of them, up to a version, or the next N)
 #[derive(clap::Args)]
 pub struct Args {
     /// head (default), a version (3), or +N for the next N migrations
-    #[arg(default_value = "head", allow_hyphen_values = true)]
+    #[arg(default_value = "head", allow_negative_numbers = true)]
     target: String,
     /// Print the plan and the exact SQL; change nothing
     #[arg(long)]
@@ -42,15 +40,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     } else {
         None
     };
-    let auto = safety::AutoBackup::new(ctx, args.no_backup);
-    let hook = |change: &ChangeContext<'_>| auto.before_change(change);
-    let options = RunOptions {
-        dry_run: args.dry_run,
-        before_change: Some(&hook),
-        ..RunOptions::default()
-    };
-    let report = ctx.migrator().upgrade(target, &options)?;
-    auto.report_skipped();
+    let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        ctx.migrator().upgrade(
+            target,
+            &RunOptions {
+                dry_run: args.dry_run,
+                before_change: Some(hook),
+                ..RunOptions::default()
+            },
+        )
+    })?;
     match rehearsal {
         Some(rehearsal) if ctx.out.json => ctx.out.json(&serde_json::json!({
             "rehearsal": rehearsal,

@@ -325,15 +325,31 @@ impl Plan {
     }
 }
 
-fn apply_step(file: &MigrationFile) -> Step {
-    Step {
-        action: Action::Apply,
-        version: file.version,
-        name: file.name.clone(),
-        path: Some(file.up.path.clone()),
-        sql: Some(file.up.sql.clone()),
-        checksum: file.checksum,
-        no_transaction: file.up.directives.no_transaction,
+impl Step {
+    /// The step that applies `file`'s up.
+    pub fn apply(file: &MigrationFile) -> Step {
+        Step {
+            action: Action::Apply,
+            version: file.version,
+            name: file.name.clone(),
+            path: Some(file.up.path.clone()),
+            sql: Some(file.up.sql.clone()),
+            checksum: file.checksum,
+            no_transaction: file.up.directives.no_transaction,
+        }
+    }
+
+    /// The step that runs `file`'s down, when it has one.
+    pub fn revert(file: &MigrationFile) -> Option<Step> {
+        file.down.as_ref().map(|down| Step {
+            action: Action::Revert,
+            version: file.version,
+            name: file.name.clone(),
+            path: Some(down.path.clone()),
+            sql: Some(down.sql.clone()),
+            checksum: file.checksum,
+            no_transaction: down.directives.no_transaction,
+        })
     }
 }
 
@@ -380,7 +396,7 @@ pub fn plan_upgrade(
     Ok(Plan {
         from: current,
         to: chosen.last().map(|m| m.version).or(current),
-        steps: chosen.into_iter().map(apply_step).collect(),
+        steps: chosen.into_iter().map(Step::apply).collect(),
     })
 }
 
@@ -428,32 +444,21 @@ pub fn plan_downgrade(
             .get(a.version)
             .expect("checked: every applied migration has its file");
         let expected_down = down_path_for(file);
-        let down = match &file.down {
-            Some(down) => down,
-            None if file.up.directives.irreversible => {
+        let Some(step) = Step::revert(file) else {
+            if file.up.directives.irreversible {
                 return Err(Error::Irreversible {
                     version: file.version,
                     name: file.name.clone(),
                     path: file.up.path.clone(),
-                })
+                });
             }
-            None => {
-                return Err(Error::MissingDown {
-                    version: file.version,
-                    name: file.name.clone(),
-                    path: expected_down,
-                })
-            }
+            return Err(Error::MissingDown {
+                version: file.version,
+                name: file.name.clone(),
+                path: expected_down,
+            });
         };
-        steps.push(Step {
-            action: Action::Revert,
-            version: file.version,
-            name: file.name.clone(),
-            path: Some(down.path.clone()),
-            sql: Some(down.sql.clone()),
-            checksum: file.checksum,
-            no_transaction: down.directives.no_transaction,
-        });
+        steps.push(step);
     }
     let remaining = newest_first
         .iter()
@@ -540,7 +545,7 @@ pub fn plan_stamp(
             .map(|m| Step {
                 action: Action::Record,
                 sql: None,
-                ..apply_step(m)
+                ..Step::apply(m)
             }),
     );
     Ok(Plan {
