@@ -309,7 +309,7 @@ impl Error {
                 Some("check --database, DATABASE_URL and dbtool.toml (`dbtool config`)".into())
             }
             Error::Locked { .. } => Some(
-                "another process holds a write lock; retry, or raise --busy-timeout (milliseconds)"
+                "another process holds a lock on it (a writer, or a reader blocking a checkpoint or restore); retry, or raise --busy-timeout (milliseconds)"
                     .into(),
             ),
             Error::Sqlite { source, .. } => sqlite_hint(source),

@@ -135,31 +135,42 @@ pub struct MigrationName {
     pub down: Option<PathBuf>,
 }
 
+/// Every entry below `folder` with whether it is a folder, descending into real subfolders (not
+/// symlinked ones, as refinery's walk does not follow links).
+fn collect_entries(root: &Path, folder: &Path, out: &mut Vec<(PathBuf, bool)>) -> Result<()> {
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && folder == root => {
+            return Err(Error::MigrationsDirMissing {
+                path: root.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(Error::io("reading the migrations folder", folder, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("reading the migrations folder", folder, e))?;
+        // The entry's type comes with the listing; only a symlink costs a stat.
+        let (is_dir, descend) = match entry.file_type() {
+            Ok(t) if t.is_symlink() => (entry.path().is_dir(), false),
+            Ok(t) => (t.is_dir(), t.is_dir()),
+            Err(_) => (entry.path().is_dir(), false),
+        };
+        if descend {
+            collect_entries(root, &entry.path(), out)?;
+        }
+        out.push((entry.path(), is_dir));
+    }
+    Ok(())
+}
+
 impl MigrationSet {
-    /// List the migrations in `dir` (not recursive) by file name only, sorted by version: names,
+    /// List the migrations in `dir` and its subfolders (as refinery's loader and
+    /// `embed_migrations!` find them) by file name only, sorted by version: names,
     /// unique versions and down/up pairing are checked, no file is read. For commands that only
     /// need versions (`current`), reading and hashing every file would be most of their work.
     pub fn list(dir: &Path) -> Result<Vec<MigrationName>> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::MigrationsDirMissing {
-                    path: dir.to_path_buf(),
-                })
-            }
-            Err(e) => return Err(Error::io("reading the migrations folder", dir, e)),
-        };
         let mut paths: Vec<(PathBuf, bool)> = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("reading the migrations folder", dir, e))?;
-            // The entry's type comes with the listing; only a symlink costs a stat.
-            let is_dir = match entry.file_type() {
-                Ok(t) if t.is_symlink() => entry.path().is_dir(),
-                Ok(t) => t.is_dir(),
-                Err(_) => entry.path().is_dir(),
-            };
-            paths.push((entry.path(), is_dir));
-        }
+        collect_entries(dir, dir, &mut paths)?;
         paths.sort(); // deterministic error messages whatever the folder order
         let mut ups: BTreeMap<i32, MigrationName> = BTreeMap::new();
         let mut downs: Vec<(i32, String, PathBuf)> = Vec::new();
@@ -218,7 +229,7 @@ impl MigrationSet {
         Ok(ups.into_values().collect())
     }
 
-    /// Read and check every migration file in `dir` (not recursive).
+    /// Read and check every migration file in `dir` and its subfolders.
     pub fn load(dir: &Path) -> Result<MigrationSet> {
         let mut migrations = Vec::new();
         for listed in Self::list(dir)? {
@@ -363,5 +374,30 @@ mod tests {
                 .checksum();
             assert_eq!(ours, theirs, "V{version}__{name}");
         }
+    }
+
+    #[test]
+    fn subfolders_count_as_refinery_counts_them() {
+        // refinery's loader and `embed_migrations!` walk subfolders; a migration dbtool did not
+        // see would be applied by the application behind dbtool's back.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("2026")).unwrap();
+        std::fs::write(dir.path().join("V0001__a.sql"), "CREATE TABLE a(x);").unwrap();
+        std::fs::write(dir.path().join("2026/V0002__b.sql"), "CREATE TABLE b(x);").unwrap();
+        std::fs::write(dir.path().join("2026/V0002__b.down.sql"), "DROP TABLE b;").unwrap();
+        let set = MigrationSet::load(dir.path()).unwrap();
+        let versions: Vec<i32> = set.migrations.iter().map(|m| m.version).collect();
+        assert_eq!(versions, vec![1, 2]);
+        assert!(set.migrations[1].down.is_some());
+
+        let refinery = refinery_core::load_sql_migrations(dir.path()).unwrap();
+        assert_eq!(refinery.len(), 2);
+        assert_eq!(refinery[1].checksum(), set.migrations[1].checksum);
+
+        std::fs::write(dir.path().join("2026/V0001__dup.sql"), "SELECT 1;").unwrap();
+        assert_eq!(
+            MigrationSet::load(dir.path()).unwrap_err().code(),
+            "duplicate-version"
+        );
     }
 }
