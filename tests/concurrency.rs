@@ -179,7 +179,7 @@ fn a_lock_held_past_the_busy_timeout_is_exit_4_and_changes_nothing() {
         );
         assert!(run
             .stderr()
-            .contains("hint: another process holds a write lock"));
+            .contains("hint: another process holds a lock on it"));
     }
     assert_eq!(
         env.ok(&["current", "--busy-timeout", "200"]).stdout(),
