@@ -715,3 +715,51 @@ fn restore_says_how_far_behind_the_migrations_the_restored_database_is() {
         serde_json::from_str(&env.ok(&["restore", "--yes", "--no-backup", "--json"])).unwrap();
     assert_eq!(json["pending"], 1);
 }
+
+#[test]
+fn regression_a_reset_whose_seed_fails_leaves_the_old_database_untouched() {
+    // `reset` used to delete the database and only then run init and the seed: a seed with a SQL
+    // error left the user with no database. Now the new one is built beside it and swapped in
+    // only when complete.
+    for wal in [false, true] {
+        let env = Env::new();
+        env.init_with_data(20);
+        if wal {
+            Connection::open(env.db())
+                .unwrap()
+                .execute_batch("PRAGMA journal_mode=WAL")
+                .unwrap();
+        }
+        let before = dump(&env.db());
+        let bytes_before = std::fs::read(env.db()).unwrap();
+        std::fs::write(
+            env.path("bad-seed.sql"),
+            "INSERT INTO users(linkedin_sub, name, full_name) VALUES ('a', 'A', 'A');\nINSERT INTO no_such_table VALUES (1);\n",
+        )
+        .unwrap();
+        let out = env.run(&["--json", "reset", "--yes", "--seed", "bad-seed.sql"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(code_of(&out), "migration-failed");
+        assert_eq!(std::fs::read(env.db()).unwrap(), bytes_before, "wal={wal}");
+        assert_eq!(dump(&env.db()), before);
+        let leftovers: Vec<_> = std::fs::read_dir(env.db().parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("dbtool-reset"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+
+        // The same reset with a good seed replaces it, and no stale -wal brings old rows back.
+        std::fs::write(
+            env.path("seed.sql"),
+            "INSERT INTO users(linkedin_sub, name, full_name) VALUES ('a', 'A', 'A');\n",
+        )
+        .unwrap();
+        env.ok(&["reset", "--yes", "--seed", "seed.sql"]);
+        let users: i64 = Connection::open(env.db())
+            .unwrap()
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(users, 1, "wal={wal}");
+    }
+}

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use rusqlite::Connection;
 
+mod common;
+use common::rows;
+
 /// A project folder: `migrations/` with a schema migration (and its down), and `app.db`.
 struct Project {
     dir: tempfile::TempDir,
@@ -126,26 +129,6 @@ impl Project {
             .unwrap_or_else(|| panic!("no {prefix}*"));
         std::fs::read_to_string(dir.join(name)).unwrap()
     }
-}
-
-fn rows(c: &Connection, sql: &str) -> Vec<String> {
-    let mut stmt = c.prepare(sql).unwrap();
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        Ok((0..n)
-            .map(|i| match r.get_ref(i).unwrap() {
-                rusqlite::types::ValueRef::Null => "NULL".to_string(),
-                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
-                rusqlite::types::ValueRef::Real(v) => format!("{v:?}"),
-                rusqlite::types::ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
-                rusqlite::types::ValueRef::Blob(b) => format!("x{b:?}"),
-            })
-            .collect::<Vec<_>>()
-            .join("|"))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
 }
 
 /// Normalised schema (internal tables aside) and every row of every ordinary table.

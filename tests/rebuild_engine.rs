@@ -8,6 +8,9 @@ use dbtool::rebuild::{
 };
 use rusqlite::Connection;
 
+mod common;
+use common::rows;
+
 struct Db {
     _dir: tempfile::TempDir,
     path: PathBuf,
@@ -31,26 +34,6 @@ impl Db {
     fn rows(&self, sql: &str) -> Vec<String> {
         rows(&self.conn(), sql)
     }
-}
-
-fn rows(c: &Connection, sql: &str) -> Vec<String> {
-    let mut stmt = c.prepare(sql).unwrap();
-    let n = stmt.column_count();
-    stmt.query_map([], |r| {
-        Ok((0..n)
-            .map(|i| match r.get_ref(i).unwrap() {
-                rusqlite::types::ValueRef::Null => "NULL".to_string(),
-                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
-                rusqlite::types::ValueRef::Real(v) => format!("{v:?}"),
-                rusqlite::types::ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
-                rusqlite::types::ValueRef::Blob(b) => format!("x{b:?}"),
-            })
-            .collect::<Vec<_>>()
-            .join("|"))
-    })
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
 }
 
 fn spec(table: &str, args: &[&str]) -> RebuildSpec {

@@ -760,15 +760,28 @@ fn put_in_place(db: &Path, temp: TempFile) -> Result<(), BackupError> {
     store::sync_dir(folder)
 }
 
-/// Delete a database and its `-journal`, `-wal` and `-shm` files (for `reset`). The database goes
-/// first: a `-wal` left by a crash in between is harmless, since SQLite discards a `-wal` found
-/// beside an empty or missing database. Returns what was removed.
-pub fn remove_database(db: &Path) -> Result<Vec<PathBuf>, BackupError> {
+/// Put the freshly built database `fresh` (beside `db`, fully written and closed) in place of
+/// `db`: remove `db`'s `-journal`, `-wal` and `-shm` first (a stale `-wal` beside the new file
+/// would be replayed into it), then rename `fresh` over `db` in one atomic step, then sync the
+/// folder. Returns the side files removed. Until the rename, `db` itself is untouched.
+pub fn replace_database(db: &Path, fresh: &Path) -> Result<Vec<PathBuf>, BackupError> {
     if db.is_dir() {
         return Err(BackupError::DatabaseIsDirectory { path: db.into() });
     }
+    for suffix in ["-journal", "-wal", "-shm"] {
+        let mut side = fresh.as_os_str().to_owned();
+        side.push(suffix);
+        if fs::metadata(PathBuf::from(&side)).is_ok_and(|m| m.len() > 0) {
+            // The new database is not self-contained (an unclosed connection?): keep the old one.
+            return Err(BackupError::Write {
+                path: PathBuf::from(side),
+                doing: "checking that the new database is complete before replacing the old one",
+                source: io::Error::other("the new database still has a non-empty side file"),
+            });
+        }
+    }
     let mut removed = Vec::new();
-    for suffix in ["", "-journal", "-wal", "-shm"] {
+    for suffix in ["-journal", "-wal", "-shm"] {
         let mut path = db.as_os_str().to_owned();
         path.push(suffix);
         let path = PathBuf::from(path);
@@ -778,12 +791,17 @@ pub fn remove_database(db: &Path) -> Result<Vec<PathBuf>, BackupError> {
             Err(e) => {
                 return Err(BackupError::Write {
                     path,
-                    doing: "removing the database for reset",
+                    doing: "removing the old database's side files for reset",
                     source: e,
                 })
             }
         }
     }
+    fs::rename(fresh, db).map_err(|e| BackupError::Write {
+        path: db.into(),
+        doing: "moving the new database into place",
+        source: e,
+    })?;
     if let Some(folder) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
         store::sync_dir(folder)?;
     }

@@ -1,7 +1,11 @@
-//! `dbtool reset`: back up, delete the database and its side files, recreate it at head, and
-//! optionally seed it.
+//! `dbtool reset`: back up, recreate the database at head (optionally seeded), and replace the
+//! old one with it.
+//!
+//! Fails closed: the new database is built and seeded in a temporary file beside the old one, and
+//! only once that has succeeded does it replace the old database (side files removed, then one
+//! atomic rename). A failing migration or seed leaves the old database byte-for-byte as it was.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dbtool::backup::{self, BackupError, BackupReport};
 use dbtool::db::{self, OpenMode};
@@ -74,12 +78,28 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             backup_report = Some(safety::take(ctx, db, &opts)?);
         }
     }
-    let removed = backup::remove_database(db)?;
-    let init = ctx.migrator().init(&RunOptions::default())?;
-    let seed = match seed {
-        Some((path, sql)) => Some(run_seed(ctx, db, &path, &sql)?),
-        None => None,
+    let fresh = fresh_path(db);
+    discard(&fresh); // leftovers of a reset that was killed half-way
+    let built = build(ctx, &fresh, seed.as_ref());
+    let (mut init, seed) = match built {
+        Ok(built) => built,
+        Err(e) => {
+            discard(&fresh);
+            return Err(e);
+        }
     };
+    let removed = match backup::replace_database(db, &fresh) {
+        Ok(removed) => removed,
+        Err(e) => {
+            discard(&fresh);
+            return Err(e.into());
+        }
+    };
+    // The reports name the database the user asked for, not the temporary file.
+    init.database = db.clone();
+    if let Some(run) = &mut init.run {
+        run.database = db.clone();
+    }
 
     let out = &ctx.out;
     let report = Report {
@@ -118,8 +138,41 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
+/// Where the new database is built: beside the old one, so the final rename stays on one file
+/// system.
+fn fresh_path(db: &Path) -> PathBuf {
+    let mut name = db.file_name().unwrap_or_default().to_owned();
+    name.push(".dbtool-reset.tmp");
+    db.with_file_name(name)
+}
+
+/// Remove a temporary database and its side files; nothing to report if they are not there.
+fn discard(fresh: &Path) {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let mut path = fresh.as_os_str().to_owned();
+        path.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(path));
+    }
+}
+
+/// Create the new database at head in `fresh` and run the seed on it.
+fn build(
+    ctx: &Context,
+    fresh: &Path,
+    seed: Option<&(PathBuf, String)>,
+) -> Result<(InitReport, Option<SeedReport>), Error> {
+    let migrator = dbtool::Migrator::new(fresh, &ctx.config.migrations.value)
+        .busy_timeout(ctx.config.busy_timeout);
+    let init = migrator.init(&RunOptions::default())?;
+    let seed = match seed {
+        Some((path, sql)) => Some(run_seed(ctx, fresh, path, sql)?),
+        None => None,
+    };
+    Ok((init, seed))
+}
+
 /// "posts: 12 rows" lines for the prompt.
-fn row_counts(ctx: &Context, db: &std::path::Path) -> Result<Vec<String>, Error> {
+fn row_counts(ctx: &Context, db: &Path) -> Result<Vec<String>, Error> {
     let conn = db::open(db, OpenMode::ReadOnly, ctx.config.busy_timeout)?;
     let mut lines = vec![format!("database: {}", db.display())];
     for table in db::user_tables(&conn, db)? {
@@ -139,12 +192,7 @@ fn row_counts(ctx: &Context, db: &std::path::Path) -> Result<Vec<String>, Error>
     Ok(lines)
 }
 
-fn run_seed(
-    ctx: &Context,
-    db: &std::path::Path,
-    path: &std::path::Path,
-    sql: &str,
-) -> Result<SeedReport, Error> {
+fn run_seed(ctx: &Context, db: &Path, path: &Path, sql: &str) -> Result<SeedReport, Error> {
     let conn = db::open(db, OpenMode::ReadWrite, ctx.config.busy_timeout)?;
     db::begin_immediate(&conn, db, ctx.config.busy_timeout)?;
     match dbtool::migrate::run_script(&conn, sql, path) {

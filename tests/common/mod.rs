@@ -338,3 +338,25 @@ pub fn assert_unchanged(path: &Path, before: &[u8]) {
 pub fn assert_integrity(db: &Path) {
     assert_eq!(text(db, "PRAGMA integrity_check"), "ok");
 }
+
+/// Every row of `sql` as `a|b|c` text (NULL, numbers, 'text', x[blob bytes]): compact enough to
+/// compare whole tables in assertions.
+pub fn rows(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap();
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get_ref(i).unwrap() {
+                rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                rusqlite::types::ValueRef::Real(v) => format!("{v:?}"),
+                rusqlite::types::ValueRef::Text(t) => format!("'{}'", String::from_utf8_lossy(t)),
+                rusqlite::types::ValueRef::Blob(b) => format!("x{b:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join("|"))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
