@@ -17,6 +17,7 @@ pub mod error;
 pub mod format;
 pub mod snapshot;
 pub mod store;
+pub mod swap;
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -35,6 +36,7 @@ pub use store::{
     backup_file_name, canonical_db_path, cleanup_leftovers, list, prune, read_entry, resolve_dir,
     BackupDir, BackupDirOrigin, BackupEntry, PruneReport, Retention,
 };
+pub use swap::Replacement;
 
 use error::classify;
 use store::TempFile;
@@ -356,69 +358,88 @@ pub fn read_payload(
     let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
         .map_err(|e| corrupt("zstd could not start", Some(e)))?
         .single_frame();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut sha = Sha256::new();
-    let mut done = 0u64;
-    let mut next_report = 0u64;
     let total = meta.image_size;
-    loop {
-        let n = match decoder.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(corrupt("the file is truncated", Some(e)))
+    // The SHA-256 runs on a second thread, on the buffers the decoder has filled: decompression
+    // and hashing overlap, and at most a few 1 MiB buffers are in flight.
+    let digest = std::thread::scope(|scope| -> Result<Option<String>, BackupError> {
+        let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(2);
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let hasher = (hash == Hash::Check).then(|| {
+            scope.spawn(move || {
+                let mut sha = Sha256::new();
+                for (buf, n) in hash_rx {
+                    sha.update(&buf[..n]);
+                    let _ = free_tx.send(buf);
+                }
+                format::hex(&sha.finalize())
+            })
+        });
+        let mut done = 0u64;
+        let mut next_report = 0u64;
+        loop {
+            let mut buf = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; 1 << 20]);
+            let n = match decoder.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(corrupt("the file is truncated", Some(e)))
+                }
+                Err(e) => return Err(corrupt("the compressed data does not decode", Some(e))),
+            };
+            let chunk = &buf[..n];
+            if done < 16 {
+                let upto = (16 - done as usize).min(n);
+                if chunk[..upto] != format::SQLITE_HEADER[done as usize..done as usize + upto] {
+                    return Err(BackupError::PayloadNotSqlite { path: path.into() });
+                }
             }
-            Err(e) => return Err(corrupt("the compressed data does not decode", Some(e))),
-        };
-        let chunk = &buf[..n];
-        if done < 16 {
-            let upto = (16 - done as usize).min(n);
-            if chunk[..upto] != format::SQLITE_HEADER[done as usize..done as usize + upto] {
-                return Err(BackupError::PayloadNotSqlite { path: path.into() });
+            done += n as u64;
+            if done > total {
+                return Err(corrupt(
+                    "the payload is larger than its metadata says",
+                    None,
+                ));
+            }
+            sink(chunk)?;
+            if hasher.is_some() {
+                // The hasher only stops when this sender is dropped.
+                let _ = to_hash.send((buf, n));
+            }
+            if done >= next_report {
+                progress(Progress { phase, done, total });
+                next_report = done + PROGRESS_STEP;
             }
         }
-        done += n as u64;
-        if done > total {
+        progress(Progress { phase, done, total });
+        drop(to_hash);
+        let mut rest = decoder.finish();
+        let mut probe = [0u8; 1];
+        match rest.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => return Err(corrupt("there are bytes after the payload frame", None)),
+            Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
+        }
+        // An empty image is a valid (empty) database: SQLite treats a 0-byte file as one.
+        if total > 0 && done < 16 {
+            return Err(BackupError::PayloadNotSqlite { path: path.into() });
+        }
+        if done != total {
             return Err(corrupt(
-                "the payload is larger than its metadata says",
+                &format!("the payload holds {done} bytes, its metadata says {total}"),
                 None,
             ));
         }
-        if hash == Hash::Check {
-            sha.update(chunk);
+        Ok(hasher.map(|h| h.join().expect("hashing thread panicked")))
+    })?;
+    if let Some(actual) = digest {
+        if actual != meta.sha256 {
+            return Err(BackupError::HashMismatch {
+                path: path.into(),
+                expected: meta.sha256.clone(),
+                actual,
+            });
         }
-        sink(chunk)?;
-        if done >= next_report {
-            progress(Progress { phase, done, total });
-            next_report = done + PROGRESS_STEP;
-        }
-    }
-    progress(Progress { phase, done, total });
-    let mut rest = decoder.finish();
-    let mut probe = [0u8; 1];
-    match rest.read(&mut probe) {
-        Ok(0) => {}
-        Ok(_) => return Err(corrupt("there are bytes after the payload frame", None)),
-        Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
-    }
-    // An empty image is a valid (empty) database: SQLite treats a 0-byte file as one.
-    if total > 0 && done < 16 {
-        return Err(BackupError::PayloadNotSqlite { path: path.into() });
-    }
-    if done != total {
-        return Err(corrupt(
-            &format!("the payload holds {done} bytes, its metadata says {total}"),
-            None,
-        ));
-    }
-    let actual = format::hex(&sha.finalize());
-    if hash == Hash::Check && actual != meta.sha256 {
-        return Err(BackupError::HashMismatch {
-            path: path.into(),
-            expected: meta.sha256.clone(),
-            actual,
-        });
     }
     Ok(meta)
 }
@@ -485,10 +506,9 @@ fn decompress_to(
         Ok(meta)
     };
     if durable {
-        // The copy will become the database file itself: flush it to disk as it is written.
-        let meta = store::with_background_sync(&file, |mut w| write(&mut w))?;
-        file.sync_all().map_err(write_err)?;
-        Ok(meta)
+        // The copy will become the database file itself: flush it to disk as it is written
+        // (the caller still owes the final fsync, and may overlap it with the check).
+        store::with_background_sync(&file, |mut w| write(&mut w))
     } else {
         write(&mut &file)
     }
@@ -506,14 +526,17 @@ fn check_database(
         done: 0,
         total: 0,
     });
-    let conn =
-        Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-            BackupError::Sqlite {
-                path: backup.into(),
-                doing: "opening the decompressed copy",
-                source: e,
-            }
-        })?;
+    // `immutable`: the copy is private and complete, so SQLite takes no locks and creates no
+    // `-wal`/`-shm` beside it (which would then have to be cleaned up before it is renamed).
+    let conn = Connection::open_with_flags(
+        immutable_uri(copy),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| BackupError::Sqlite {
+        path: backup.into(),
+        doing: "opening the decompressed copy",
+        source: e,
+    })?;
     let pragma = match check {
         CheckLevel::Full => "PRAGMA integrity_check(20)",
         CheckLevel::Quick => "PRAGMA quick_check(20)",
@@ -544,6 +567,21 @@ fn check_database(
     Ok(())
 }
 
+/// `file:` URI of `path` opened read-only and `immutable` (percent-encoded: any byte a path may hold).
+fn immutable_uri(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for &b in absolute.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 /// How to restore.
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {
@@ -565,6 +603,8 @@ pub struct RestoreReport {
     pub safety_backup: Option<BackupReport>,
     /// False when the database did not exist and the restored file was simply put in place.
     pub replaced_existing: bool,
+    /// How an existing database was replaced (`None` when there was none).
+    pub replacement: Option<Replacement>,
     /// True when the backup came from another path and `force` allowed it.
     pub forced_other_database: bool,
 }
@@ -604,8 +644,9 @@ pub fn restore(
     cleanup_leftovers(&folder);
 
     let temp = TempFile::new_in(&folder, "restore")?;
-    // When there is no database to replace, the verified copy becomes the database file.
-    let checked = decompress_to(backup, &temp, !exists, progress)?;
+    // The verified copy usually becomes the database file (renamed over it, or put in place of a
+    // missing one): it is flushed to disk as it is written.
+    let checked = decompress_to(backup, &temp, true, progress)?;
     // The integrity check (one core) runs while the safety backup (zstd on the others) is taken;
     // a backup that fails the check is reported as such, and the safety backup taken meanwhile
     // is simply one more backup of the unchanged database.
@@ -615,7 +656,20 @@ pub fn restore(
         total: 0,
     });
     let (checked_ok, safety_backup) = std::thread::scope(|scope| {
-        let check = scope.spawn(|| check_database(backup, temp.path(), opts.check, &mut |_| {}));
+        // The last fsync of the copy runs meanwhile too (it waits on the disk, not the CPU).
+        let synced = scope.spawn(|| {
+            File::open(temp.path())
+                .and_then(|f| f.sync_all())
+                .map_err(|e| BackupError::Write {
+                    path: temp.path().into(),
+                    doing: "syncing the decompressed database",
+                    source: e,
+                })
+        });
+        let check = scope.spawn(|| {
+            check_database(backup, temp.path(), opts.check, &mut |_| {})?;
+            synced.join().expect("fsync thread panicked")
+        });
         let safety = match (&opts.safety_backup, exists) {
             (Some(create_opts), true) => Some(create(db, create_opts, progress)),
             _ => None,
@@ -633,11 +687,12 @@ pub fn restore(
         done: 0,
         total: 1,
     });
-    if exists {
-        replace_content(db, temp.path(), opts.busy_timeout)?;
+    let replacement = if exists {
+        Some(replace(db, temp.path(), opts.busy_timeout)?)
     } else {
         put_in_place(db, temp)?;
-    }
+        None
+    };
     progress(Progress {
         phase: Phase::Replace,
         done: 1,
@@ -649,8 +704,22 @@ pub fn restore(
         meta: checked,
         safety_backup,
         replaced_existing: exists,
+        replacement,
         forced_other_database: other_database,
     })
+}
+
+/// Put the verified `image` (beside `db`, synced) in place of the existing database `db`: renamed
+/// over it when no other process has it open (nothing is written twice), else its content copied
+/// in through SQLite in one transaction. The one place where a restore replaces a database.
+fn replace(db: &Path, image: &Path, busy_timeout: Duration) -> Result<Replacement, BackupError> {
+    match swap::rename_if_unused(db, image, busy_timeout)? {
+        None => Ok(Replacement::Renamed),
+        Some(reason) => {
+            replace_content(db, image, busy_timeout)?;
+            Ok(Replacement::InPlace(reason))
+        }
+    }
 }
 
 /// Copy every page of `image` into the live database in one write transaction, through SQLite,
