@@ -713,3 +713,38 @@ fn renaming_a_referenced_column_carries_into_children_and_back() {
     assert_eq!(snapshot(&db), before);
     assert!(fk_check(&db).is_empty());
 }
+
+#[test]
+fn a_copy_that_loses_or_changes_a_row_is_refused_before_the_drop_and_changes_nothing() {
+    let db = Db::new(CONTENT);
+    let g = gen(&db, "posts", &["--not-null", "body='-'"]).unwrap();
+    let before = db.bytes();
+    let copy_end = r#"FROM main."posts";"#;
+    assert!(g.up.contains(copy_end), "{}", g.up);
+    // A lost row.
+    let lost =
+        g.up.replacen(copy_end, r#"FROM main."posts" WHERE rowid > 1;"#, 1);
+    let err = rebuild::execute(&db.conn(), &lost).unwrap_err();
+    assert_eq!(err.code(), "rebuild-copy-differs", "{err}");
+    assert!(err.to_string().contains("rows before"), "{err}");
+    assert_eq!(db.bytes(), before);
+    // A changed value.
+    let changed = g.up.replacen(
+        copy_end,
+        &format!(
+            "{copy_end}\nUPDATE main.\"_dbtool_new_posts\" SET body = 'changed' WHERE rowid = 1;"
+        ),
+        1,
+    );
+    let err = rebuild::execute(&db.conn(), &changed).unwrap_err();
+    assert_eq!(err.code(), "rebuild-copy-differs", "{err}");
+    assert!(err.to_string().contains("not the same values"), "{err}");
+    assert_eq!(db.bytes(), before);
+    // The file as generated proves its copy.
+    let report = rebuild::execute(&db.conn(), &g.up).unwrap();
+    let proof = report.post.copy.expect("the copy was proven");
+    assert_eq!(
+        proof.rows.to_string(),
+        db.rows("SELECT count(*) FROM posts")[0]
+    );
+}

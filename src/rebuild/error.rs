@@ -141,6 +141,8 @@ pub enum RebuildError {
         table: String,
         problems: Vec<String>,
     },
+    #[error("the copy of {table:?} differs from the table before it is dropped: {detail}")]
+    CopyDiffers { table: String, detail: String },
     #[error("trying the generated rebuild of {table:?} on a copy of the schema failed at {step}")]
     Simulation {
         table: String,
@@ -199,6 +201,7 @@ impl RebuildError {
             RebuildError::NewForeignKeyViolations { .. } => "rebuild-foreign-key-check",
             RebuildError::ViewBroken { .. } => "rebuild-view-broken",
             RebuildError::IntegrityFailed { .. } => "rebuild-integrity-check",
+            RebuildError::CopyDiffers { .. } => "rebuild-copy-differs",
             RebuildError::Simulation { .. } => "rebuild-simulation-failed",
             RebuildError::RoundTrip { .. } => "rebuild-round-trip",
             RebuildError::Header { .. } => "rebuild-header-invalid",
@@ -232,6 +235,7 @@ impl RebuildError {
             | RebuildError::NewForeignKeyViolations { .. }
             | RebuildError::ViewBroken { .. }
             | RebuildError::IntegrityFailed { .. }
+            | RebuildError::CopyDiffers { .. }
             | RebuildError::Simulation { .. }
             | RebuildError::RoundTrip { .. }
             | RebuildError::Header { .. }
@@ -264,6 +268,7 @@ impl RebuildError {
             RebuildError::NewForeignKeyViolations { .. } => Some("nothing was changed; fix the rows named, then run again".into()),
             RebuildError::ViewBroken { .. } => Some("nothing was changed; change or drop the view first (in an earlier migration)".into()),
             RebuildError::IntegrityFailed { .. } => Some("nothing was changed; run `PRAGMA integrity_check` on the database".into()),
+            RebuildError::CopyDiffers { .. } => Some("nothing was changed; a trigger or a hand edit of the file may change rows as they are copied; if not, report it as a dbtool bug".into()),
             RebuildError::Simulation { .. } => Some("nothing was written; SQLite's message (Caused by) names the object in the way: change or drop it in an earlier migration. If it looks like a dbtool bug, report it with the table's CREATE statement".into()),
             RebuildError::RoundTrip { .. } => Some("nothing was written; this is a dbtool bug, please report it with the table's CREATE statement".into()),
             RebuildError::Header { .. } => Some("the first comment lines of a generated rebuild are read by dbtool; restore them or regenerate the file".into()),
