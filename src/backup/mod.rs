@@ -17,6 +17,7 @@ pub mod error;
 pub mod format;
 pub mod snapshot;
 pub mod store;
+mod stream_check;
 pub mod swap;
 
 use std::fs::{self, File};
@@ -162,23 +163,28 @@ pub fn create(
 
     let temp = TempFile::new_in(&dir, "backup")?;
     let file = temp.open_rw()?;
-    let size = compress(&mut snap, &file, temp.path(), opts, &mut meta, progress)?;
+    let written = compress(&mut snap, &file, temp.path(), opts, &mut meta, progress)?;
+    let size = written.size;
     drop(snap); // ends the read transaction, or removes the temporary copy
 
-    // fsync (waiting on the disk) and the read-back (CPU) overlap; both finish before the file
-    // gets its final name.
+    // fsync (waiting on the disk) and the read-back of the file (matched against the stream that
+    // was verified while it was written) overlap; both finish before the file gets its final name.
     let (synced, checked) = std::thread::scope(|scope| {
         let sync = scope.spawn(|| file.sync_all());
-        let checked = opts.verify.then(|| {
-            // The zstd content checksum proves the decoded bytes are the ones the encoder was
-            // fed, which are the bytes the SHA-256 was computed over: hashing again adds nothing.
-            read_payload(
-                temp.path(),
-                Phase::ReadBack,
-                Hash::Skip,
-                progress,
-                &mut |_| Ok(()),
-            )
+        let checked = written.verified.map(|(len, digest)| {
+            let total = meta.image_size;
+            progress(Progress {
+                phase: Phase::ReadBack,
+                done: 0,
+                total,
+            });
+            stream_check::check_file(temp.path(), &meta, len, digest)?;
+            progress(Progress {
+                phase: Phase::ReadBack,
+                done: total,
+                total,
+            });
+            Ok::<_, BackupError>(())
         });
         (sync.join().expect("fsync thread panicked"), checked)
     });
@@ -188,15 +194,7 @@ pub fn create(
         source: e,
     })?;
     drop(file);
-    if let Some(checked) = checked {
-        if checked? != meta {
-            return Err(BackupError::Corrupt {
-                path: temp.path().into(),
-                detail: "the metadata read back differs from what was written".into(),
-                source: None,
-            });
-        }
-    }
+    checked.transpose()?;
 
     let stem = store::db_stem(db);
     let path = store::publish(temp, &dir, |clash| match &fixed_name {
@@ -238,8 +236,18 @@ fn output_location(opts: &CreateOptions) -> Result<(PathBuf, Option<String>), Ba
     ))
 }
 
+/// What [`compress`] wrote.
+struct Written {
+    /// The file's size.
+    size: u64,
+    /// With `verify`: the length and XXH3-128 of the compressed stream after the metadata, which
+    /// a second thread decoded and checked as it was written.
+    verified: Option<(u64, u128)>,
+}
+
 /// Write the metadata frame and the compressed image of `snap` into `file`, hashing the image
-/// on the way; then rewrite the metadata in place with the hash. Returns the file's size.
+/// on the way; then rewrite the metadata in place with the hash. With `opts.verify`, the stream
+/// is decoded and checked on a second thread as it is produced ([`stream_check`]).
 fn compress(
     snap: &mut Snapshot,
     file: &File,
@@ -247,7 +255,7 @@ fn compress(
     opts: &CreateOptions,
     meta: &mut BackupMeta,
     progress: &mut dyn FnMut(Progress),
-) -> Result<u64, BackupError> {
+) -> Result<Written, BackupError> {
     let write_err = |doing: &'static str| {
         move |e: io::Error| BackupError::Write {
             path: path.into(),
@@ -261,52 +269,68 @@ fn compress(
         .map_err(write_err("writing the metadata"))?;
 
     let total = meta.image_size;
-    let sha = store::with_background_sync(file, |writer| {
-        let mut enc = zstd::stream::write::Encoder::new(
-            BufWriter::with_capacity(1 << 20, writer),
-            opts.level,
-        )
-        .map_err(write_err("starting zstd"))?;
-        let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
-            enc.include_checksum(true)?;
-            enc.include_contentsize(true)?;
-            enc.set_pledged_src_size(Some(total))?;
-            if opts.threads > 0 {
-                enc.multithread(opts.threads)?;
-            }
-            Ok(())
-        };
-        setup(&mut enc).map_err(write_err("configuring zstd"))?;
+    let (sha, verified) = store::with_background_sync(file, |writer| {
+        {
+            let tee = stream_check::Tee {
+                inner: BufWriter::with_capacity(1 << 20, writer),
+                digest: xxhash_rust::xxh3::Xxh3::new(),
+                len: 0,
+                frame: stream_check::FrameCheck::default(),
+            };
+            let mut enc = zstd::stream::write::Encoder::new(tee, opts.level)
+                .map_err(write_err("starting zstd"))?;
+            let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
+                enc.include_checksum(true)?;
+                enc.include_contentsize(true)?;
+                enc.set_pledged_src_size(Some(total))?;
+                if opts.threads > 0 {
+                    enc.multithread(opts.threads)?;
+                }
+                Ok(())
+            };
+            setup(&mut enc).map_err(write_err("configuring zstd"))?;
 
-        let mut sha = Sha256::new();
-        let mut done = 0u64;
-        let mut next_report = 0u64;
-        let compress_err = write_err("writing the compressed database");
-        snap.stream(&mut |chunk| {
-            sha.update(chunk);
-            enc.write_all(chunk).map_err(&compress_err)?;
-            done += chunk.len() as u64;
-            if done >= next_report {
-                progress(Progress {
-                    phase: Phase::Backup,
-                    done,
-                    total,
-                });
-                next_report = done + PROGRESS_STEP;
+            let mut sha = Sha256::new();
+            // What zstd's content checksum must be (see stream_check).
+            let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
+            let mut done = 0u64;
+            let mut next_report = 0u64;
+            let compress_err = write_err("writing the compressed database");
+            snap.stream(&mut |chunk| {
+                sha.update(chunk);
+                if opts.verify {
+                    xxh64.update(chunk);
+                }
+                enc.write_all(chunk).map_err(&compress_err)?;
+                done += chunk.len() as u64;
+                if done >= next_report {
+                    progress(Progress {
+                        phase: Phase::Backup,
+                        done,
+                        total,
+                    });
+                    next_report = done + PROGRESS_STEP;
+                }
+                Ok(())
+            })?;
+            let tee = enc
+                .finish()
+                .map_err(write_err("finishing the zstd frame"))?;
+            let stream = (tee.len, tee.digest.digest128());
+            if opts.verify {
+                tee.frame.finish(total, xxh64.digest(), path)?;
             }
-            Ok(())
-        })?;
-        enc.finish()
-            .map_err(write_err("finishing the zstd frame"))?
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .map_err(write_err("writing the compressed database"))?;
-        progress(Progress {
-            phase: Phase::Backup,
-            done,
-            total,
-        });
-        Ok::<_, BackupError>(sha)
+            tee.inner
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .map_err(write_err("writing the compressed database"))?;
+            progress(Progress {
+                phase: Phase::Backup,
+                done,
+                total,
+            });
+            Ok::<_, BackupError>((sha, opts.verify.then_some(stream)))
+        }
     })?;
 
     meta.sha256 = format::hex(&sha.finalize());
@@ -315,10 +339,11 @@ fn compress(
     out.seek(SeekFrom::Start(0))
         .and_then(|_| out.write_all(&final_header))
         .map_err(write_err("writing the metadata"))?;
-    Ok(file
+    let size = file
         .metadata()
         .map_err(write_err("reading the backup's size"))?
-        .len())
+        .len();
+    Ok(Written { size, verified })
 }
 
 /// Whether [`read_payload`] recomputes the SHA-256 of the image.

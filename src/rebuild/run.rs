@@ -1019,8 +1019,7 @@ fn numeric_affinity(
         (Compare::Real, Value::Integer(i)) => Value::Real(i as f64),
         (Compare::Numeric, Value::Real(r))
             if r.fract() == 0.0
-                && r >= -9.223_372_036_854_775e18
-                && r < 9.223_372_036_854_775e18 =>
+                && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&r) =>
         {
             Value::Integer(r as i64)
         }
