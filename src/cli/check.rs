@@ -1,7 +1,9 @@
 //! `dbtool check [--full]`.
 
 use dbtool::check::{CheckOptions, IntegrityLevel};
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{findings, render, Context};
 
@@ -22,7 +24,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             IntegrityLevel::Quick
         },
     };
-    let report = ctx.checker().check(&options)?;
+    let mut report = ctx.checker().check(&options)?;
+    findings::attach_hints(&mut report.findings);
     let code = if report.is_clean() {
         exit::OK
     } else {
