@@ -15,6 +15,7 @@ pub mod error;
 pub mod exit;
 pub mod migrate;
 pub mod rebuild;
+pub mod sidefiles;
 
 pub use check::Checker;
 pub use error::{Error, Result};

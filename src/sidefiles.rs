@@ -1,0 +1,221 @@
+//! dbtool's own files beside a database and in its backup folder: their names, how they are
+//! created, and finding and removing the ones a killed run left behind. Every module that creates
+//! such a file goes through here, so there is one list of names and one cleanup.
+//!
+//! The files:
+//! - `<database>.dbtool-lock`: the advisory run lock ([`crate::db::run_lock`]). Kept on purpose
+//!   (deleting a lock file races with the next process opening it); never a leftover.
+//! - `.dbtool-<kind>-<pid>-<n>.tmp` in the database's folder (`restore`, `reset`) or the backup
+//!   folder (`backup`, `snapshot`, `verify`): temporary files, plus the `-journal`, `-wal` and
+//!   `-shm` SQLite gives one when it opens it as a database (and the run lock a migrator takes on
+//!   a new database it builds there). The owner removes them all when it
+//!   finishes, whether it succeeded or failed; a process killed half-way cannot.
+//!
+//! Invariants:
+//! - Nothing here follows a symbolic link where it creates or opens one of these files: the lock
+//!   is opened with `O_NOFOLLOW`, temporary files are created with `O_CREAT|O_EXCL|O_NOFOLLOW`
+//!   (mode 0600: they hold users' data). A link planted at such a path is an error naming it.
+//! - A temporary file is a leftover only when the process named in it is gone (Linux: no
+//!   `/proc/<pid>`; elsewhere: the file is more than a day old), so a running dbtool's files are
+//!   never touched.
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Appended to the database path to name the run lock.
+pub const LOCK_SUFFIX: &str = ".dbtool-lock";
+/// The files SQLite keeps beside a database: rollback journal, write-ahead log, WAL index.
+pub const SQLITE_SIDE_SUFFIXES: [&str; 3] = ["-journal", "-wal", "-shm"];
+const TEMP_PREFIX: &str = ".dbtool-";
+const TEMP_SUFFIX: &str = ".tmp";
+
+/// `path` with `suffix` appended to its last component (`a.db` + `-wal` → `a.db-wal`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name: OsString = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// The run lock beside `db`.
+pub fn lock_path(db: &Path) -> PathBuf {
+    with_suffix(db, LOCK_SUFFIX)
+}
+
+/// The `-journal`, `-wal` and `-shm` paths of a database file.
+pub fn sqlite_side_files(db: &Path) -> impl Iterator<Item = PathBuf> + '_ {
+    SQLITE_SIDE_SUFFIXES.iter().map(|s| with_suffix(db, s))
+}
+
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh name `.dbtool-<kind>-<pid>-<n>.tmp` in `dir` (not created).
+pub fn temp_path(dir: &Path, kind: &str) -> PathBuf {
+    dir.join(format!(
+        "{TEMP_PREFIX}{kind}-{}-{}{TEMP_SUFFIX}",
+        std::process::id(),
+        TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Create `path` as a new, empty 0600 file. Fails when anything exists there, a symbolic link
+/// included (`O_EXCL` never follows one), and says so when it is a link.
+pub fn create_new(path: &Path) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    open_nofollow(&mut opts, path)
+}
+
+/// Open `path` with `opts`, refusing to follow a symbolic link at `path` itself (links in the
+/// folders above it are the user's business). The error for a link names it.
+pub fn open_nofollow(opts: &mut OpenOptions, path: &Path) -> io::Result<File> {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(opts, libc::O_NOFOLLOW);
+    opts.open(path).map_err(|e| explain_link(path, e))
+}
+
+/// `O_NOFOLLOW` fails with `ELOOP` ("too many levels of symbolic links") and `O_EXCL` with
+/// "file exists": neither says what is wrong. Say it when `path` is a link.
+fn explain_link(path: &Path, e: io::Error) -> io::Error {
+    let is_link = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return e;
+    }
+    io::Error::new(
+        e.kind(),
+        format!(
+            "{} is a symbolic link; dbtool does not follow links where it creates its own files \
+             (remove the link)",
+            path.display()
+        ),
+    )
+}
+
+/// Remove the temporary file `path`, its SQLite side files and the run lock a migrator took on
+/// it; missing ones are fine. Returns what was removed.
+pub fn remove_with_side_files(path: &Path) -> Vec<PathBuf> {
+    std::iter::once(path.to_path_buf())
+        .chain(sqlite_side_files(path))
+        .chain(std::iter::once(lock_path(path)))
+        .filter(|p| fs::remove_file(p).is_ok())
+        .collect()
+}
+
+/// Temporary files (and their SQLite side files) that dbtool processes which are gone left in
+/// `dir`, sorted. A missing or unreadable folder has none.
+pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            temp_owner(&name)
+                .is_some_and(|pid| pid != std::process::id() && !process_alive(pid, &entry.path()))
+        })
+        .map(|entry| entry.path())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Remove [`leftovers`] in `dir`; returns what was removed.
+pub fn remove_leftovers(dir: &Path) -> Vec<PathBuf> {
+    leftovers(dir)
+        .into_iter()
+        .filter(|p| fs::remove_file(p).is_ok())
+        .collect()
+}
+
+/// The folder a database lives in (`.` for a bare file name).
+pub fn folder_of(db: &Path) -> &Path {
+    db.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The pid in `.dbtool-<kind>-<pid>-<n>.tmp` (optionally followed by a SQLite side suffix or the
+/// lock suffix: a migrator building a new database in a temporary file locks it), if `name` has
+/// that shape.
+fn temp_owner(name: &str) -> Option<u32> {
+    let name = SQLITE_SIDE_SUFFIXES
+        .iter()
+        .chain(&[LOCK_SUFFIX])
+        .find_map(|s| name.strip_suffix(s))
+        .unwrap_or(name);
+    let inner = name.strip_prefix(TEMP_PREFIX)?.strip_suffix(TEMP_SUFFIX)?;
+    let mut parts = inner.rsplit('-');
+    let _seq: u64 = parts.next()?.parse().ok()?;
+    parts.next()?.parse().ok()
+}
+
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32, _file: &Path) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: u32, file: &Path) -> bool {
+    let age = fs::symlink_metadata(file)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|m| m.elapsed().ok());
+    age.is_none_or(|a| a < std::time::Duration::from_secs(24 * 3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_and_their_side_files_are_recognised() {
+        assert_eq!(temp_owner(".dbtool-backup-123-4.tmp"), Some(123));
+        assert_eq!(temp_owner(".dbtool-snapshot-9-0.tmp"), Some(9));
+        assert_eq!(temp_owner(".dbtool-restore-9-0.tmp-wal"), Some(9));
+        assert_eq!(temp_owner(".dbtool-reset-9-0.tmp-journal"), Some(9));
+        assert_eq!(temp_owner(".dbtool-reset-9-0.tmp.dbtool-lock"), Some(9));
+        assert_eq!(
+            temp_owner("content-20250101T000000Z-v1-manual.db.zst"),
+            None
+        );
+        assert_eq!(temp_owner(".dbtool-x.tmp"), None);
+        assert_eq!(temp_owner("content.db.dbtool-lock"), None);
+    }
+
+    #[test]
+    fn leftovers_are_those_of_processes_that_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(".dbtool-reset-4000000000-0.tmp");
+        let dead_wal = with_suffix(&dead, "-wal");
+        let mine = temp_path(dir.path(), "reset");
+        for p in [&dead, &dead_wal, &mine] {
+            fs::write(p, b"x").unwrap();
+        }
+        fs::write(dir.path().join("content.db"), b"x").unwrap();
+        assert_eq!(leftovers(dir.path()), vec![dead.clone(), dead_wal.clone()]);
+        assert_eq!(remove_leftovers(dir.path()), vec![dead, dead_wal]);
+        assert!(mine.exists());
+        assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn defect_5_a_planted_symlink_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("victim");
+        let link = dir.path().join("planted");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+
+        let err = create_new(&link).unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        let err = open_nofollow(OpenOptions::new().write(true).create(true), &link).unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+        assert!(err.to_string().contains("planted"), "{err}");
+        assert!(!target.exists(), "the link's target was created");
+    }
+}
