@@ -642,3 +642,105 @@ fn sampling_takes_every_call_or_an_even_spread_with_both_ends() {
     assert_eq!((spread[0], spread[spread.len() - 1]), (1, 100));
     assert!(spread.windows(2).all(|w| w[0] < w[1]));
 }
+
+/// Defect 2, the reproduction: 500 rows only in the `-wal` of a writer killed before it
+/// checkpointed, then `reset` killed at its `rename` (and, as the old code removed the `-wal` and
+/// `-shm` just before, at its first `unlink`s). `reset` used to remove the old `-wal` and rename
+/// the new file over the database: killed in between, the database had neither the 500 rows nor
+/// the new content, and `current` said all was well. Now: the old database with every row, or the
+/// new one (told apart by the seed).
+#[test]
+fn defect_2_reset_killed_between_removing_the_wal_and_its_rename_keeps_every_row() {
+    if !strace_available() {
+        return;
+    }
+    let template = World::new();
+    template.write(
+        "migrations/V1__t.sql",
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n",
+    );
+    template.write("seed.sql", "INSERT INTO t(v) VALUES ('seed');\n");
+    template.ok(&["upgrade"]);
+    // A writer with autocheckpoint off, killed after committing: the rows are only in the -wal.
+    let mut writer = Command::new("sqlite3")
+        .arg(template.db())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sqlite3 is installed");
+    let mut stdin = writer.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        b"PRAGMA journal_mode=WAL;\nPRAGMA wal_autocheckpoint=0;\nWITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO t(v) SELECT i FROM n;\n.print written\n",
+    )
+    .unwrap();
+    let mut stdout = std::io::BufReader::new(writer.stdout.take().unwrap());
+    let mut line = String::new();
+    while line.trim() != "written" {
+        line.clear();
+        assert!(std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() > 0);
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    assert!(std::fs::metadata(common_wal(&template.db())).is_ok_and(|m| m.len() > 0));
+
+    let count = |world: &World, sql: &str| -> i64 {
+        let conn = Connection::open(world.db()).unwrap();
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(count(&template.copy(), "SELECT count(*) FROM t"), 500);
+
+    let kills = [
+        vec![
+            "-e".to_string(),
+            "trace=?rename".into(),
+            "-e".into(),
+            "inject=?rename:signal=SIGKILL".into(),
+        ],
+        vec![
+            "-e".into(),
+            "trace=unlink".into(),
+            "-e".into(),
+            "inject=unlink:signal=SIGKILL:when=1".into(),
+        ],
+        vec![
+            "-e".into(),
+            "trace=unlink".into(),
+            "-e".into(),
+            "inject=unlink:signal=SIGKILL:when=2".into(),
+        ],
+        vec![
+            "-e".into(),
+            "trace=unlink".into(),
+            "-e".into(),
+            "inject=unlink:signal=SIGKILL:when=3".into(),
+        ],
+    ];
+    for kill in kills {
+        let world = template.copy();
+        let mut extra = vec!["-o".to_string(), "/dev/null".into()];
+        extra.extend(kill.iter().cloned());
+        let out = world.strace(&extra, &["reset", "--yes", "--seed", "seed.sql"]);
+        let rows = count(&world, "SELECT count(*) FROM t");
+        let seeded = count(&world, "SELECT count(*) FROM t WHERE v = 'seed'");
+        let killed = out.status.signal() == Some(9);
+        assert!(
+            killed || (out.status.success() && rows == 1),
+            "{kill:?}: neither killed nor a completed reset: {out:?}"
+        );
+        assert!(
+            (rows == 500 && seeded == 0) || (rows == 1 && seeded == 1),
+            "{kill:?} (killed: {killed}): {rows} rows, {seeded} seeded: neither the old database nor the new one"
+        );
+        assert_eq!(
+            check_after_crash(&world, &[&fingerprint(&world.db())]),
+            Vec::<String>::new()
+        );
+        world.ok(&["reset", "--yes", "--seed", "seed.sql"]);
+        assert_eq!(count(&world, "SELECT count(*) FROM t WHERE v = 'seed'"), 1);
+        assert_eq!(world.temp_files(), Vec::<String>::new());
+    }
+}
