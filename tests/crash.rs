@@ -290,6 +290,18 @@ fn scenario(name: &'static str, mode: Mode) -> Scenario {
             // --force: every copy of the world has another path than the one backed up.
             vec!["restore", "--yes", "--force", "backups/known.db.zst"]
         }
+        "restore-new" => {
+            // The database is gone (deleted, lost disk): restore puts the backup in its place.
+            template.ok(&["upgrade"]);
+            settle(&template, mode, TOUCH);
+            template.ok(&["backup", "--output", "backups/known.db.zst"]);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = template.db().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(path);
+            }
+            vec!["restore", "--yes", "--force", "backups/known.db.zst"]
+        }
         "reset" => {
             template.ok(&["upgrade"]);
             template.write(
@@ -327,6 +339,9 @@ fn scenario(name: &'static str, mode: Mode) -> Scenario {
 /// History (version, name, checksum), schema and every row of every table, as the next opener of
 /// the database sees them (a read-write connection rolls back a hot journal, reads the `-wal`).
 fn fingerprint(db: &Path) -> String {
+    if !db.exists() {
+        return "no database".into();
+    }
     let conn = Connection::open(db).unwrap();
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .unwrap();
@@ -371,6 +386,12 @@ fn summary(db: &Path) -> String {
 /// Integrity, foreign keys, an allowed state, sound backups. Returns the problems found.
 fn check_after_crash(world: &World, allowed: &[&String]) -> Vec<String> {
     let mut problems = Vec::new();
+    if !world.db().exists() {
+        if !allowed.contains(&&fingerprint(&world.db())) {
+            problems.push("the database is gone".into());
+        }
+        return problems;
+    }
     let conn = Connection::open(world.db()).unwrap();
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .unwrap();
@@ -624,6 +645,8 @@ matrix! {
     backup_killed_anywhere_wal: "backup", Wal;
     restore_killed_anywhere_rollback: "restore", Rollback;
     restore_killed_anywhere_wal: "restore", Wal;
+    restore_of_a_missing_database_killed_anywhere_rollback: "restore-new", Rollback;
+    restore_of_a_missing_database_killed_anywhere_wal: "restore-new", Wal;
     reset_killed_anywhere_rollback: "reset", Rollback;
     reset_killed_anywhere_wal: "reset", Wal;
     rebuild_killed_anywhere_rollback: "rebuild", Rollback;

@@ -1,8 +1,9 @@
 //! Verified zstd backups of a live SQLite database: take, list, verify, restore, prune.
 //!
-//! The pieces: [`snapshot`] reads a consistent image while others write; [`format`] is the file
-//! layout (metadata frame + zstd payload, so `zstd -d` gives a plain SQLite file); [`store`] owns
-//! folders, names, crash-safe publication and retention. This file ties them into operations.
+//! The pieces: [`snapshot`] reads a consistent image while others write; [`format`](mod@format)
+//! is the file layout (metadata frame + zstd payload, so `zstd -d` gives a plain SQLite file);
+//! [`store`] owns folders, names, crash-safe publication and retention. This file ties them into
+//! operations; [`crate::sidefiles`] names and creates the temporary files.
 //!
 //! Invariants:
 //! - The library never prints and never reads the clock: callers pass `now` and get reports.
