@@ -162,8 +162,14 @@ fn strace_available() -> bool {
             std::env::var_os("CI").is_none(),
             "strace is not installed, and CI is set: the crash tests must run in CI"
         );
-        println!("skipped: strace not installed");
-        eprintln!("skipped: strace not installed");
+        // Straight to stderr, not through eprintln!, which the test harness captures.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"skipped: strace not installed (the crash tests in tests/crash.rs did not run)\n",
+            );
+        });
     }
     found
 }
