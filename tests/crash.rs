@@ -478,7 +478,8 @@ fn count_calls(world: &World, args: &[&str]) -> BTreeMap<String, u32> {
         let Some((tid, rest)) = line.split_once(' ') else {
             continue;
         };
-        let Some((name, _)) = rest.split_once('(') else {
+        // strace pads the pid column: "977  fsync(3)".
+        let Some((name, _)) = rest.trim_start().split_once('(') else {
             continue;
         };
         if SYSCALLS.contains(&name) {
