@@ -48,7 +48,7 @@ const SYSCALLS: [&str; 10] = [
 ];
 
 /// Kill points per syscall and scenario at most (see the module header).
-const SAMPLE: u32 = 6;
+const SAMPLE: u32 = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
