@@ -16,8 +16,10 @@
 //!   is opened with `O_NOFOLLOW`, temporary files are created with `O_CREAT|O_EXCL|O_NOFOLLOW`
 //!   (mode 0600: they hold users' data). A link planted at such a path is an error naming it.
 //! - A temporary file is a leftover only when the process named in it is gone (Linux: no
-//!   `/proc/<pid>`; elsewhere: the file is more than a day old), so a running dbtool's files are
-//!   never touched.
+//!   `/proc/<pid>`; elsewhere: the file is more than a day old) *and* nobody holds the `flock` its
+//!   owner takes when it creates it ([`create_temp`]) for as long as it lives. The pid alone can
+//!   mislead: a dbtool in another container sharing the folder has a pid this one cannot see.
+//!   So a running dbtool's files are never touched.
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -70,6 +72,20 @@ pub fn create_new(path: &Path) -> io::Result<File> {
     open_nofollow(&mut opts, path)
 }
 
+/// Create the temporary file `path` like [`create_new`] and take an exclusive `flock` on it,
+/// which marks it as in use until the returned file is closed (or its process dies).
+pub fn create_temp(path: &Path) -> io::Result<File> {
+    let file = create_new(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            "another process locked the new file",
+        )),
+        Err(fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// Open `path` with `opts`, refusing to follow a symbolic link at `path` itself (links in the
 /// folders above it are the user's business). The error for a link names it.
 pub fn open_nofollow(opts: &mut OpenOptions, path: &Path) -> io::Result<File> {
@@ -115,8 +131,11 @@ pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            temp_owner(&name)
-                .is_some_and(|pid| pid != std::process::id() && !process_alive(pid, &entry.path()))
+            temp_owner(&name).is_some_and(|(pid, main)| {
+                pid != std::process::id()
+                    && !process_alive(pid, &entry.path())
+                    && !in_use(&dir.join(main))
+            })
         })
         .map(|entry| entry.path())
         .collect();
@@ -140,18 +159,25 @@ pub fn folder_of(db: &Path) -> &Path {
 }
 
 /// The pid in `.dbtool-<kind>-<pid>-<n>.tmp` (optionally followed by a SQLite side suffix or the
-/// lock suffix: a migrator building a new database in a temporary file locks it), if `name` has
-/// that shape.
-fn temp_owner(name: &str) -> Option<u32> {
-    let name = SQLITE_SIDE_SUFFIXES
+/// lock suffix: a migrator building a new database in a temporary file locks it), and the name of
+/// the temporary file itself, if `name` has that shape.
+fn temp_owner(name: &str) -> Option<(u32, &str)> {
+    let main = SQLITE_SIDE_SUFFIXES
         .iter()
         .chain(&[LOCK_SUFFIX])
         .find_map(|s| name.strip_suffix(s))
         .unwrap_or(name);
-    let inner = name.strip_prefix(TEMP_PREFIX)?.strip_suffix(TEMP_SUFFIX)?;
+    let inner = main.strip_prefix(TEMP_PREFIX)?.strip_suffix(TEMP_SUFFIX)?;
     let mut parts = inner.rsplit('-');
     let _seq: u64 = parts.next()?.parse().ok()?;
-    parts.next()?.parse().ok()
+    Some((parts.next()?.parse().ok()?, main))
+}
+
+/// Whether a live process holds the `flock` of the temporary file `main` ([`create_temp`]).
+/// A file that is gone is not in use: its side files are orphans.
+fn in_use(main: &Path) -> bool {
+    open_nofollow(OpenOptions::new().read(true), main)
+        .is_ok_and(|f| matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)))
 }
 
 #[cfg(target_os = "linux")]
@@ -174,11 +200,18 @@ mod tests {
 
     #[test]
     fn temp_names_and_their_side_files_are_recognised() {
-        assert_eq!(temp_owner(".dbtool-backup-123-4.tmp"), Some(123));
-        assert_eq!(temp_owner(".dbtool-snapshot-9-0.tmp"), Some(9));
-        assert_eq!(temp_owner(".dbtool-restore-9-0.tmp-wal"), Some(9));
-        assert_eq!(temp_owner(".dbtool-reset-9-0.tmp-journal"), Some(9));
-        assert_eq!(temp_owner(".dbtool-reset-9-0.tmp.dbtool-lock"), Some(9));
+        assert_eq!(
+            temp_owner(".dbtool-backup-123-4.tmp"),
+            Some((123, ".dbtool-backup-123-4.tmp"))
+        );
+        assert_eq!(
+            temp_owner(".dbtool-snapshot-9-0.tmp"),
+            Some((9, ".dbtool-snapshot-9-0.tmp"))
+        );
+        let main = Some((9, ".dbtool-reset-9-0.tmp"));
+        assert_eq!(temp_owner(".dbtool-reset-9-0.tmp-wal"), main);
+        assert_eq!(temp_owner(".dbtool-reset-9-0.tmp-journal"), main);
+        assert_eq!(temp_owner(".dbtool-reset-9-0.tmp.dbtool-lock"), main);
         assert_eq!(
             temp_owner("content-20250101T000000Z-v1-manual.db.zst"),
             None
@@ -201,6 +234,20 @@ mod tests {
         assert_eq!(remove_leftovers(dir.path()), vec![dead, dead_wal]);
         assert!(mine.exists());
         assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_temporary_file_whose_flock_is_held_is_in_use_whatever_its_pid_says() {
+        // A dbtool in another pid namespace (a container sharing the folder) has a pid that
+        // looks dead from here; its flock still says the file is in use.
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join(".dbtool-restore-4000000000-0.tmp");
+        let held = create_temp(&theirs).unwrap();
+        let wal = with_suffix(&theirs, "-wal");
+        fs::write(&wal, b"x").unwrap();
+        assert!(leftovers(dir.path()).is_empty());
+        drop(held);
+        assert_eq!(leftovers(dir.path()), vec![theirs, wal]);
     }
 
     #[cfg(unix)]

@@ -187,18 +187,24 @@ pub fn slug(reason: &str) -> String {
 pub(crate) struct TempFile {
     path: PathBuf,
     armed: bool,
+    /// Holds the file's `flock`: it is in use, whatever its pid looks like from elsewhere.
+    _owner: File,
 }
 
 impl TempFile {
     /// Create an empty 0600 file named `.dbtool-<kind>-<pid>-<n>.tmp` in `dir`.
     pub(crate) fn new_in(dir: &Path, kind: &str) -> Result<Self, BackupError> {
         let path = sidefiles::temp_path(dir, kind);
-        sidefiles::create_new(&path).map_err(|e| BackupError::Write {
+        let owner = sidefiles::create_temp(&path).map_err(|e| BackupError::Write {
             path: path.clone(),
             doing: "creating a temporary file",
             source: e,
         })?;
-        Ok(Self { path, armed: true })
+        Ok(Self {
+            path,
+            armed: true,
+            _owner: owner,
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
