@@ -15,11 +15,15 @@
 //! - Nothing here follows a symbolic link where it creates or opens one of these files: the lock
 //!   is opened with `O_NOFOLLOW`, temporary files are created with `O_CREAT|O_EXCL|O_NOFOLLOW`
 //!   (mode 0600: they hold users' data). A link planted at such a path is an error naming it.
-//! - A temporary file is a leftover only when the process named in it is gone (Linux: no
-//!   `/proc/<pid>`; elsewhere: the file is more than a day old) *and* nobody holds the `flock` its
-//!   owner takes when it creates it ([`create_temp`]) for as long as it lives. The pid alone can
-//!   mislead: a dbtool in another container sharing the folder has a pid this one cannot see.
-//!   So a running dbtool's files are never touched.
+//! - A running dbtool's files are never taken for leftovers. Its owner holds an `flock` on a
+//!   temporary file from creation ([`create_temp`]) to removal; the kernel drops it when the
+//!   process dies, however it dies. That is the test, not the pid in the name, which misleads
+//!   both ways: a dbtool in another container sharing the folder has a pid this one cannot see,
+//!   and after a restart a container's processes get the same small pids again, so the pid of a
+//!   killed dbtool soon belongs to some long-lived process. The pid still covers the instant
+//!   between creating and locking a file (a free file whose process lives is kept for
+//!   [`GRACE`]), and file systems without `flock` (there, only a gone process's files are
+//!   leftovers: Linux has no `/proc/<pid>`; elsewhere the file is more than a day old).
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -73,16 +77,16 @@ pub fn create_new(path: &Path) -> io::Result<File> {
 }
 
 /// Create the temporary file `path` like [`create_new`] and take an exclusive `flock` on it,
-/// which marks it as in use until the returned file is closed (or its process dies).
+/// which marks it as in use until the returned file is closed (or its process dies). On a file
+/// system without `flock` the file is returned unlocked (the pid in its name then decides).
 pub fn create_temp(path: &Path) -> io::Result<File> {
     let file = create_new(path)?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) | Err(fs::TryLockError::Error(_)) => Ok(file),
         Err(fs::TryLockError::WouldBlock) => Err(io::Error::new(
             io::ErrorKind::WouldBlock,
             "another process locked the new file",
         )),
-        Err(fs::TryLockError::Error(e)) => Err(e),
     }
 }
 
@@ -129,18 +133,61 @@ pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
     };
     let mut found: Vec<PathBuf> = entries
         .flatten()
-        .filter(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            temp_owner(&name).is_some_and(|(pid, main)| {
-                pid != std::process::id()
-                    && !process_alive(pid, &entry.path())
-                    && !in_use(&dir.join(main))
-            })
-        })
         .map(|entry| entry.path())
+        .filter(|path| is_leftover(dir, path))
         .collect();
     found.sort();
     found
+}
+
+/// How long a temporary file nobody has locked is kept while the process named in it lives: the
+/// instant between its creation and its `flock`, with a wide margin.
+pub const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// See the module header.
+fn is_leftover(dir: &Path, path: &Path) -> bool {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let Some((pid, main)) = temp_owner(&name) else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    match lock_state(&dir.join(main)) {
+        Lock::Held => false,
+        Lock::Free | Lock::Gone => !process_alive(pid, path) || older_than(path, GRACE),
+        Lock::Unsupported => !process_alive(pid, path),
+    }
+}
+
+enum Lock {
+    /// Another process holds the file's `flock`: its owner is alive.
+    Held,
+    /// Nobody holds it.
+    Free,
+    /// The temporary file itself is gone (these are its side files).
+    Gone,
+    /// The file system does not do `flock`.
+    Unsupported,
+}
+
+fn lock_state(main: &Path) -> Lock {
+    match open_nofollow(OpenOptions::new().read(true), main) {
+        Err(_) => Lock::Gone,
+        Ok(file) => match file.try_lock() {
+            Ok(()) => Lock::Free,
+            Err(fs::TryLockError::WouldBlock) => Lock::Held,
+            Err(fs::TryLockError::Error(_)) => Lock::Unsupported,
+        },
+    }
+}
+
+fn older_than(path: &Path, age: std::time::Duration) -> bool {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|elapsed| elapsed > age)
 }
 
 /// Remove [`leftovers`] in `dir`; returns what was removed.
@@ -171,13 +218,6 @@ fn temp_owner(name: &str) -> Option<(u32, &str)> {
     let mut parts = inner.rsplit('-');
     let _seq: u64 = parts.next()?.parse().ok()?;
     Some((parts.next()?.parse().ok()?, main))
-}
-
-/// Whether a live process holds the `flock` of the temporary file `main` ([`create_temp`]).
-/// A file that is gone is not in use: its side files are orphans.
-fn in_use(main: &Path) -> bool {
-    open_nofollow(OpenOptions::new().read(true), main)
-        .is_ok_and(|f| matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)))
 }
 
 #[cfg(target_os = "linux")]
@@ -248,6 +288,22 @@ mod tests {
         assert!(leftovers(dir.path()).is_empty());
         drop(held);
         assert_eq!(leftovers(dir.path()), vec![theirs, wal]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_killed_runs_file_is_a_leftover_even_when_its_pid_now_belongs_to_another_process() {
+        // After a container restart, the pid of a killed dbtool belongs to a live process (here:
+        // this one's parent). Unlocked and past the grace period, its file is a leftover.
+        let dir = tempfile::tempdir().unwrap();
+        let parent = std::os::unix::process::parent_id();
+        let old = dir.path().join(format!(".dbtool-reset-{parent}-0.tmp"));
+        let file = fs::File::create(&old).unwrap();
+        let young = dir.path().join(format!(".dbtool-reset-{parent}-1.tmp"));
+        fs::write(&young, b"x").unwrap();
+        let past = std::time::SystemTime::now() - GRACE * 2;
+        file.set_modified(past).unwrap();
+        assert_eq!(leftovers(dir.path()), vec![old]);
     }
 
     #[cfg(unix)]
