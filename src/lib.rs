@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod migrate;
 pub mod rebuild;
+pub mod sidefiles;
 
 pub use check::Checker;
 pub use error::{Error, Result};

@@ -43,6 +43,9 @@ pub struct InspectReport {
     pub tables: Vec<TableInfo>,
     /// The newest backup of this database, filled by the caller (see the module header).
     pub latest_backup: Option<LatestBackup>,
+    /// Temporary files killed dbtool runs left beside the database or in its backup folder
+    /// (see [`crate::sidefiles::leftovers`]), filled by the caller, which knows the backup folder.
+    pub leftovers: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +129,7 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
         migrations_problem,
         tables,
         latest_backup: None,
+        leftovers: Vec::new(),
     })
 }
 

@@ -115,6 +115,35 @@ enum Command {
     Config(config::Args),
 }
 
+impl Command {
+    /// Whether the command may write to the database or its backup folder (and so first removes
+    /// what killed runs left there).
+    fn writes(&self) -> bool {
+        match self {
+            Command::Init(_)
+            | Command::Upgrade(_)
+            | Command::Downgrade(_)
+            | Command::Rebuild(_)
+            | Command::Stamp(_)
+            | Command::Backup(_)
+            | Command::Restore(_)
+            | Command::Prune(_)
+            | Command::Reset(_)
+            | Command::Exec(_) => true,
+            Command::Current(_)
+            | Command::History(_)
+            | Command::Status(_)
+            | Command::Create(_)
+            | Command::Backups(_)
+            | Command::Check(_)
+            | Command::Verify(_)
+            | Command::Inspect(_)
+            | Command::Rehearse(_)
+            | Command::Config(_) => false,
+        }
+    }
+}
+
 /// What every command gets: resolved configuration and the output sink.
 pub struct Context {
     pub config: Config,
@@ -181,6 +210,9 @@ pub fn main() -> u8 {
 }
 
 fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
+    if command.writes() {
+        safety::remove_leftovers(ctx);
+    }
     match command {
         Command::Init(args) => init::run(ctx, args),
         Command::Upgrade(args) => upgrade::run(ctx, args),

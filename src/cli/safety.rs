@@ -10,7 +10,7 @@ use dbtool::backup::{
     self, BackupDir, BackupEntry, BackupError, BackupReport, CreateOptions, Retention,
 };
 use dbtool::migrate::{BeforeChange, ChangeContext};
-use dbtool::Error;
+use dbtool::{sidefiles, Error};
 use time::OffsetDateTime;
 
 use super::progress::{self, ProgressLine};
@@ -26,6 +26,29 @@ pub const DEFAULT_RETENTION: Retention = Retention {
 pub fn backup_dir(ctx: &Context) -> BackupDir {
     let explicit = ctx.config.backup_dir.as_ref().map(|d| d.value.as_path());
     backup::resolve_dir(&ctx.config.database.value, explicit)
+}
+
+/// Temporary files that killed dbtool runs left beside the configured database and in its
+/// backup folder (see `dbtool::sidefiles`).
+pub fn leftovers(ctx: &Context) -> Vec<PathBuf> {
+    let db = &ctx.config.database.value;
+    let mut found = sidefiles::leftovers(sidefiles::folder_of(db));
+    found.extend(sidefiles::leftovers(&backup_dir(ctx).path));
+    found
+}
+
+/// Remove [`leftovers`], with a note for each: every command that writes to the database (or
+/// its backups) starts with this, so a killed run's full-size copies do not pile up.
+pub fn remove_leftovers(ctx: &Context) {
+    let db = &ctx.config.database.value;
+    let mut removed = sidefiles::remove_leftovers(sidefiles::folder_of(db));
+    removed.extend(sidefiles::remove_leftovers(&backup_dir(ctx).path));
+    for path in removed {
+        ctx.out.note(format!(
+            "removed {} (left by a dbtool run that was killed)",
+            ctx.out.path(&path)
+        ));
+    }
 }
 
 /// The newest readable backup of the configured database in its backup folder.
