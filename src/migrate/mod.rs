@@ -831,19 +831,16 @@ fn lint_steps<'a>(
     let _ = scratch.pragma_update(None, "foreign_keys", false);
     let mut out = Vec::new();
     for (path, sql) in files {
-        out.extend(rebuild::lint(sql, &scratch).into_iter().map(|w| Warning {
+        let no_transaction = Directives::parse(sql).no_transaction;
+        let outcome = rebuild::lint(sql, &scratch, no_transaction);
+        out.extend(outcome.warnings.into_iter().map(|w| Warning {
             code: w.code.to_string(),
             path: Some(path.to_path_buf()),
             line: Some(w.line),
             message: w.message,
             hint: Some(w.hint),
         }));
-        // Advance the scratch schema by running the file, unless it could write outside the
-        // scratch database (ATTACH, VACUUM INTO); later files are then judged no further.
-        let escapes = rebuild::tokenize::significant(sql)
-            .iter()
-            .any(|t| t.is_word(sql, "ATTACH") || t.is_word(sql, "VACUUM"));
-        if escapes || scratch.execute_batch(sql).is_err() {
+        if !outcome.advanced {
             break; // later files would be judged against a schema they never see
         }
     }
