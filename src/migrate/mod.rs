@@ -367,13 +367,14 @@ impl Migrator {
         } else {
             None
         };
-        let warnings = lint_steps(
+        let mut warnings = lint_steps(
             existing.as_ref(),
             set.migrations
                 .iter()
                 .filter(|m| pending.contains(&m.version))
                 .map(|m| (m.up.path.as_path(), m.up.sql.as_str())),
         );
+        warnings.extend(plan::empty_downs(&set.migrations));
         Ok(StatusReport {
             database: self.database.clone(),
             database_exists,
@@ -535,7 +536,7 @@ impl Migrator {
             head: set.head().map(|m| m.version),
             steps: Vec::new(),
             backup: None,
-            warnings: Vec::new(),
+            warnings: plan::empty_down_steps(&plan.steps),
         };
         if plan.is_empty() {
             conn.execute_batch("ROLLBACK")
@@ -627,7 +628,7 @@ impl Migrator {
                         .filter_map(|s| Some((s.path.as_deref()?, s.sql.as_deref()?))),
                 )
             } else {
-                Vec::new()
+                plan::empty_down_steps(&plan.steps)
             },
         })
     }
