@@ -41,9 +41,9 @@ const SHM_LOCK_LEN: i64 = 9;
 /// How a restore replaced an existing database.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case", tag = "how", content = "because")]
-pub enum Replacement {
+pub enum ReplacedBy {
     /// Nobody else had it open: the verified copy was renamed over it.
-    Renamed,
+    Rename,
     /// Another process has it open (or dbtool could not tell): the content was replaced through
     /// SQLite in one transaction. Says why.
     InPlace(String),
@@ -78,7 +78,7 @@ mod linux {
     use std::fs::{self, File, OpenOptions};
     use std::io;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use std::time::Duration;
 
     use rusqlite::{Connection, OpenFlags};
@@ -87,12 +87,7 @@ mod linux {
     use super::super::store::{self, TempFile};
     use super::super::BackupError;
     use super::{LOCK_LEN, LOCK_START, SHM_LOCK_LEN, SHM_LOCK_START};
-
-    fn side(db: &Path, suffix: &str) -> PathBuf {
-        let mut p = db.as_os_str().to_owned();
-        p.push(suffix);
-        PathBuf::from(p)
-    }
+    use crate::sidefiles;
 
     fn flock(kind: libc::c_int, start: i64, len: i64) -> libc::flock {
         libc::flock {
@@ -197,14 +192,14 @@ mod linux {
             ("-wal", "write-ahead log"),
             ("-journal", "rollback journal"),
         ] {
-            if fs::metadata(side(db, suffix)).is_ok_and(|m| m.len() > 0) {
+            if fs::metadata(sidefiles::with_suffix(db, suffix)).is_ok_and(|m| m.len() > 0) {
                 return Ok(Some(format!("it has a non-empty {what}")));
             }
         }
         if let Ok(shm) = OpenOptions::new()
             .read(true)
             .write(true)
-            .open(side(db, "-shm"))
+            .open(sidefiles::with_suffix(db, "-shm"))
         {
             if locked_by_other(&shm, SHM_LOCK_START, SHM_LOCK_LEN)
                 .map_err(write_err(db, "checking the shared-memory file's locks"))?
@@ -239,10 +234,7 @@ mod linux {
         }
         drop(img);
 
-        let folder = db
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let folder = sidefiles::folder_of(db);
         // A second name for the old file, to put it back if someone opened it meanwhile.
         let aside = TempFile::new_in(folder, "restore-old")?;
         fs::remove_file(aside.path())
@@ -259,10 +251,15 @@ mod linux {
         }
         // The old file's (empty) log and shared memory must not meet the new file's connections.
         for suffix in ["-wal", "-shm", "-journal"] {
-            match fs::remove_file(side(db, suffix)) {
+            match fs::remove_file(sidefiles::with_suffix(db, suffix)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(write_err(&side(db, suffix), "removing a side file")(e)),
+                Err(e) => {
+                    return Err(write_err(
+                        &sidefiles::with_suffix(db, suffix),
+                        "removing a side file",
+                    )(e))
+                }
             }
         }
         drop(aside);

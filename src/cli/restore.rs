@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use dbtool::backup::{self, BackupError, CheckLevel, RestoreOptions, RestoreReport};
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -117,7 +119,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         None if restored.replaced_existing => out.note("backup skipped (--no-backup)"),
         None => {}
     }
-    if let Some(backup::Replacement::InPlace(why)) = &restored.replacement {
+    if let Some(backup::ReplacedBy::InPlace(why)) = &restored.replacement {
         // The slow path: say why, and how to get the fast one.
         out.note(format!(
             "replaced in place through SQLite ({why}); stop the application for a faster restore by rename"

@@ -25,8 +25,5 @@ pub mod tokenize;
 pub use error::{RebuildError, ValueCount};
 pub use generate::{generate, GenerateOptions, Generated};
 pub use lint::{lint, LintWarning};
-pub use run::{
-    execute, postcheck, preflight, prove_copy, CopyCheck, CopyProof, Preflight, RebuildFile,
-    RebuildReport,
-};
+pub use run::{postcheck, preflight, prove_copy, CopyCheck, CopyProof, Preflight, RebuildFile};
 pub use spec::{Change, RebuildSpec};
