@@ -27,8 +27,11 @@ OUT="$DATA/out-$$"
 mkdir -p "$DATA" "$OUT"
 trap 'rm -rf "$OUT"; [[ -n "${HOLDER:-}" ]] && kill "$HOLDER" 2>/dev/null; true' EXIT
 
-cargo build --release --quiet
-DBTOOL="$PWD/target/release/dbtool"
+# DBTOOL=path runs another build (e.g. an older one, for before/after figures).
+if [[ -z "${DBTOOL:-}" ]]; then
+    cargo build --release --quiet
+    DBTOOL="$PWD/target/release/dbtool"
+fi
 
 if [[ ! -f "$DB" ]]; then
     echo "generating $DB (${SIZE_MIB} MiB, once)..." >&2

@@ -23,8 +23,12 @@ rounds=${ROUNDS:-3}
 rows=$(( size * 1048576 / 1340 ))
 mkdir -p "$dir"
 
-cargo build --quiet --release
-dbtool="$repo/target/release/dbtool"
+# DBTOOL=path runs another build (e.g. an older one, for before/after figures).
+dbtool=${DBTOOL:-}
+if [ -z "$dbtool" ]; then
+    cargo build --quiet --release
+    dbtool="$repo/target/release/dbtool"
+fi
 
 # The schema before V0007 (the migration this benchmark times), as a migrations folder.
 mig="$dir/migrations"
