@@ -159,6 +159,7 @@ pub fn create(
         page_count: info.page_count,
         image_size: info.image_size(),
         sha256: String::new(),
+        xxh3_128: None,
         zstd_level: opts.level,
         snapshot_method: info.method,
     }
@@ -272,7 +273,7 @@ fn compress(
         .map_err(write_err("writing the metadata"))?;
 
     let total = meta.image_size;
-    let (sha, verified) = store::with_background_sync(file, |writer| {
+    let (sha, xxh3, verified) = store::with_background_sync(file, |writer| {
         {
             let tee = stream_check::Tee {
                 inner: BufWriter::with_capacity(1 << 20, writer),
@@ -294,6 +295,7 @@ fn compress(
             setup(&mut enc).map_err(write_err("configuring zstd"))?;
 
             let mut sha = Sha256::new();
+            let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
             // What zstd's content checksum must be (see stream_check).
             let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
             let mut done = 0u64;
@@ -301,6 +303,7 @@ fn compress(
             let compress_err = write_err("writing the compressed database");
             snap.stream(&mut |chunk| {
                 sha.update(chunk);
+                xxh3.update(chunk);
                 if opts.verify {
                     xxh64.update(chunk);
                 }
@@ -332,11 +335,12 @@ fn compress(
                 done,
                 total,
             });
-            Ok::<_, BackupError>((sha, opts.verify.then_some(stream)))
+            Ok::<_, BackupError>((sha, xxh3, opts.verify.then_some(stream)))
         }
     })?;
 
     meta.sha256 = format::hex(&sha.finalize());
+    meta.xxh3_128 = Some(format!("{:032x}", xxh3.digest128()));
     let final_header = format::encode_header(meta, Some(header.len()))
         .map_err(write_err("writing the metadata"))?;
     out.seek(SeekFrom::Start(0))
@@ -349,17 +353,20 @@ fn compress(
     Ok(Written { size, verified })
 }
 
-/// Whether [`read_payload`] recomputes the SHA-256 of the image.
+/// Which recorded content hashes [`read_payload`] recomputes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hash {
+    /// The XXH3-128 when the backup records one (restore), else the SHA-256.
     Check,
-    /// Only right after writing, when the zstd checksum already ties the file to the hashed bytes.
+    /// Every hash the backup records (`backups verify`).
+    All,
+    /// None: only when the zstd checksum already ties the data to the hashed bytes.
     Skip,
 }
 
 /// Decompress the backup at `path`, handing the database image to `sink` chunk by chunk, and
 /// check everything a backup promises: metadata, zstd frame checksum, no trailing bytes, image
-/// size, SQLite header, SHA-256 (with [`Hash::Check`]). Returns the metadata.
+/// size, SQLite header, content hashes (see [`Hash`]). Returns the metadata.
 pub fn read_payload(
     path: &Path,
     phase: Phase,
@@ -387,12 +394,15 @@ pub fn read_payload(
         .map_err(|e| corrupt("zstd could not start", Some(e)))?
         .single_frame();
     let total = meta.image_size;
+    let fast = hash != Hash::Skip && meta.xxh3_128.is_some();
+    let slow = hash == Hash::All || (hash == Hash::Check && meta.xxh3_128.is_none());
+    let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
     // The SHA-256 runs on a second thread, on the buffers the decoder has filled: decompression
     // and hashing overlap, and at most a few 1 MiB buffers are in flight.
     let digest = std::thread::scope(|scope| -> Result<Option<String>, BackupError> {
         let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(2);
         let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        let hasher = (hash == Hash::Check).then(|| {
+        let hasher = slow.then(|| {
             scope.spawn(move || {
                 let mut sha = Sha256::new();
                 for (buf, n) in hash_rx {
@@ -429,6 +439,9 @@ pub fn read_payload(
                     None,
                 ));
             }
+            if fast {
+                xxh3.update(chunk);
+            }
             sink(chunk)?;
             if hasher.is_some() {
                 // The hasher only stops when this sender is dropped.
@@ -460,13 +473,22 @@ pub fn read_payload(
         }
         Ok(hasher.map(|h| h.join().expect("hashing thread panicked")))
     })?;
-    if let Some(actual) = digest {
-        if actual != meta.sha256 {
-            return Err(BackupError::HashMismatch {
-                path: path.into(),
-                expected: meta.sha256.clone(),
-                actual,
-            });
+    let recomputed = [
+        (digest, Some(meta.sha256.clone())),
+        (
+            fast.then(|| format!("{:032x}", xxh3.digest128())),
+            meta.xxh3_128.clone(),
+        ),
+    ];
+    for (actual, expected) in recomputed {
+        if let (Some(actual), Some(expected)) = (actual, expected) {
+            if actual != expected {
+                return Err(BackupError::HashMismatch {
+                    path: path.into(),
+                    expected,
+                    actual,
+                });
+            }
         }
     }
     Ok(meta)
@@ -500,7 +522,7 @@ pub fn verify(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<VerifyReport, BackupError> {
     let temp = TempFile::new_in(scratch, "verify")?;
-    let meta = decompress_to(backup, &temp, false, progress)?;
+    let meta = decompress_to(backup, &temp, false, Hash::All, progress)?;
     check_database(backup, temp.path(), check, progress)?;
     Ok(VerifyReport {
         path: backup.into(),
@@ -513,6 +535,7 @@ fn decompress_to(
     backup: &Path,
     temp: &TempFile,
     durable: bool,
+    hash: Hash,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupMeta, BackupError> {
     let file = temp.open_rw()?;
@@ -523,13 +546,9 @@ fn decompress_to(
     };
     let mut write = |out: &mut dyn Write| {
         let mut out = BufWriter::with_capacity(1 << 20, out);
-        let meta = read_payload(
-            backup,
-            Phase::Decompress,
-            Hash::Check,
-            progress,
-            &mut |chunk| out.write_all(chunk).map_err(write_err),
-        )?;
+        let meta = read_payload(backup, Phase::Decompress, hash, progress, &mut |chunk| {
+            out.write_all(chunk).map_err(write_err)
+        })?;
         out.flush().map_err(write_err)?;
         Ok(meta)
     };
@@ -659,7 +678,7 @@ pub fn restore(
     let temp = TempFile::new_in(&folder, "restore")?;
     // The verified copy usually becomes the database file (renamed over it, or put in place of a
     // missing one): it is flushed to disk as it is written.
-    let checked = decompress_to(backup, &temp, true, progress)?;
+    let checked = decompress_to(backup, &temp, true, Hash::Check, progress)?;
     // The integrity check (one core) runs while the safety backup (zstd on the others) is taken;
     // a backup that fails the check is reported as such, and the safety backup taken meanwhile
     // is simply one more backup of the unchanged database.

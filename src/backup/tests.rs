@@ -607,7 +607,10 @@ fn hold_database_open_helper() {
 }
 
 /// Another process with `db` open, until dropped.
-struct Holder(std::process::Child);
+struct Holder(
+    std::process::Child,
+    io::BufReader<std::process::ChildStdout>,
+);
 
 fn hold(db: &Path, read: bool) -> Holder {
     use std::io::BufRead;
@@ -626,20 +629,22 @@ fn hold(db: &Path, read: bool) -> Holder {
         cmd.env("DBTOOL_TEST_HOLD_READ", "1");
     }
     let mut child = cmd.spawn().unwrap();
-    let out = io::BufReader::new(child.stdout.take().unwrap());
-    assert!(
-        // libtest prints the test's name on the same line first.
-        out.lines()
-            .map_while(|l| l.ok())
-            .any(|l| l.ends_with("holder-ready")),
-        "the helper process did not open the database"
-    );
-    Holder(child)
+    let mut out = io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    // libtest prints the test's name on the same line first.
+    while !line.trim_end().ends_with("holder-ready") {
+        line.clear();
+        let n = out.read_line(&mut line).unwrap();
+        assert!(n > 0, "the helper process did not open the database");
+    }
+    Holder(child, out)
 }
 
 impl Drop for Holder {
     fn drop(&mut self) {
         drop(self.0.stdin.take());
+        // Read what the helper still prints, so it never writes into a closed pipe.
+        let _ = io::Read::read_to_end(&mut self.1, &mut Vec::new());
         let _ = self.0.wait();
     }
 }
@@ -698,16 +703,34 @@ fn restore_replaces_in_place_while_another_process_has_the_database_open() {
     }
 }
 
-/// A backup file holding `image` under a correct SHA-256 (or `sha` when given).
-fn backup_of_image(like: &BackupMeta, image: &[u8], sha: Option<String>, to: &Path) {
+/// A backup file holding `image` under correct content hashes, or under `wrong` ones (both, or
+/// only a SHA-256 as older dbtools wrote).
+fn backup_of_image(like: &BackupMeta, image: &[u8], wrong: Option<Wrong>, to: &Path) {
     let mut meta = like.clone();
-    meta.sha256 = sha.unwrap_or_else(|| format::hex(&Sha256::digest(image)));
+    meta.sha256 = format::hex(&Sha256::digest(image));
+    meta.xxh3_128 = Some(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(image)));
+    match wrong {
+        None => {}
+        Some(Wrong::Both) => {
+            meta.sha256 = "ab".repeat(32);
+            meta.xxh3_128 = Some("cd".repeat(16));
+        }
+        Some(Wrong::OldFormatSha) => {
+            meta.sha256 = "ab".repeat(32);
+            meta.xxh3_128 = None;
+        }
+    }
     let mut file = format::encode_header(&meta, None).unwrap();
     let mut enc = zstd::stream::write::Encoder::new(&mut file, 3).unwrap();
     enc.include_checksum(true).unwrap();
     enc.write_all(image).unwrap();
     enc.finish().unwrap();
     fs::write(to, file).unwrap();
+}
+
+enum Wrong {
+    Both,
+    OldFormatSha,
 }
 
 #[test]
@@ -753,10 +776,16 @@ fn corrupted_image_or_hash_mismatch_is_refused_with_the_database_unchanged() {
     assert_eq!(err.code(), "backup-integrity-failed", "{err}");
     assert_eq!(files(), before);
 
-    // The right image under another recorded hash.
-    let mismatch = tmp.path().join("mismatch.db.zst");
-    backup_of_image(&b.meta, &image, Some("ab".repeat(32)), &mismatch);
-    let err = restore(&db, &mismatch, &ro, &mut no_progress()).unwrap_err();
-    assert_eq!(err.code(), "backup-hash-mismatch", "{err}");
-    assert_eq!(files(), before);
+    // The right image under other recorded hashes (and as an older dbtool wrote it: SHA-256 only).
+    for wrong in [Wrong::Both, Wrong::OldFormatSha] {
+        let mismatch = tmp.path().join("mismatch.db.zst");
+        backup_of_image(&b.meta, &image, Some(wrong), &mismatch);
+        let err = restore(&db, &mismatch, &ro, &mut no_progress()).unwrap_err();
+        assert_eq!(err.code(), "backup-hash-mismatch", "{err}");
+        assert_eq!(files(), before);
+    }
+    // The same file with its right hashes verifies.
+    let good = tmp.path().join("good.db.zst");
+    backup_of_image(&b.meta, &image, None, &good);
+    verify(&good, tmp.path(), CheckLevel::Full, &mut no_progress()).unwrap();
 }
