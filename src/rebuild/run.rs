@@ -9,6 +9,7 @@
 //! read back, restored after) for callers without an executor of their own.
 
 use std::collections::BTreeSet;
+use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
@@ -711,13 +712,18 @@ pub struct CopyProof {
 }
 
 /// Runs [`prove_copy`] once, before the first `DROP` of a generated rebuild file: the hook an
-/// executor calls before each statement it runs.
+/// executor calls before each statement it runs. In WAL mode the old table's digest is taken on a
+/// second, read-only connection while the copy runs (the writer has changed nothing of the old
+/// table, and uncommitted work is invisible to the reader, so both see the same rows): only the
+/// new table's digest remains to be taken before the `DROP`.
 #[derive(Debug)]
 pub struct CopyCheck<'a> {
     file: &'a RebuildFile,
     /// The copy statement has been reached (it runs right after the hook returns).
     copied: bool,
     done: bool,
+    /// The plan and the old table's digest being taken meanwhile.
+    early: Option<(ProofPlan, JoinHandle<Result<(u64, u128), RebuildError>>)>,
     pub proof: Option<CopyProof>,
 }
 
@@ -727,6 +733,7 @@ impl<'a> CopyCheck<'a> {
             file,
             copied: false,
             done: false,
+            early: None,
             proof: None,
         }
     }
@@ -742,6 +749,9 @@ impl<'a> CopyCheck<'a> {
         }
         if !self.copied {
             self.copied = parse_copy(statement, &self.file.temp).is_some();
+            if self.copied {
+                self.early = self.start_old_digest(conn)?;
+            }
             return Ok(());
         }
         let first = significant(statement);
@@ -749,8 +759,57 @@ impl<'a> CopyCheck<'a> {
             return Ok(());
         }
         self.done = true;
-        self.proof = prove_copy(conn, self.file)?;
+        self.proof = match self.early.take() {
+            Some((plan, old)) => {
+                let after = rows_digest(
+                    conn,
+                    &self.file.table,
+                    &self.file.temp,
+                    &plan.new_cols,
+                    &plan.modes,
+                )?;
+                let before = old.join().expect("digest thread panicked")?;
+                Some(compare(&self.file.table, before, after, plan)?)
+            }
+            None => prove_copy(conn, self.file)?,
+        };
         Ok(())
+    }
+
+    /// In WAL mode, on a database file, without columns renamed before the copy: the plan, and
+    /// the old table's digest started on a second connection.
+    #[allow(clippy::type_complexity)]
+    fn start_old_digest(
+        &self,
+        conn: &Connection,
+    ) -> Result<Option<(ProofPlan, JoinHandle<Result<(u64, u128), RebuildError>>)>, RebuildError>
+    {
+        let table = self.file.table.clone();
+        let path = conn.path().unwrap_or("").to_string();
+        let wal = conn
+            .query_row("PRAGMA main.journal_mode", [], |r| r.get::<_, String>(0))
+            .map_err(sql_err(&table, "reading the journal mode"))?
+            .eq_ignore_ascii_case("wal");
+        if !wal || path.is_empty() || !self.file.renames_first.is_empty() {
+            return Ok(None);
+        }
+        let Some(plan) = proof_plan(conn, self.file)? else {
+            return Ok(None);
+        };
+        let (cols, modes) = (plan.old_cols.clone(), plan.modes.clone());
+        let old = std::thread::spawn(move || {
+            let reader = Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql_err(
+                &table,
+                "opening a second connection for the row digest",
+            ))?;
+            rows_digest(&reader, &table, &table, &cols, &modes)
+        });
+        Ok(Some((plan, old)))
     }
 }
 
@@ -772,21 +831,43 @@ pub fn prove_copy(
     conn: &Connection,
     file: &RebuildFile,
 ) -> Result<Option<CopyProof>, RebuildError> {
+    let Some(plan) = proof_plan(conn, file)? else {
+        return Ok(None);
+    };
+    let table = file.table.as_str();
+    let before = rows_digest(conn, table, table, &plan.old_cols, &plan.modes)?;
+    let after = rows_digest(conn, table, &file.temp, &plan.new_cols, &plan.modes)?;
+    compare(table, before, after, plan).map(Some)
+}
+
+/// What to digest on each side: the old table through the copy's mapping, the new one's columns.
+#[derive(Debug)]
+struct ProofPlan {
+    old_cols: Vec<String>,
+    new_cols: Vec<String>,
+    modes: Vec<Compare>,
+    converted: Vec<String>,
+}
+
+/// `None` when the file's copy or either table's definition cannot be read.
+fn proof_plan(conn: &Connection, file: &RebuildFile) -> Result<Option<ProofPlan>, RebuildError> {
     let table = file.table.as_str();
     let (Some(copy), Some(ddl)) = (&file.copy, &file.target_ddl) else {
         return Ok(None);
     };
-    let err = |doing: &str| sql_err(table, doing);
-    let schema = Schema::read(conn).map_err(err("reading the schema"))?;
+    let schema = Schema::read(conn).map_err(sql_err(table, "reading the schema"))?;
     let Some(old_sql) = schema.find("table", table).and_then(|o| o.sql.clone()) else {
         return Ok(None);
     };
     let (Ok(old), Ok(new)) = (parse_create_table(&old_sql), parse_create_table(ddl)) else {
         return Ok(None);
     };
-    let q = quote_ident;
-    let (mut old_cols, mut new_cols, mut modes, mut converted) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut plan = ProofPlan {
+        old_cols: Vec::new(),
+        new_cols: Vec::new(),
+        modes: Vec::new(),
+        converted: Vec::new(),
+    };
     if !old.without_rowid && !new.without_rowid {
         let names = |t: &CreateTable| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
         let (Some(o), Some(n)) = (
@@ -795,9 +876,9 @@ pub fn prove_copy(
         ) else {
             return Ok(None);
         };
-        old_cols.push(o.to_string());
-        new_cols.push(n.to_string());
-        modes.push(Compare::Exact);
+        plan.old_cols.push(o.to_string());
+        plan.new_cols.push(n.to_string());
+        plan.modes.push(Compare::Exact);
     }
     for (target, source) in copy {
         let Some((_, col)) = new.column(target) else {
@@ -821,39 +902,55 @@ pub fn prove_copy(
             _ => (source.clone(), Compare::Exact),
         };
         if !same {
-            converted.push(target.clone());
+            plan.converted.push(target.clone());
         }
-        old_cols.push(expr);
-        new_cols.push(q(target));
-        modes.push(mode);
+        plan.old_cols.push(expr);
+        plan.new_cols.push(quote_ident(target));
+        plan.modes.push(mode);
     }
-    let digest = |from: &str, cols: &[String]| -> Result<(u64, u128), RebuildError> {
-        conn.create_aggregate_function(
-            "dbtool_rows_digest",
-            -1,
-            rusqlite::functions::FunctionFlags::SQLITE_UTF8,
-            RowsDigest {
-                modes: modes.clone(),
-            },
-        )
-        .map_err(err("registering the row digest"))?;
-        let sql = format!(
-            "SELECT dbtool_rows_digest({}) FROM main.{}",
-            cols.join(", "),
-            q(from)
-        );
-        let hex: Option<String> = conn
-            .query_row(&sql, [], |r| r.get(0))
-            .map_err(err("computing the row digest"))?;
-        let hex = hex.unwrap_or_default();
-        let (n, d) = hex.split_once(':').unwrap_or(("0", "0"));
-        Ok((
-            n.parse().unwrap_or(0),
-            u128::from_str_radix(d, 16).unwrap_or(0),
-        ))
-    };
-    let before = digest(table, &old_cols)?;
-    let after = digest(&file.temp, &new_cols)?;
+    Ok(Some(plan))
+}
+
+/// Row count and digest of `cols` over every row of `from` (errors name `table`).
+fn rows_digest(
+    conn: &Connection,
+    table: &str,
+    from: &str,
+    cols: &[String],
+    modes: &[Compare],
+) -> Result<(u64, u128), RebuildError> {
+    conn.create_aggregate_function(
+        "dbtool_rows_digest",
+        -1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+        RowsDigest {
+            modes: modes.to_vec(),
+        },
+    )
+    .map_err(sql_err(table, "registering the row digest"))?;
+    let sql = format!(
+        "SELECT dbtool_rows_digest({}) FROM main.{}",
+        cols.join(", "),
+        quote_ident(from)
+    );
+    let hex: Option<String> = conn
+        .query_row(&sql, [], |r| r.get(0))
+        .map_err(sql_err(table, "computing the row digest"))?;
+    let hex = hex.unwrap_or_default();
+    let (n, d) = hex.split_once(':').unwrap_or(("0", "0"));
+    Ok((
+        n.parse().unwrap_or(0),
+        u128::from_str_radix(d, 16).unwrap_or(0),
+    ))
+}
+
+/// The proof, or the refusal: same row count, same digest.
+fn compare(
+    table: &str,
+    before: (u64, u128),
+    after: (u64, u128),
+    plan: ProofPlan,
+) -> Result<CopyProof, RebuildError> {
     if before.0 != after.0 {
         return Err(RebuildError::CopyDiffers {
             table: table.into(),
@@ -869,11 +966,11 @@ pub fn prove_copy(
             ),
         });
     }
-    Ok(Some(CopyProof {
+    Ok(CopyProof {
         rows: before.0,
         digest: format!("{:032x}", before.1),
-        converted,
-    }))
+        converted: plan.converted,
+    })
 }
 
 /// `dbtool_rows_digest(v1, v2, …)`: `"<rows>:<hex>"`, the row count and the wrapping sum of
