@@ -723,7 +723,7 @@ pub struct CopyCheck<'a> {
     copied: bool,
     done: bool,
     /// The plan and the old table's digest being taken meanwhile.
-    early: Option<(ProofPlan, JoinHandle<Result<(u64, u128), RebuildError>>)>,
+    early: Option<EarlyDigest>,
     pub proof: Option<CopyProof>,
 }
 
@@ -778,12 +778,7 @@ impl<'a> CopyCheck<'a> {
 
     /// In WAL mode, on a database file, without columns renamed before the copy: the plan, and
     /// the old table's digest started on a second connection.
-    #[allow(clippy::type_complexity)]
-    fn start_old_digest(
-        &self,
-        conn: &Connection,
-    ) -> Result<Option<(ProofPlan, JoinHandle<Result<(u64, u128), RebuildError>>)>, RebuildError>
-    {
+    fn start_old_digest(&self, conn: &Connection) -> Result<Option<EarlyDigest>, RebuildError> {
         let table = self.file.table.clone();
         let path = conn.path().unwrap_or("").to_string();
         let wal = conn
@@ -812,6 +807,9 @@ impl<'a> CopyCheck<'a> {
         Ok(Some((plan, old)))
     }
 }
+
+/// The plan of a copy proof, and the old table's digest being taken on another thread.
+type EarlyDigest = (ProofPlan, JoinHandle<Result<(u64, u128), RebuildError>>);
 
 /// How one copied column's values are compared (see [`RowsDigest`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
