@@ -745,7 +745,7 @@ pub fn restore(
 /// over it when no other process has it open (nothing is written twice), else its content copied
 /// in through SQLite in one transaction. The one place where a restore replaces a database.
 fn replace(db: &Path, image: &Path, busy_timeout: Duration) -> Result<ReplacedBy, BackupError> {
-    match swap::rename_if_unused(db, image, busy_timeout)? {
+    match swap::rename_if_unused(db, image)? {
         None => Ok(ReplacedBy::Rename),
         Some(reason) => {
             replace_content(db, image, busy_timeout)?;

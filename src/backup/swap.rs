@@ -52,18 +52,14 @@ pub enum ReplacedBy {
 /// Rename `image` (complete, synced, beside `db`) over `db` if no other process has `db` open.
 /// `Ok(Some(reason))`: nothing was changed (beyond a checkpoint of the old database), replace
 /// the content in place instead. `Ok(None)`: `image` is now `db`.
-pub(crate) fn rename_if_unused(
-    db: &Path,
-    image: &Path,
-    busy_timeout: std::time::Duration,
-) -> Result<Option<String>, BackupError> {
+pub(crate) fn rename_if_unused(db: &Path, image: &Path) -> Result<Option<String>, BackupError> {
     #[cfg(target_os = "linux")]
     {
-        linux::rename_if_unused(db, image, busy_timeout)
+        linux::rename_if_unused(db, image)
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (db, image, busy_timeout);
+        let _ = (db, image);
         Ok(Some(
             "dbtool cannot tell on this system whether another process has it open".into(),
         ))
@@ -83,7 +79,6 @@ mod linux {
 
     use rusqlite::{Connection, OpenFlags};
 
-    use super::super::error::classify;
     use super::super::store::{self, TempFile};
     use super::super::BackupError;
     use super::{LOCK_LEN, LOCK_START, SHM_LOCK_LEN, SHM_LOCK_START};
@@ -140,11 +135,7 @@ mod linux {
         None
     }
 
-    pub(super) fn rename_if_unused(
-        db: &Path,
-        image: &Path,
-        busy_timeout: Duration,
-    ) -> Result<Option<String>, BackupError> {
+    pub(super) fn rename_if_unused(db: &Path, image: &Path) -> Result<Option<String>, BackupError> {
         let write_err = |path: &Path, doing: &'static str| {
             let path = path.to_path_buf();
             move |e: io::Error| BackupError::Write {
@@ -154,25 +145,24 @@ mod linux {
             }
         };
         // Empty the old database's WAL into it (what its last connection does on close), so no
-        // log of the old file is left to be replayed onto the new one. Busy means in use.
-        {
+        // log of the old file is left to be replayed onto the new one. This never waits: busy
+        // (or any other failure here) means someone else is at work, and the in-place path,
+        // which waits up to the busy timeout, reports what is wrong.
+        let checkpointed = || -> rusqlite::Result<bool> {
             let conn = Connection::open_with_flags(
                 db,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(|e| classify(db, "opening the database", e))?;
-            let _ = busy_timeout; // never wait here: a wait means someone else is at work
-            let mode: String = conn
-                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-                .map_err(|e| classify(db, "reading the journal mode", e))?;
-            if mode.eq_ignore_ascii_case("wal") {
-                let busy: i64 = conn
-                    .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
-                    .map_err(|e| classify(db, "checkpointing the database", e))?;
-                if busy != 0 {
-                    return Ok(Some("another connection is using it".into()));
-                }
+            )?;
+            conn.busy_timeout(Duration::ZERO)?;
+            let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Ok(true);
             }
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            Ok(busy == 0)
+        };
+        if !checkpointed().unwrap_or(false) {
+            return Ok(Some("another connection is using it".into()));
         }
         let file = OpenOptions::new()
             .read(true)
