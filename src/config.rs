@@ -211,6 +211,38 @@ impl Config {
     }
 }
 
+/// Write a new `dbtool.toml` in `dir` naming the database and the migrations folder (paths
+/// relative to `dir`). Never overwrites: an existing file is [`Error::FileExists`].
+pub fn write_config_file(dir: &Path, database: &str, migrations: &str) -> Result<PathBuf> {
+    use std::io::Write;
+    let path = dir.join(CONFIG_FILE_NAME);
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let text = format!(
+        "# dbtool configuration, found by every dbtool command run in this folder or below.\n\
+         # Paths are relative to this file. `dbtool config` shows what is in effect.\n\
+         database = {}\n\
+         migrations = {}\n\
+         \n\
+         # [backup]\n\
+         # dir = \"backups\"  # default: a per-database folder in the platform data directory\n\
+         # keep = 10         # the newest N backups of the database are kept (default 10)\n\
+         # keep_days = 30    # also keep every backup younger than D days (default: unset)\n",
+        quote(database),
+        quote(migrations)
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::FileExists { path: path.clone() },
+            _ => Error::io("creating", &path, e),
+        })?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::io("writing", &path, e))?;
+    Ok(path)
+}
+
 /// `dbtool.toml` in `start` or its nearest parent.
 fn find_config_file(start: &Path) -> Option<PathBuf> {
     start

@@ -71,6 +71,7 @@ fn database_url_forms_and_unsupported_schemes() {
         let json = config_json(&env, env.root(), &[("DATABASE_URL", url)], &[]);
         assert_eq!(json["database"]["value"], format!("$TMP/{file}"), "{url}");
         assert_eq!(json["database"]["source"]["detail"], "DATABASE_URL");
+        std::fs::write(env.root().join(file), b"").unwrap(); // `upgrade` never creates it
         let (code, _, stderr) = run_in(
             &env,
             env.root(),
@@ -96,6 +97,7 @@ fn database_url_forms_and_unsupported_schemes() {
         assert!(stderr.contains("hint: use sqlite:PATH"), "{stderr}");
     }
     // --database accepts the same forms.
+    std::fs::write(env.root().join("flag.db"), b"").unwrap();
     env.ok(&["--database", "sqlite:flag.db", "upgrade", "+1"]);
     assert_eq!(versions(&env.root().join("flag.db")), vec![1]);
 }
@@ -160,6 +162,7 @@ fn flag_beats_environment_beats_config_file_beats_default() {
             "flag_migrations",
         ),
     ] {
+        std::fs::write(root.join(db), b"").unwrap(); // `upgrade` never creates it
         let (code, _, stderr) = run_in(&env, root, envs, args);
         assert_eq!(code, 0, "{stderr}");
         assert_eq!(common::history(&root.join(db)), vec![(1, name.to_string())]);

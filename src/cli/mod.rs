@@ -10,6 +10,7 @@ mod current;
 mod downgrade;
 mod exec;
 mod findings;
+mod hints;
 mod history;
 mod init;
 mod inspect;
@@ -17,6 +18,7 @@ mod output;
 mod progress;
 mod prune;
 mod rebuild;
+mod redo;
 mod rehearse;
 mod render;
 mod reset;
@@ -72,7 +74,8 @@ pub struct GlobalArgs {
     #[arg(long, short = 'd', global = true, value_name = "PATH")]
     database: Option<String>,
     /// Migrations folder [default: DBTOOL_MIGRATIONS, dbtool.toml, ./migrations]
-    #[arg(long, short = 'm', global = true, value_name = "DIR")]
+    // No `-m`: that is Alembic's `revision -m MESSAGE`, which `create -m` accepts.
+    #[arg(long, global = true, value_name = "DIR")]
     migrations: Option<PathBuf>,
     /// Backup folder [default: DBTOOL_BACKUP_DIR, dbtool.toml, a per-database data folder]
     #[arg(long, global = true, value_name = "DIR")]
@@ -93,6 +96,7 @@ enum Command {
     Init(init::Args),
     Upgrade(upgrade::Args),
     Downgrade(downgrade::Args),
+    Redo(redo::Args),
     Current(current::Args),
     History(history::Args),
     Status(status::Args),
@@ -116,6 +120,8 @@ enum Command {
 pub struct Context {
     pub config: Config,
     pub out: Output,
+    /// The database as written on the command line or in DATABASE_URL (for hints).
+    pub raw_database: Option<String>,
 }
 
 impl Context {
@@ -162,14 +168,22 @@ pub fn main() -> u8 {
         backup_dir: cli.global.backup_dir.clone(),
         busy_timeout_ms: cli.global.busy_timeout,
     };
-    let result = Config::resolve(&overrides, &env).and_then(|config| {
-        let ctx = Context { config, out };
-        dispatch(&ctx, cli.command)
-    });
-    match result {
+    let config = match Config::resolve(&overrides, &env) {
+        Ok(config) => config,
+        Err(e) => {
+            report_error(&e, None, json);
+            return e.exit_code();
+        }
+    };
+    let ctx = Context {
+        config,
+        out,
+        raw_database: cli.global.database.clone().or(env.database_url.clone()),
+    };
+    match dispatch(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            report_error(&e, json);
+            report_error(&e, Some(&ctx), json);
             e.exit_code()
         }
     }
@@ -180,6 +194,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Init(args) => init::run(ctx, args),
         Command::Upgrade(args) => upgrade::run(ctx, args),
         Command::Downgrade(args) => downgrade::run(ctx, args),
+        Command::Redo(args) => redo::run(ctx, args),
         Command::Current(args) => current::run(ctx, args),
         Command::History(args) => history::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
@@ -210,7 +225,8 @@ fn causes(e: &Error) -> Vec<String> {
     causes
 }
 
-fn report_error(e: &Error, json: bool) {
+fn report_error(e: &Error, ctx: Option<&Context>, json: bool) {
+    let hint = hints::hint(e, ctx);
     if json {
         let value = serde_json::json!({
             "error": {
@@ -218,7 +234,7 @@ fn report_error(e: &Error, json: bool) {
                 "exit_code": e.exit_code(),
                 "message": e.to_string(),
                 "causes": causes(e),
-                "hint": e.hint(),
+                "hint": hint,
             }
         });
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
@@ -228,7 +244,7 @@ fn report_error(e: &Error, json: bool) {
     for cause in causes(e) {
         eprintln!("  caused by: {cause}");
     }
-    if let Some(hint) = e.hint() {
+    if let Some(hint) = hint {
         eprintln!("  hint: {hint}");
     }
 }

@@ -1,9 +1,12 @@
 //! `dbtool upgrade [TARGET]`.
 
+use std::path::Path;
+
 use dbtool::check::CheckError;
+use dbtool::migrate::{ChangeContext, Step};
 use dbtool::{exit, Error, RunOptions, UpTarget};
 
-use super::{rehearse, render, safety, Context};
+use super::{rehearse, render, safety, Context, Output};
 
 /// Apply pending migrations (all of them, up to a version, or the next N)
 #[derive(clap::Args)]
@@ -41,15 +44,27 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         None
     };
     let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        // Before anything is applied (and before the backup): say which files are empty.
+        let warn_then_backup = |change: &ChangeContext<'_>| {
+            warn_empty(&ctx.out, &change.plan.steps);
+            hook(change)
+        };
         ctx.migrator().upgrade(
             target,
             &RunOptions {
                 dry_run: args.dry_run,
-                before_change: Some(hook),
+                before_change: Some(&warn_then_backup),
                 ..RunOptions::default()
             },
         )
     })?;
+    if report.dry_run {
+        for step in &report.steps {
+            if let (Some(path), Some(sql)) = (&step.path, &step.sql) {
+                warn_if_empty(&ctx.out, path, sql);
+            }
+        }
+    }
     match rehearsal {
         Some(rehearsal) if ctx.out.json => ctx.out.json(&serde_json::json!({
             "rehearsal": rehearsal,
@@ -58,4 +73,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         _ => render::run_report(&ctx.out, &report),
     }
     Ok(exit::OK)
+}
+
+/// `warning[empty-migration]` for each step about to apply a file with no SQL statement (a
+/// `dbtool create` template left as it was): it would be recorded as applied and never run again.
+fn warn_empty(out: &Output, steps: &[Step]) {
+    for step in steps {
+        if let (Some(path), Some(sql)) = (&step.path, &step.sql) {
+            warn_if_empty(out, path, sql);
+        }
+    }
+}
+
+fn warn_if_empty(out: &Output, path: &Path, sql: &str) {
+    if dbtool::rebuild::tokenize::significant(sql).is_empty() {
+        out.note(format!(
+            "warning[empty-migration]: {}: has no SQL statements; it will be recorded as applied and not run again",
+            out.path(path)
+        ));
+        out.note("  hint: write the change into the file first; if it is applied, edit it and run `dbtool redo`");
+    }
 }

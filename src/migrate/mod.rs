@@ -43,8 +43,8 @@ pub use exec::{run_script, StatementReport};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
 pub use plan::{
-    down_path_for, plan_downgrade, plan_stamp, plan_upgrade, problems, Action, DownTarget, Entry,
-    MigrationState, Overview, Plan, StampTarget, Step, UpTarget,
+    down_path_for, plan_downgrade, plan_redo, plan_stamp, plan_upgrade, problems, Action,
+    DownTarget, Entry, MigrationState, Overview, Plan, StampTarget, Step, UpTarget,
 };
 pub use rebuild_cmd::RebuildRun;
 
@@ -69,6 +69,8 @@ pub struct Warning {
 pub enum Operation {
     Upgrade,
     Downgrade,
+    /// `dbtool redo`: the newest migration's down, then its up, in one transaction.
+    Redo,
     Stamp,
     /// `dbtool rebuild`: a generated table rebuild applied directly.
     Rebuild,
@@ -81,6 +83,7 @@ impl Operation {
         match self {
             Operation::Upgrade => "upgrade",
             Operation::Downgrade => "downgrade",
+            Operation::Redo => "redo",
             Operation::Stamp => "stamp",
             Operation::Rebuild => "rebuild",
             Operation::Exec => "exec",
@@ -234,6 +237,8 @@ pub struct Migrator {
     database: PathBuf,
     migrations: PathBuf,
     busy_timeout: Duration,
+    /// Only `init` creates a database file; every other run refuses a missing one.
+    create_database: bool,
 }
 
 /// Everything a run learns under the write lock.
@@ -250,6 +255,7 @@ impl Migrator {
             database: database.into(),
             migrations: migrations.into(),
             busy_timeout: crate::config::DEFAULT_BUSY_TIMEOUT,
+            create_database: false,
         }
     }
 
@@ -294,7 +300,20 @@ impl Migrator {
                 });
             }
         }
-        let run = self.upgrade(UpTarget::Head, options)?;
+        let creating = Migrator {
+            create_database: true,
+            ..self.clone()
+        };
+        let run = creating.run(Operation::Upgrade, &set, options, |applied| {
+            plan_upgrade(&set, applied, UpTarget::Head)
+        })?;
+        if !run.dry_run && run.steps.is_empty() {
+            // No migrations yet: still leave a database that is recognisably dbtool's (and not a
+            // zero-byte file), so `upgrade` has something to open after the first `create`.
+            let conn = db::open(&self.database, OpenMode::ReadWrite, self.busy_timeout)?;
+            conn.execute_batch(CREATE_HISTORY_TABLE)
+                .map_err(|e| Error::sqlite("creating the history table", &self.database, e))?;
+        }
         Ok(InitReport {
             database: self.database.clone(),
             already_initialised: false,
@@ -304,8 +323,15 @@ impl Migrator {
         })
     }
 
+    /// Apply pending migrations. A missing database is an error ([`Error::DatabaseMissing`]):
+    /// creating one is [`Migrator::init`]'s job, so a mistyped path never yields a new empty file.
     pub fn upgrade(&self, target: UpTarget, options: &RunOptions<'_>) -> Result<RunReport> {
         let set = self.load_migrations()?;
+        if !self.database.exists() {
+            return Err(Error::DatabaseMissing {
+                path: self.database.clone(),
+            });
+        }
         self.run(Operation::Upgrade, &set, options, |applied| {
             plan_upgrade(&set, applied, target)
         })
@@ -315,6 +341,16 @@ impl Migrator {
         let set = self.load_migrations()?;
         self.run(Operation::Downgrade, &set, options, |applied| {
             plan_downgrade(&set, applied, target)
+        })
+    }
+
+    /// Run the newest applied migration's current down, then its current up, in one transaction,
+    /// and record its current checksum: for the migration still being written (an
+    /// `edited-migration` on the newest one is what this is for).
+    pub fn redo(&self, options: &RunOptions<'_>) -> Result<RunReport> {
+        let set = self.load_migrations()?;
+        self.run(Operation::Redo, &set, options, |applied| {
+            plan_redo(&set, applied)
         })
     }
 
@@ -415,10 +451,8 @@ impl Migrator {
                 name: description.to_string(),
             });
         }
-        if !self.migrations.exists() {
-            std::fs::create_dir_all(&self.migrations)
-                .map_err(|e| Error::io("creating the migrations folder", &self.migrations, e))?;
-        }
+        // The folder must exist, as for every other command: creating it here made a stray
+        // `migrations/` wherever `create` happened to run (`dbtool init` starts a project).
         let set = self.load_migrations()?;
         let version = set.head().map_or(1, |m| m.version + 1);
         let up = self.migrations.join(format!("V{version:04}__{slug}.sql"));
@@ -469,11 +503,10 @@ impl Migrator {
     }
 
     fn lock(&self, operation: Operation) -> Result<Locked> {
-        let mode = match operation {
-            Operation::Upgrade => OpenMode::Create,
-            Operation::Downgrade | Operation::Stamp | Operation::Rebuild | Operation::Exec => {
-                OpenMode::ReadWrite
-            }
+        let mode = if self.create_database {
+            OpenMode::Create
+        } else {
+            OpenMode::ReadWrite
         };
         let created = !self.database.exists();
         let conn = db::open(&self.database, mode, self.busy_timeout)?;
@@ -860,8 +893,21 @@ pub fn slugify(description: &str) -> String {
             slug.push('_');
         }
     }
-    slug.trim_end_matches('_').to_string()
+    let slug = slug.trim_end_matches('_');
+    if slug.len() <= MAX_SLUG_LEN {
+        return slug.to_string();
+    }
+    // Too long for a readable file name (and, past 255 bytes, for any file system): cut at the
+    // last word boundary that fits, as Alembic truncates its slugs.
+    let cut = &slug[..MAX_SLUG_LEN];
+    match cut.rfind('_') {
+        Some(i) if i >= MAX_SLUG_LEN / 2 => cut[..i].to_string(),
+        _ => cut.to_string(),
+    }
 }
+
+/// The longest slug `create` writes into a file name (Alembic's default is 40).
+pub const MAX_SLUG_LEN: usize = 60;
 
 fn write_new(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
@@ -894,6 +940,11 @@ mod tests {
             "fix_posts_status_v2"
         );
         assert_eq!(slugify("!!!"), "");
+        let long = slugify(&"add a very long column name ".repeat(20));
+        assert!(
+            long.len() <= super::MAX_SLUG_LEN && !long.ends_with('_'),
+            "{long}"
+        );
         assert_eq!(slugify("Crème brûlée"), "cr_me_br_l_e");
     }
 }

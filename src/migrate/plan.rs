@@ -471,6 +471,54 @@ pub fn plan_downgrade(
     })
 }
 
+/// `dbtool redo` (Rails' `db:migrate:redo`): the newest applied migration's *current* down, then
+/// its *current* up, recording the file's checksum as it is now. The one problem it tolerates is
+/// the one it exists for: that migration edited since it was applied. Everything else that stops
+/// an upgrade stops it too.
+pub fn plan_redo(set: &MigrationSet, applied: &[AppliedMigration]) -> Result<Plan> {
+    let newest = applied.iter().max_by_key(|a| a.version);
+    let blocking = problems(set, applied).into_iter().find(|p| {
+        !matches!(p, Error::EditedMigration { version, .. } if Some(*version) == newest.map(|a| a.version))
+    });
+    if let Some(problem) = blocking {
+        return Err(problem);
+    }
+    let Some(newest) = newest else {
+        return Err(invalid(
+            "redo",
+            "no migration is applied yet: use `dbtool upgrade`",
+        ));
+    };
+    let file = set
+        .get(newest.version)
+        .expect("checked: every applied migration has its file");
+    let Some(revert) = Step::revert(file) else {
+        if file.up.directives.irreversible {
+            return Err(Error::Irreversible {
+                version: file.version,
+                name: file.name.clone(),
+                path: file.up.path.clone(),
+            });
+        }
+        return Err(Error::MissingDown {
+            version: file.version,
+            name: file.name.clone(),
+            path: down_path_for(file),
+        });
+    };
+    // The row to delete is the one recorded, whatever the file is called now.
+    let revert = Step {
+        name: newest.name.clone(),
+        checksum: newest.checksum,
+        ..revert
+    };
+    Ok(Plan {
+        from: Some(newest.version),
+        to: Some(newest.version),
+        steps: vec![revert, Step::apply(file)],
+    })
+}
+
 /// `V0003__x.sql` -> `V0003__x.down.sql`, keeping the author's zero padding.
 pub fn down_path_for(file: &MigrationFile) -> PathBuf {
     let up = &file.up.path;
