@@ -45,12 +45,17 @@ fn config_json(
 fn defaults_are_content_db_and_migrations_in_the_current_folder() {
     let env = TestEnv::new();
     let run = env.ok(&["config"]);
+    // the backup folder's name ends in a hash of the database's full path
+    let stdout = run.stdout();
+    let hash_at = stdout.find("backups/content-").unwrap() + "backups/content-".len();
+    let stdout = format!("{}HASH{}", &stdout[..hash_at], &stdout[hash_at + 8..]);
     assert_eq!(
-        run.stdout(),
+        stdout,
         "config file:  (none found)\n\
          database:     $TMP/content.db  [default]\n\
          migrations:   $TMP/migrations  [default]\n\
-         backup dir:   (per-database folder in the platform data directory)  [default]\n\
+         backup dir:   $TMP/home/.local/share/dbtool/backups/content-HASH  [default: per database, in the data directory]\n\
+         retention:    the newest 10 backups per database  [default]\n\
          busy timeout: 5000 ms\n"
     );
 }
