@@ -7,6 +7,7 @@ mod check;
 mod config;
 mod create;
 mod current;
+mod deploy_script;
 mod downgrade;
 mod exec;
 mod findings;
@@ -114,6 +115,7 @@ enum Command {
     Rehearse(rehearse::Args),
     Exec(exec::Args),
     Config(config::Args),
+    DeployScript(deploy_script::Args),
 }
 
 /// What every command gets: resolved configuration and the output sink.
@@ -212,6 +214,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Rehearse(args) => rehearse::run(ctx, args),
         Command::Exec(args) => exec::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
+        Command::DeployScript(args) => deploy_script::run(ctx, args),
     }
 }
 
