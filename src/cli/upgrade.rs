@@ -23,10 +23,25 @@ pub struct Args {
     /// Do not take the automatic backup before changing the database
     #[arg(long)]
     no_backup: bool,
+    /// Print the whole upgrade as one SQL script for `sqlite3 DB < script` (history rows,
+    /// transaction, foreign-key check included); change nothing
+    #[arg(long, conflicts_with_all = ["dry_run", "rehearse", "no_backup"])]
+    sql: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: UpTarget = args.target.parse()?;
+    if args.sql {
+        let script = ctx
+            .migrator()
+            .upgrade_script(target, time::OffsetDateTime::now_utc())?;
+        if ctx.out.json {
+            ctx.out.json(&script);
+        } else {
+            ctx.out.line(script.script.trim_end());
+        }
+        return Ok(exit::OK);
+    }
     let rehearsal = if args.rehearse {
         let report = ctx.checker().rehearse(target)?;
         if !ctx.out.json {

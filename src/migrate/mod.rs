@@ -25,6 +25,7 @@
 mod exec;
 mod files;
 mod history;
+mod offline;
 mod plan;
 mod rebuild_cmd;
 
@@ -42,6 +43,7 @@ use crate::rebuild;
 pub use exec::{run_script, StatementReport};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
+pub use offline::OfflineScript;
 pub use plan::{
     down_path_for, plan_downgrade, plan_redo, plan_stamp, plan_upgrade, problems, Action,
     DownTarget, Entry, MigrationState, Overview, Plan, StampTarget, Step, UpTarget,
