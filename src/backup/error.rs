@@ -200,12 +200,18 @@ impl BackupError {
                 "choose a writable folder with --backup-dir, DBTOOL_BACKUP_DIR or `[backup] dir` in dbtool.toml"
                     .into(),
             ),
-            Self::Write { source, .. } => Some(if is_out_of_space(source) {
-                "the disk (or a file-size limit) is full: free space or choose another folder with --backup-dir"
-                    .into()
-            } else {
-                "check free space and permissions of the backup folder".into()
-            }),
+            Self::Write { source, .. } => {
+                if is_out_of_space(source) {
+                    Some("the disk (or a file-size limit) is full: free space or choose another folder with --backup-dir".into())
+                } else if source.kind() == io::ErrorKind::AlreadyExists {
+                    // `backup -o EXISTING`: backups never overwrite; free space is not the cause.
+                    Some("backups never overwrite a file: choose another name, or remove the old file first".into())
+                } else if source.kind() == io::ErrorKind::PermissionDenied {
+                    Some("check the permissions of the backup folder (or choose another with --backup-dir)".into())
+                } else {
+                    Some("check free space and permissions of the backup folder".into())
+                }
+            }
             Self::Read { .. } => None,
             Self::SnapshotInconsistent { .. } => {
                 Some("this is a bug in dbtool or SQLite; please report it with the database's size".into())

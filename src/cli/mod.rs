@@ -4,6 +4,7 @@
 mod backup;
 mod backups;
 mod check;
+mod completions;
 mod config;
 mod create;
 mod current;
@@ -51,8 +52,8 @@ Exit status:
   3  a check found a difference (status --exit-code with pending migrations; check, verify
      and rehearse findings; a damaged backup in `backups verify`)
   4  the database is locked by another process (busy timeout expired)
-  5  refused: needs --yes when no terminal can ask (restore, reset), or --force
-     (a backup of another database)";
+  5  refused: needs --yes when no terminal can ask (restore, reset), --force (a backup of
+     another database), or --allow-lossy (a rebuild that loses data)";
 
 #[derive(Parser)]
 #[command(
@@ -69,26 +70,50 @@ pub struct Cli {
     command: Command,
 }
 
+/// Options every command takes: under their own heading in every command's help.
 #[derive(clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Database file or sqlite: URL [default: DATABASE_URL, dbtool.toml, content.db]
-    #[arg(long, short = 'd', global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        short = 'd',
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
     database: Option<String>,
     /// Migrations folder [default: DBTOOL_MIGRATIONS, dbtool.toml, ./migrations]
     // No `-m`: that is Alembic's `revision -m MESSAGE`, which `create -m` accepts.
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     migrations: Option<PathBuf>,
     /// Backup folder [default: DBTOOL_BACKUP_DIR, dbtool.toml, a per-database data folder]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     backup_dir: Option<PathBuf>,
     /// How long to wait for another process's lock, in milliseconds [default: 5000]
-    #[arg(long, global = true, value_name = "MS")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
     busy_timeout: Option<u64>,
     /// Print the result as JSON on stdout
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
     /// Print only errors (and JSON)
-    #[arg(long, short = 'q', global = true)]
+    #[arg(long, short = 'q', global = true, help_heading = "Global options")]
     quiet: bool,
 }
 
@@ -116,6 +141,8 @@ enum Command {
     Exec(exec::Args),
     Config(config::Args),
     DeployScript(deploy_script::Args),
+    Completions(completions::Args),
+    Man(completions::ManArgs),
 }
 
 /// What every command gets: resolved configuration and the output sink.
@@ -142,13 +169,14 @@ impl Context {
 pub fn main() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
             let _ = e.print();
-            return if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
+            return exit::OK;
+        }
+        Err(e) => {
+            report_usage_error(&e, json_requested());
+            return exit::USAGE;
         }
     };
     let json = cli.global.json;
@@ -215,7 +243,50 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Exec(args) => exec::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
         Command::DeployScript(args) => deploy_script::run(ctx, args),
+        Command::Completions(args) => completions::run(ctx, args),
+        Command::Man(args) => completions::man(ctx, args),
     }
+}
+
+/// Whether `--json` is on the command line (before `--`), for errors found while parsing it.
+fn json_requested() -> bool {
+    std::env::args()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A command-line error in the documented format: `error[usage]: …` and a hint (clap's tip and
+/// the usage line), or the JSON error object on stdout.
+fn report_usage_error(e: &clap::Error, json: bool) {
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let message = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let mut hints: Vec<String> = lines
+        .filter(|l| !l.starts_with("For more information"))
+        .map(|l| l.trim_start_matches("tip: ").to_string())
+        .collect();
+    hints.push("see `dbtool --help` or `dbtool COMMAND --help`".into());
+    let hint = hints.join("; ");
+    if json {
+        let value = serde_json::json!({
+            "error": {
+                "code": "usage",
+                "exit_code": exit::USAGE,
+                "message": message,
+                "causes": [],
+                "hint": hint,
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+        return;
+    }
+    eprintln!("error[usage]: {message}");
+    eprintln!("  hint: {hint}");
 }
 
 fn causes(e: &Error) -> Vec<String> {

@@ -16,10 +16,10 @@ use super::{safety, Context};
 #[derive(clap::Args)]
 pub struct Args {
     /// Keep the newest N backups
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     keep: Option<usize>,
     /// Also keep every backup younger than D days
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_negative_numbers = true)]
     keep_days: Option<u32>,
     /// List what would be deleted; delete nothing
     #[arg(long)]

@@ -394,7 +394,7 @@ impl Migrator {
             Vec::new()
         };
         let overview = Overview::new(&set, &applied);
-        let problems = plan::problems(&set, &applied);
+        let mut problems = plan::problems(&set, &applied);
         let pending: Vec<i32> = overview.pending().map(|e| e.version).collect();
         let existing = if database_exists {
             Some(db::open(
@@ -405,6 +405,21 @@ impl Migrator {
         } else {
             None
         };
+        // Tables but no history: the refusal `upgrade` would meet, reported up front.
+        if let Some(conn) = &existing {
+            if !history::table_exists(conn, &self.database)? {
+                let tables = db::user_tables(conn, &self.database)?;
+                if !tables.is_empty() {
+                    problems.insert(
+                        0,
+                        Error::UnmanagedDatabase {
+                            path: self.database.clone(),
+                            tables,
+                        },
+                    );
+                }
+            }
+        }
         let warnings = lint_steps(
             existing.as_ref(),
             set.migrations

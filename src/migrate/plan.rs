@@ -423,10 +423,16 @@ pub fn plan_downgrade(
         DownTarget::Version(v) => {
             let text = v.to_string();
             if let Some(c) = current.filter(|&c| v > c) {
-                return Err(invalid(
-                    &text,
-                    format!("the database is at version {c}: use `dbtool upgrade {v}`"),
-                ));
+                // Only suggest `upgrade v` when there is a migration v to upgrade to.
+                let reason = if set.get(v).is_some() {
+                    format!("the database is at version {c}: use `dbtool upgrade {v}`")
+                } else {
+                    format!(
+                        "the database is at version {c} and there is no migration with version {v} in {}",
+                        set.dir.display()
+                    )
+                };
+                return Err(invalid(&text, reason));
             }
             if current.is_some() && !applied.iter().any(|a| a.version == v) {
                 return Err(invalid(&text, format!("version {v} is not applied (see dbtool history); use base to undo everything")));
