@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 pub const CONFIG_FILE_NAME: &str = "dbtool.toml";
 pub const DEFAULT_DATABASE: &str = "content.db";
 pub const DEFAULT_MIGRATIONS: &str = "migrations";
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::db::DEFAULT_BUSY_TIMEOUT;
 
 /// Where a resolved value came from, shown by `dbtool config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,23 +7,8 @@ use std::path::PathBuf;
 
 use crate::exit;
 
-/// A foreign-key violation reported by `PRAGMA foreign_key_check`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-pub struct FkViolation {
-    pub table: String,
-    pub rowid: Option<i64>,
-    pub parent: String,
-    pub fk_index: i64,
-}
-
-impl std::fmt::Display for FkViolation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.rowid {
-            Some(rowid) => write!(f, "{} rowid {} -> {}", self.table, rowid, self.parent),
-            None => write!(f, "{} (WITHOUT ROWID) -> {}", self.table, self.parent),
-        }
-    }
-}
+use crate::db::SqliteFailure;
+pub use crate::db::{DbError, FkViolation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -41,29 +26,9 @@ pub enum Error {
     #[error("invalid target {target:?}: {reason}")]
     InvalidTarget { target: String, reason: String },
 
-    // --- the database file ---
-    #[error("database {path} does not exist")]
-    DatabaseMissing { path: PathBuf },
-    #[error("{path} is not a SQLite database: {reason}")]
-    NotADatabase { path: PathBuf, reason: String },
-    #[error("database {path} is locked by another process (waited {waited_ms} ms)")]
-    Locked { path: PathBuf, waited_ms: u64 },
-    #[error("{action} in {path} failed")]
-    Sqlite {
-        action: String,
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("{action} {path} failed")]
-    Io {
-        action: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("could not turn foreign keys off on {path} before the transaction")]
-    ForeignKeysStillOn { path: PathBuf },
+    // --- the database file (codes live with the module) ---
+    #[error(transparent)]
+    Db(#[from] DbError),
     #[error(
         "database {path} has tables ({}) but no migration history",
         tables.join(", ")
@@ -156,15 +121,6 @@ pub enum Error {
         statement: String,
     },
     #[error(
-        "{what} would leave {} new foreign-key violation(s): {}",
-        violations.len(),
-        violations.iter().take(10).map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
-    )]
-    ForeignKeyViolations {
-        what: String,
-        violations: Vec<FkViolation>,
-    },
-    #[error(
         "migration {path} runs without a transaction and failed; {}, this migration may be partly applied",
         committed_note(committed_through.as_deref())
     )]
@@ -217,12 +173,6 @@ impl Error {
             Error::ConfigInvalid { .. } => "config-invalid",
             Error::UnsupportedUrl { .. } => "unsupported-url",
             Error::InvalidTarget { .. } => "invalid-target",
-            Error::DatabaseMissing { .. } => "database-missing",
-            Error::NotADatabase { .. } => "not-a-database",
-            Error::Locked { .. } => "database-locked",
-            Error::Sqlite { .. } => "sqlite",
-            Error::Io { .. } => "io",
-            Error::ForeignKeysStillOn { .. } => "foreign-keys-on",
             Error::UnmanagedDatabase { .. } => "unmanaged-database",
             Error::HistoryDamaged { .. } => "history-damaged",
             Error::MigrationsDirMissing { .. } => "migrations-dir-missing",
@@ -238,10 +188,10 @@ impl Error {
             Error::Irreversible { .. } => "irreversible",
             Error::MigrationFailed { .. } => "migration-failed",
             Error::TransactionControl { .. } => "transaction-in-script",
-            Error::ForeignKeyViolations { .. } => "foreign-key-violation",
             Error::NoTransactionFailed { .. } => "no-transaction-failed",
             Error::EmptySlug { .. } => "empty-name",
             Error::FileExists { .. } => "file-exists",
+            Error::Db(e) => e.code(),
             Error::Backup(e) => e.code(),
             Error::Check(e) => e.code(),
             Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.code(),
@@ -254,16 +204,12 @@ impl Error {
             Error::InvalidTarget { .. }
             | Error::UnsupportedUrl { .. }
             | Error::EmptySlug { .. } => exit::USAGE,
-            Error::Locked { .. } => exit::LOCKED,
+            Error::Db(DbError::Locked { .. }) => exit::LOCKED,
             Error::Backup(e) => e.exit_code(),
             Error::Check(e) => e.exit_code(),
             Error::ConfigRead { .. }
+            | Error::Db(_)
             | Error::ConfigInvalid { .. }
-            | Error::DatabaseMissing { .. }
-            | Error::NotADatabase { .. }
-            | Error::Sqlite { .. }
-            | Error::Io { .. }
-            | Error::ForeignKeysStillOn { .. }
             | Error::UnmanagedDatabase { .. }
             | Error::HistoryDamaged { .. }
             | Error::MigrationsDirMissing { .. }
@@ -279,7 +225,6 @@ impl Error {
             | Error::Irreversible { .. }
             | Error::MigrationFailed { .. }
             | Error::TransactionControl { .. }
-            | Error::ForeignKeyViolations { .. }
             | Error::NoTransactionFailed { .. }
             | Error::FileExists { .. } => exit::FAILURE,
             Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.exit_code(),
@@ -289,7 +234,8 @@ impl Error {
     /// What the user can do about it, when there is something useful to say.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::ConfigRead { .. } | Error::Io { .. } | Error::FileExists { .. } => None,
+            Error::ConfigRead { .. } | Error::FileExists { .. } => None,
+            Error::Db(e) => db_hint(e),
             Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.hint(),
             Error::ConfigInvalid { .. } => Some(
                 "known keys: database, migrations, busy_timeout_ms, and [backup] dir, keep, keep_days"
@@ -302,18 +248,6 @@ impl Error {
                 "targets: head, a version (3), +N / -N relative steps, base (see dbtool history)"
                     .into(),
             ),
-            Error::DatabaseMissing { .. } => {
-                Some("create it with `dbtool init`, or pass --database PATH".into())
-            }
-            Error::NotADatabase { .. } => {
-                Some("check --database, DATABASE_URL and dbtool.toml (`dbtool config`)".into())
-            }
-            Error::Locked { .. } => Some(
-                "another process holds a lock on it (a writer, or a reader blocking a checkpoint or restore); retry, or raise --busy-timeout (milliseconds)"
-                    .into(),
-            ),
-            Error::Sqlite { source, .. } => sqlite_hint(source),
-            Error::ForeignKeysStillOn { .. } => None,
             Error::UnmanagedDatabase { .. } => Some(
                 "if its schema matches the migrations, adopt it with `dbtool stamp head` (or `dbtool stamp VERSION`)"
                     .into(),
@@ -371,10 +305,6 @@ impl Error {
                 "remove BEGIN/COMMIT/ROLLBACK: dbtool runs each plan (and each exec script) in its own transaction; nothing was applied"
                     .into(),
             ),
-            Error::ForeignKeyViolations { .. } => Some(
-                "nothing was committed; fix the rows the migration leaves orphaned (or add the missing parents) and run again"
-                    .into(),
-            ),
             Error::NoTransactionFailed { .. } => Some(
                 "check the database by hand, finish or undo the statements, then record it with `dbtool stamp`"
                     .into(),
@@ -390,11 +320,7 @@ impl Error {
         path: &std::path::Path,
         source: rusqlite::Error,
     ) -> Self {
-        Error::Sqlite {
-            action: action.into(),
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Db(DbError::sqlite(action, path, source))
     }
 
     pub(crate) fn io(
@@ -402,11 +328,7 @@ impl Error {
         path: &std::path::Path,
         source: std::io::Error,
     ) -> Self {
-        Error::Io {
-            action: action.into(),
-            path: path.to_path_buf(),
-            source,
-        }
+        Error::Db(DbError::io(action, path, source))
     }
 }
 
@@ -417,14 +339,38 @@ fn committed_note(committed_through: Option<&str>) -> String {
     }
 }
 
-fn sqlite_hint(source: &rusqlite::Error) -> Option<String> {
-    let message = source.to_string();
-    if message.contains("readonly") || message.contains("read-only") {
-        Some("check the permissions of the database file and its folder".into())
-    } else if message.contains("disk is full") || message.contains("database or disk is full") {
-        Some("free some disk space; nothing was changed".into())
-    } else {
-        None
+fn db_hint(e: &DbError) -> Option<String> {
+    match e {
+            DbError::DatabaseMissing { .. } => {
+                Some("create it with `dbtool init`, or pass --database PATH".into())
+            }
+            DbError::NotADatabase { .. } => {
+                Some("check --database, DATABASE_URL and dbtool.toml (`dbtool config`)".into())
+            }
+            DbError::Locked { .. } => Some(
+                "another process holds a lock on it (a writer, or a reader blocking a checkpoint or restore); retry, or raise --busy-timeout (milliseconds)"
+                    .into(),
+            ),
+            DbError::Sqlite { .. } => sqlite_hint(e),
+            DbError::ForeignKeysStillOn { .. } => None,
+            DbError::ForeignKeyViolations { .. } => Some(
+                "nothing was committed; fix the rows the migration leaves orphaned (or add the missing parents) and run again"
+                    .into(),
+            ),
+            DbError::Io { .. } | DbError::TransactionLeftOpen { .. } => None,
+            DbError::SymlinkRefused { .. } => Some(
+                "remove the link (someone planted it) and run the command again".into(),
+            ),
+        }
+}
+
+fn sqlite_hint(e: &DbError) -> Option<String> {
+    match e.sqlite_failure()? {
+        SqliteFailure::ReadOnly => {
+            Some("check the permissions of the database file and its folder".into())
+        }
+        SqliteFailure::Full => Some("free some disk space; nothing was changed".into()),
+        _ => None,
     }
 }
 

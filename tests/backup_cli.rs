@@ -739,7 +739,7 @@ fn regression_a_reset_whose_seed_fails_leaves_the_old_database_untouched() {
         .unwrap();
         let out = env.run(&["--json", "reset", "--yes", "--seed", "bad-seed.sql"]);
         assert_eq!(out.status.code(), Some(1));
-        assert_eq!(code_of(&out), "migration-failed");
+        assert_eq!(code_of(&out), "seed-failed");
         assert_eq!(std::fs::read(env.db()).unwrap(), bytes_before, "wal={wal}");
         assert_eq!(dump(&env.db()), before);
         let leftovers: Vec<_> = std::fs::read_dir(env.db().parent().unwrap())

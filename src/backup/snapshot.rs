@@ -134,8 +134,7 @@ impl Snapshot {
     fn begin_dbpage(db: &Path, conn: Connection) -> Result<Self, BackupError> {
         let doing = "starting a read transaction";
         // A deferred BEGIN takes no lock; the first read does, and pins the snapshot until COMMIT.
-        conn.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_schema;")
-            .map_err(|e| classify(db, doing, e))?;
+        crate::db::begin_read(&conn).map_err(|e| classify(db, doing, e))?;
         let info = read_info(&conn, SnapshotMethod::Dbpage).map_err(|e| classify(db, doing, e))?;
         Ok(Self {
             db: db.into(),
@@ -218,7 +217,7 @@ impl Snapshot {
             });
         }
         if let Source::Dbpage(conn) = &self.source {
-            conn.execute_batch("COMMIT")
+            crate::db::end_read(conn)
                 .map_err(|e| classify(&self.db, "ending the read transaction", e))?;
         }
         Ok(done)

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::db;
 use crate::error::{Error, Result};
@@ -36,7 +35,7 @@ pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
 pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
 pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
 pub use schema::{Schema, SchemaDiff};
-pub use script::{ExecOptions, ExecReport};
+pub use script::{ExecOptions, ExecReport, ScriptKind};
 pub use verify::{DataReport, VerifyOptions, VerifyReport};
 
 /// Errors that stop a check (what a check *finds* is a [`Finding`], not an error).
@@ -63,16 +62,21 @@ pub enum CheckError {
         database: PathBuf,
         failed_at: String,
     },
-    #[error("cannot read the script {path}")]
+    /// A rehearsed step left the copy damaged (`quick_check`); the report has the details.
+    #[error("V{version}__{name} leaves the copy damaged (PRAGMA quick_check)")]
+    RehearsalStepDamaged { version: i32, name: String },
+    #[error("cannot read the {kind} {path}")]
     ScriptRead {
+        kind: ScriptKind,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("script {path} is not valid UTF-8")]
-    ScriptNotUtf8 { path: PathBuf },
-    #[error("script {path} failed at line {line}: {statement}")]
+    #[error("{kind} {path} is not valid UTF-8")]
+    ScriptNotUtf8 { kind: ScriptKind, path: PathBuf },
+    #[error("{kind} {path} failed at line {line}: {statement}")]
     ScriptFailed {
+        kind: ScriptKind,
         path: PathBuf,
         line: usize,
         statement: String,
@@ -87,8 +91,13 @@ impl CheckError {
             CheckError::ScratchDir { .. } => "scratch-dir",
             CheckError::Copy { .. } => "copy-failed",
             CheckError::RehearsalFailed { .. } => "rehearsal-failed",
+            CheckError::RehearsalStepDamaged { .. } => "integrity-check",
             CheckError::ScriptRead { .. } => "script-unreadable",
             CheckError::ScriptNotUtf8 { .. } => "script-not-utf8",
+            CheckError::ScriptFailed {
+                kind: ScriptKind::Seed,
+                ..
+            } => "seed-failed",
             CheckError::ScriptFailed { .. } => "script-failed",
         }
     }
@@ -98,6 +107,7 @@ impl CheckError {
             CheckError::ScratchDir { .. }
             | CheckError::Copy { .. }
             | CheckError::RehearsalFailed { .. }
+            | CheckError::RehearsalStepDamaged { .. }
             | CheckError::ScriptRead { .. }
             | CheckError::ScriptNotUtf8 { .. }
             | CheckError::ScriptFailed { .. } => exit::FAILURE,
@@ -114,8 +124,15 @@ impl CheckError {
                 "the report above names the failing migration and why; fix it (or the data) and run `dbtool rehearse` again"
                     .into(),
             ),
-            CheckError::ScriptRead { .. } => None,
+            CheckError::ScriptRead { .. } | CheckError::RehearsalStepDamaged { .. } => None,
             CheckError::ScriptNotUtf8 { .. } => Some("save the file as UTF-8".into()),
+            CheckError::ScriptFailed {
+                kind: ScriptKind::Seed,
+                ..
+            } => Some(
+                "nothing was changed: the database is as it was before the reset; fix the seed file and run the reset again"
+                    .into(),
+            ),
             CheckError::ScriptFailed { source, .. } => {
                 if source.to_string().contains("within a transaction") {
                     Some("remove BEGIN/COMMIT from the script: dbtool runs it in its own transaction".into())
@@ -211,7 +228,7 @@ impl Checker {
         Checker {
             database: database.into(),
             migrations: migrations.into(),
-            busy_timeout: crate::config::DEFAULT_BUSY_TIMEOUT,
+            busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
         }
     }
 
@@ -257,8 +274,8 @@ impl Checker {
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the checks.
 
-/// Run `steps` on a scratch connection with the migrator's own executor (foreign keys off, one
-/// transaction, foreign-key check before commit, history rows).
+/// Run `steps` on a scratch connection with the migrator's own executor (the write path: foreign
+/// keys off, one transaction, foreign-key check before commit, history rows).
 fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<StepReport>> {
     let operation = match steps.first().map(|s| s.action) {
         Some(Action::Revert) => Operation::Downgrade,
@@ -269,34 +286,20 @@ fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<Ste
         to: None,
         steps,
     };
-    migrate::execute_plan(conn, path, &plan, operation, OffsetDateTime::UNIX_EPOCH)
+    migrate::run_plan(conn, path, plan, operation, &mut |_, _, _| Ok(()))
 }
 
 /// Rows per user table.
 fn row_counts(conn: &Connection, path: &Path) -> Result<BTreeMap<String, u64>> {
-    let mut counts = BTreeMap::new();
-    for table in db::user_tables(conn, path)? {
-        let sql = format!("SELECT count(*) FROM {}", db::quote_ident(&table));
-        let n: i64 = conn
-            .query_row(&sql, [], |r| r.get(0))
-            .map_err(|e| Error::sqlite(format!("counting the rows of {table}"), path, e))?;
-        counts.insert(table, n as u64);
-    }
-    Ok(counts)
+    Ok(db::row_counts(conn, path)?)
 }
 
 /// The messages of `PRAGMA quick_check` or `integrity_check`; empty when the database is sound.
 fn integrity_problems(conn: &Connection, path: &Path, full: bool) -> Result<Vec<String>> {
-    let pragma = if full {
-        "integrity_check"
+    let level = if full {
+        db::Integrity::Full
     } else {
-        "quick_check"
+        db::Integrity::Quick
     };
-    let run = || -> rusqlite::Result<Vec<String>> {
-        let mut stmt = conn.prepare(&format!("PRAGMA {pragma}"))?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.collect()
-    };
-    let messages = run().map_err(|e| Error::sqlite(format!("running PRAGMA {pragma}"), path, e))?;
-    Ok(messages.into_iter().filter(|m| m != "ok").collect())
+    Ok(db::integrity_problems(conn, path, level)?)
 }

@@ -13,7 +13,7 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 
 use super::CheckError;
-use crate::db::{self, OpenMode};
+use crate::db::{self, DbError, OpenMode};
 use crate::error::{Error, Result};
 
 /// A private read-write copy of a database; deleted on drop.
@@ -41,10 +41,11 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
     let copy_error = |e: rusqlite::Error| -> Error {
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
-                Error::Locked {
+                DbError::Locked {
                     path: source.to_path_buf(),
                     waited_ms: busy_timeout.as_millis() as u64,
                 }
+                .into()
             }
             _ => CheckError::Copy {
                 database: source.to_path_buf(),
@@ -61,10 +62,11 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
         match backup.step(-1).map_err(copy_error)? {
             StepResult::Done => {}
             StepResult::Busy | StepResult::Locked => {
-                return Err(Error::Locked {
+                return Err(DbError::Locked {
                     path: source.to_path_buf(),
                     waited_ms: busy_timeout.as_millis() as u64,
-                })
+                }
+                .into())
             }
             // `step(-1)` copies everything or fails; anything else would be a partial copy.
             _ => {

@@ -28,10 +28,12 @@ pub fn man(_ctx: &Context, _args: ManArgs) -> Result<u8, Error> {
     let command = Cli::command();
     clap_mangen::Man::new(command)
         .render(&mut std::io::stdout())
-        .map_err(|e| Error::Io {
-            action: "writing the man page to".into(),
-            path: "stdout".into(),
-            source: e,
+        .map_err(|e| {
+            Error::from(dbtool::db::DbError::io(
+                "writing the man page to",
+                std::path::Path::new("stdout"),
+                e,
+            ))
         })?;
     Ok(exit::OK)
 }

@@ -24,11 +24,11 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
             .and_then(|()| stdout.flush())
         {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
-                return Err(Error::Io {
-                    action: "writing the script to".into(),
-                    path: "stdout".into(),
-                    source: e,
-                });
+                return Err(Error::from(dbtool::db::DbError::io(
+                    "writing the script to",
+                    std::path::Path::new("stdout"),
+                    e,
+                )));
             }
         }
     }

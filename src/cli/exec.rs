@@ -34,6 +34,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             &ExecOptions {
                 dry_run: args.dry_run,
                 before_change: Some(hook),
+                ..Default::default()
             },
         )
     })?;

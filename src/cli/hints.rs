@@ -16,7 +16,9 @@ pub fn hint(e: &Error, ctx: Option<&Context>) -> Option<String> {
         return library;
     };
     match e {
-        Error::DatabaseMissing { path } => Some(database_missing(ctx, path)),
+        Error::Db(dbtool::db::DbError::DatabaseMissing { path }) => {
+            Some(database_missing(ctx, path))
+        }
         Error::Backup(dbtool::backup::BackupError::DatabaseMissing { path }) => {
             Some(database_missing(ctx, path))
         }

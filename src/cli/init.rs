@@ -87,10 +87,12 @@ fn start_project(ctx: &Context) -> Result<u8, Error> {
         )?;
         created.push(path);
     }
-    std::fs::create_dir_all(&migrations).map_err(|e| Error::Io {
-        action: "creating the migrations folder".into(),
-        path: migrations.clone(),
-        source: e,
+    std::fs::create_dir_all(&migrations).map_err(|e| {
+        Error::from(dbtool::db::DbError::io(
+            "creating the migrations folder",
+            &migrations,
+            e,
+        ))
     })?;
     created.push(migrations.clone());
     let database_existed = database.exists();

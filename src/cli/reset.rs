@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use dbtool::backup::{self, BackupError, BackupReport};
+use dbtool::check::{CheckError, ExecOptions, ScriptKind};
 use dbtool::db::{self, OpenMode};
 use dbtool::migrate::{InitReport, StatementReport};
 use dbtool::{exit, Error, RunOptions};
@@ -59,12 +60,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let seed = match &args.seed {
         Some(path) => {
             let path = ctx.out.cwd.join(path);
-            let sql = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-                action: "reading the seed file".into(),
+            // Read now so that a missing seed stops the reset before anything happens; it is
+            // read again (and run) by the exec write path on the new database.
+            std::fs::read(&path).map_err(|source| CheckError::ScriptRead {
+                kind: ScriptKind::Seed,
                 path: path.clone(),
                 source,
             })?;
-            Some((path, sql))
+            Some(path)
         }
         None => None,
     };
@@ -159,13 +162,13 @@ fn discard(fresh: &Path) {
 fn build(
     ctx: &Context,
     fresh: &Path,
-    seed: Option<&(PathBuf, String)>,
+    seed: Option<&PathBuf>,
 ) -> Result<(InitReport, Option<SeedReport>), Error> {
     let migrator = dbtool::Migrator::new(fresh, &ctx.config.migrations.value)
         .busy_timeout(ctx.config.busy_timeout);
     let init = migrator.init(&RunOptions::default())?;
     let seed = match seed {
-        Some((path, sql)) => Some(run_seed(ctx, fresh, path, sql)?),
+        Some(path) => Some(run_seed(ctx, fresh, path)?),
         None => None,
     };
     Ok((init, seed))
@@ -175,42 +178,26 @@ fn build(
 fn row_counts(ctx: &Context, db: &Path) -> Result<Vec<String>, Error> {
     let conn = db::open(db, OpenMode::ReadOnly, ctx.config.busy_timeout)?;
     let mut lines = vec![format!("database: {}", db.display())];
-    for table in db::user_tables(&conn, db)? {
-        let n: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM {}", db::quote_ident(&table)),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|source| Error::Sqlite {
-                action: format!("counting rows of {table}"),
-                path: db.to_path_buf(),
-                source,
-            })?;
+    for (table, n) in db::row_counts(&conn, db)? {
         lines.push(format!("  {table}: {n} row(s)"));
     }
     Ok(lines)
 }
 
-fn run_seed(ctx: &Context, db: &Path, path: &Path, sql: &str) -> Result<SeedReport, Error> {
-    let conn = db::open(db, OpenMode::ReadWrite, ctx.config.busy_timeout)?;
-    db::begin_immediate(&conn, db, ctx.config.busy_timeout)?;
-    match dbtool::migrate::run_script(&conn, sql, path) {
-        Ok(statements) => {
-            conn.execute_batch("COMMIT")
-                .map_err(|source| Error::Sqlite {
-                    action: "committing the seed".into(),
-                    path: db.to_path_buf(),
-                    source,
-                })?;
-            Ok(SeedReport {
-                path: path.to_path_buf(),
-                statements,
-            })
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+/// The seed runs through the same write path as `dbtool exec` (foreign keys off, one
+/// transaction, no new foreign-key violation), on the new database before it is swapped in.
+fn run_seed(ctx: &Context, fresh: &Path, path: &Path) -> Result<SeedReport, Error> {
+    let checker = dbtool::Checker::new(fresh, &ctx.config.migrations.value)
+        .busy_timeout(ctx.config.busy_timeout);
+    let report = checker.exec(
+        path,
+        &ExecOptions {
+            kind: ScriptKind::Seed,
+            ..Default::default()
+        },
+    )?;
+    Ok(SeedReport {
+        path: path.to_path_buf(),
+        statements: report.statements,
+    })
 }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
 
-pub const HISTORY_TABLE: &str = "refinery_schema_history";
+pub use crate::db::HISTORY_TABLE;
 
 /// The same DDL refinery runs (`int4` versions), so either tool can create the table.
 pub const CREATE_HISTORY_TABLE: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history(
@@ -56,7 +56,8 @@ pub fn read(conn: &Connection, path: &Path) -> Result<Vec<AppliedMigration>> {
         .prepare("SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version")
         .map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::Unknown) | None => damaged(format!("cannot read it: {e}")),
-            _ => crate::db::classify(e, "reading the history table", path, Default::default()),
+            _ => crate::db::classify(e, "reading the history table", path, Default::default())
+                .into(),
         })?;
     let mut rows = stmt
         .query([])

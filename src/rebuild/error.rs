@@ -124,11 +124,6 @@ pub enum RebuildError {
     LossyDown { table: String, reasons: Vec<String> },
     #[error("foreign keys are still ON for the rebuild of {table:?}; DROP TABLE would delete or change rows of child tables")]
     ForeignKeysOn { table: String },
-    #[error("the rebuild of {table:?} would add foreign key violations: {}", violations.join(", "))]
-    NewForeignKeyViolations {
-        table: String,
-        violations: Vec<String>,
-    },
     #[error("view {view} would no longer compile after the rebuild of {table:?} (it uses what the change removes or renames)")]
     ViewBroken {
         table: String,
@@ -152,6 +147,9 @@ pub enum RebuildError {
     RoundTrip { table: String, detail: String },
     #[error("rebuild file header is invalid: {reason}")]
     Header { reason: String },
+    /// The write path refused (locked, a new foreign-key violation) or SQLite failed under it.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     #[error("{doing} for table {table:?} failed")]
     Sqlite {
         table: String,
@@ -196,7 +194,7 @@ impl RebuildError {
             RebuildError::TypeMismatch { .. } => "rebuild-type-mismatch",
             RebuildError::LossyDown { .. } => "rebuild-lossy-down",
             RebuildError::ForeignKeysOn { .. } => "rebuild-foreign-keys-on",
-            RebuildError::NewForeignKeyViolations { .. } => "rebuild-foreign-key-check",
+            RebuildError::Db(e) => e.code(),
             RebuildError::ViewBroken { .. } => "rebuild-view-broken",
             RebuildError::IntegrityFailed { .. } => "rebuild-integrity-check",
             RebuildError::Simulation { .. } => "rebuild-simulation-failed",
@@ -229,7 +227,7 @@ impl RebuildError {
             | RebuildError::ForeignKeyTarget { .. }
             | RebuildError::TypeMismatch { .. }
             | RebuildError::ForeignKeysOn { .. }
-            | RebuildError::NewForeignKeyViolations { .. }
+            | RebuildError::Db(_)
             | RebuildError::ViewBroken { .. }
             | RebuildError::IntegrityFailed { .. }
             | RebuildError::Simulation { .. }
@@ -261,7 +259,7 @@ impl RebuildError {
             RebuildError::TypeMismatch { .. } => Some("convert those values first, or choose a type that holds them".into()),
             RebuildError::LossyDown { .. } => Some("pass --allow-lossy to write a down migration that says what it cannot restore".into()),
             RebuildError::ForeignKeysOn { .. } => Some("run the migration with `dbtool upgrade`, which turns foreign keys off before the transaction".into()),
-            RebuildError::NewForeignKeyViolations { .. } => Some("nothing was changed; fix the rows named, then run again".into()),
+            RebuildError::Db(_) => None,
             RebuildError::ViewBroken { .. } => Some("nothing was changed; change or drop the view first (in an earlier migration)".into()),
             RebuildError::IntegrityFailed { .. } => Some("nothing was changed; run `PRAGMA integrity_check` on the database".into()),
             RebuildError::Simulation { .. } => Some("nothing was written; SQLite's message (Caused by) names the object in the way: change or drop it in an earlier migration. If it looks like a dbtool bug, report it with the table's CREATE statement".into()),
