@@ -775,7 +775,7 @@ fn inspect_describes_the_file() {
     let before = p.bytes();
     let (code, json) = p.json(&["inspect"]);
     assert_eq!(code, 0);
-    assert_eq!(json["schema_version"], 8);
+    assert_eq!(json["current_version"], 8);
     assert_eq!(json["is_head"], true);
     assert_eq!(json["journal_mode"], "delete");
     assert_eq!(json["page_size"], 4096);

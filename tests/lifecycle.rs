@@ -278,11 +278,11 @@ fn current_says_version_name_and_whether_it_is_head() {
     assert_eq!(env.ok(&["current"]).stdout(), "4 add_isbn (head)\n");
 
     let json = env.ok(&["current", "--json"]).json();
-    assert_eq!(json["version"], 4);
+    assert_eq!(json["current_version"], 4);
     assert_eq!(json["name"], "add_isbn");
-    assert_eq!(json["head"], 4);
+    assert_eq!(json["head_version"], 4);
     assert_eq!(json["is_head"], true);
-    assert_eq!(json["pending"], 0);
+    assert_eq!(json["pending"], serde_json::json!([]));
 }
 
 #[test]
@@ -360,8 +360,8 @@ fn history_shows_every_state_oldest_first() {
             "pending"
         ]
     );
-    assert_eq!(json["current"], 3);
-    assert_eq!(json["head"], 5);
+    assert_eq!(json["current_version"], 3);
+    assert_eq!(json["head_version"], 5);
 
     let verbose = env.ok(&["history", "--verbose"]).stdout();
     assert!(
@@ -644,14 +644,14 @@ fn json_output_parses_for_every_command() {
 
     let down = env.ok(&["downgrade", "-2", "--json"]).json();
     assert_eq!(
-        (down["from"].as_i64(), down["to"].as_i64()),
+        (down["from_version"].as_i64(), down["to_version"].as_i64()),
         (Some(4), Some(2))
     );
     assert_eq!(down["steps"][0]["action"], "revert");
 
     let up = env.ok(&["upgrade", "--json"]).json();
     assert_eq!(up["operation"], "upgrade");
-    assert_eq!(up["to"], 4);
+    assert_eq!(up["to_version"], 4);
 
     let stamp = env.ok(&["stamp", "head", "--json"]).json();
     assert_eq!(stamp["steps"], serde_json::json!([]));

@@ -131,7 +131,7 @@ impl BackupError {
     /// Stable machine-readable code (kebab-case), part of the `--json` contract.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::DatabaseMissing { .. } => "database-not-found",
+            Self::DatabaseMissing { .. } => "database-missing",
             Self::DatabaseIsDirectory { .. } => "database-is-directory",
             Self::NotADatabase { .. } => "not-a-database",
             Self::Locked { .. } => "database-locked",

@@ -411,7 +411,7 @@ fn bad_database_paths() {
     let dir = tmp.path().join("b");
     let o = opts(&dir, MethodChoice::Auto);
     let e = create(&tmp.path().join("missing.db"), &o, &mut no_progress()).unwrap_err();
-    assert_eq!(e.code(), "database-not-found");
+    assert_eq!(e.code(), "database-missing");
     let e = create(tmp.path(), &o, &mut no_progress()).unwrap_err();
     assert_eq!(e.code(), "database-is-directory");
     let junk = tmp.path().join("junk.db");

@@ -224,7 +224,12 @@ fn verify(ctx: &Context, args: VerifyArgs) -> Result<u8, Error> {
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     if out.json {
-        out.json(&outcomes);
+        // An object, like every other command's JSON (not a top-level array).
+        out.json(&serde_json::json!({
+            "dir": dir,
+            "backups": outcomes,
+            "failed": failed,
+        }));
     } else if outcomes.is_empty() {
         out.line(format!("no backups in {}", dir.path.display()));
     } else {

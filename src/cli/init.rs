@@ -57,10 +57,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
                 "{db} is already initialised at {}",
                 render::version(report.current)
             ));
-            if report.pending > 0 {
+            if !report.pending.is_empty() {
                 out.note(format!(
                     "{} migration(s) pending: run `dbtool upgrade`",
-                    report.pending
+                    report.pending.len()
                 ));
             }
         }

@@ -156,8 +156,11 @@ pub struct RunReport {
     pub dry_run: bool,
     /// This run created the database file.
     pub created: bool,
+    #[serde(rename = "from_version")]
     pub from: Option<i32>,
+    #[serde(rename = "to_version")]
     pub to: Option<i32>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub steps: Vec<StepReport>,
     /// The backup the before-change hook took.
@@ -170,8 +173,10 @@ pub struct RunReport {
 pub struct InitReport {
     pub database: PathBuf,
     pub already_initialised: bool,
+    #[serde(rename = "current_version")]
     pub current: Option<i32>,
-    pub pending: usize,
+    /// Versions still pending (after an `init` that ran, none).
+    pub pending: Vec<i32>,
     pub run: Option<RunReport>,
 }
 
@@ -179,11 +184,13 @@ pub struct InitReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct CurrentReport {
     pub database: PathBuf,
+    #[serde(rename = "current_version")]
     pub version: Option<i32>,
     pub name: Option<String>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub is_head: bool,
-    pub pending: usize,
+    pub pending: Vec<i32>,
 }
 
 /// A problem found by `status` (the same checks that stop `upgrade`).
@@ -210,7 +217,9 @@ pub struct StatusReport {
     pub database: PathBuf,
     pub database_exists: bool,
     pub migrations: PathBuf,
+    #[serde(rename = "current_version")]
     pub current: Option<i32>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub entries: Vec<Entry>,
     pub pending: Vec<i32>,
@@ -291,7 +300,7 @@ impl Migrator {
                     database: self.database.clone(),
                     already_initialised: true,
                     current: overview.current,
-                    pending: overview.pending().count(),
+                    pending: overview.pending().map(|e| e.version).collect(),
                     run: None,
                 });
             }
@@ -314,7 +323,7 @@ impl Migrator {
             database: self.database.clone(),
             already_initialised: false,
             current: run.to,
-            pending: 0,
+            pending: Vec::new(),
             run: Some(run),
         })
     }
@@ -375,7 +384,8 @@ impl Migrator {
             pending: listed
                 .iter()
                 .filter(|m| !applied.iter().any(|a| a.version == m.version))
-                .count(),
+                .map(|m| m.version)
+                .collect(),
         })
     }
 
