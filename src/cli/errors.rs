@@ -16,6 +16,7 @@ use super::exit;
 pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     // configuration and command line
     ("config-read", exit::FAILURE, None),
+    ("config-write", exit::FAILURE, None),
     ("config-invalid", exit::FAILURE, Some("known keys: database, migrations, busy_timeout_ms, and [backup] dir, keep, keep_days")),
     ("unsupported-url", exit::USAGE, Some("use sqlite:PATH, sqlite://PATH, sqlite:///ABS/PATH or a plain path")),
     ("invalid-target", exit::USAGE, Some("targets: head, a version (3), +N / -N relative steps, base (see dbtool history)")),
@@ -153,6 +154,18 @@ fn detailed_hint(e: &Error) -> Option<String> {
                     .into(),
             );
         }
+        match source.kind() {
+            // `backup -o EXISTING`: backups never overwrite; free space is not the cause.
+            std::io::ErrorKind::AlreadyExists => return Some(
+                "backups never overwrite a file: choose another name, or remove the old file first"
+                    .into(),
+            ),
+            std::io::ErrorKind::PermissionDenied => return Some(
+                "check the permissions of the backup folder (or choose another with --backup-dir)"
+                    .into(),
+            ),
+            _ => {}
+        }
     }
     match e {
         Error::Migrate(m) => match m.as_ref() {
@@ -241,6 +254,11 @@ mod tests {
                     message: s(),
                 },
                 ConfigError::UnsupportedUrl { url: s() },
+                ConfigError::Exists { path: p() },
+                ConfigError::Write {
+                    path: p(),
+                    source: io_error(),
+                },
             ]
             .map(Error::from),
         );
@@ -585,10 +603,10 @@ mod tests {
             assert!(row(code).is_some(), "{code} ({e}) has no row in CODES");
             // One code per situation: two variants share a code only when they are the same
             // situation (a SQLite failure met by the db layer or by the rebuild engine; rows a
-            // CHECK rejects, found per value or per row).
+            // CHECK rejects, found per value or per row; a file dbtool will not overwrite).
             if let Some(other) = by_code.insert(code, format!("{e:?}")) {
                 assert!(
-                    ["sqlite", "rebuild-check-violated"].contains(&code),
+                    ["sqlite", "rebuild-check-violated", "file-exists"].contains(&code),
                     "{code} is the code of two variants: {other} and {e:?}"
                 );
             }

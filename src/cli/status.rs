@@ -34,6 +34,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             "{db} does not exist yet ({} migration(s) to apply: `dbtool init`)",
             report.pending.len()
         ));
+    } else if !report.problems.is_empty() {
+        // Not "up to date": a database ahead of the files, an edited migration, or tables
+        // without history all stop `upgrade`; say where it stands and list them below.
+        out.line(format!(
+            "{db}: at {}, {} pending, {} problem(s) that stop `dbtool upgrade`:",
+            render::version(report.current),
+            report.pending.len(),
+            report.problems.len()
+        ));
     } else if report.pending.is_empty() {
         out.line(format!(
             "{db}: up to date at {}{}",
