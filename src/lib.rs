@@ -12,7 +12,6 @@ pub mod check;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod exit;
 pub mod migrate;
 pub mod rebuild;
 pub mod sidefiles;

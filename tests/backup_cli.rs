@@ -395,10 +395,10 @@ fn unusable_backup_folder_and_database_paths_are_clear_errors() {
     std::fs::create_dir(env.path("folder.db")).unwrap();
     let out = env.run(&["--json", "--database", "folder.db", "backup"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(code_of(&out), "database-is-directory");
+    assert_eq!(code_of(&out), "not-a-database");
 
     let out = env.run(&["--json", "--database", "missing.db", "backup"]);
-    assert_eq!(code_of(&out), "database-not-found");
+    assert_eq!(code_of(&out), "database-missing");
 }
 
 #[test]

@@ -37,6 +37,7 @@ pub use store::{
     BackupDir, BackupDirOrigin, BackupEntry, PruneReport, Retention,
 };
 
+use crate::db::DbError;
 use crate::sidefiles;
 use error::classify;
 use store::TempFile;
@@ -510,11 +511,7 @@ fn check_database(
     });
     let conn =
         Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-            BackupError::Sqlite {
-                path: backup.into(),
-                doing: "opening the decompressed copy",
-                source: e,
-            }
+            BackupError::Db(DbError::sqlite("opening the decompressed copy", backup, e))
         })?;
     let pragma = match check {
         CheckLevel::Full => "PRAGMA integrity_check(20)",
@@ -656,14 +653,8 @@ fn replace_content(db: &Path, image: &Path, busy_timeout: Duration) -> Result<()
     )
     .map_err(err)?;
     live.busy_timeout(busy_timeout).map_err(err)?;
-    let src =
-        Connection::open_with_flags(image, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-            BackupError::Sqlite {
-                path: image.into(),
-                doing: "opening the verified copy",
-                source: e,
-            }
-        })?;
+    let src = Connection::open_with_flags(image, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| BackupError::Db(DbError::sqlite("opening the verified copy", image, e)))?;
     let live_mode: String = live
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .map_err(err)?;
@@ -672,11 +663,7 @@ fn replace_content(db: &Path, image: &Path, busy_timeout: Duration) -> Result<()
         .map_err(err)?;
     let src_page: u32 = src
         .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .map_err(|e| BackupError::Sqlite {
-            path: image.into(),
-            doing: "reading the verified copy",
-            source: e,
-        })?;
+        .map_err(|e| BackupError::Db(DbError::sqlite("reading the verified copy", image, e)))?;
     if live_mode.eq_ignore_ascii_case("wal") && live_page != src_page {
         // The backup API cannot change the page size of a WAL database; leave WAL first.
         live.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
@@ -687,14 +674,14 @@ fn replace_content(db: &Path, image: &Path, busy_timeout: Duration) -> Result<()
         match backup.step(-1).map_err(err)? {
             rusqlite::backup::StepResult::Done => {}
             other => {
-                return Err(BackupError::Locked {
-                    path: db.into(),
+                return Err(error::classify(
+                    db,
                     doing,
-                    source: rusqlite::Error::SqliteFailure(
+                    rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
                         Some(format!("backup step returned {other:?}")),
                     ),
-                })
+                ))
             }
         }
     }
@@ -773,7 +760,11 @@ impl Replacement {
     /// Create the (empty) temporary file in `db`'s folder, removing killed runs' leftovers there.
     pub fn begin(db: &Path) -> Result<Self, BackupError> {
         if db.is_dir() {
-            return Err(BackupError::DatabaseIsDirectory { path: db.into() });
+            return Err(DbError::NotADatabase {
+                path: db.into(),
+                reason: "it is a folder".into(),
+            }
+            .into());
         }
         let folder = sidefiles::folder_of(db);
         let leftovers_removed = cleanup_leftovers(folder);
@@ -816,7 +807,11 @@ impl Replacement {
 /// Whether `db` exists as a file (a folder is an error).
 fn db_exists(db: &Path) -> Result<bool, BackupError> {
     match fs::metadata(db) {
-        Ok(m) if m.is_dir() => Err(BackupError::DatabaseIsDirectory { path: db.into() }),
+        Ok(m) if m.is_dir() => Err(DbError::NotADatabase {
+            path: db.into(),
+            reason: "it is a folder".into(),
+        }
+        .into()),
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(BackupError::Read {

@@ -11,9 +11,9 @@ use rusqlite::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Result;
 use super::{row_counts, Checker};
-use crate::db::{self, OpenMode};
-use crate::error::{Error, Result};
+use crate::db::{self, DbError, OpenMode};
 use crate::migrate::{self, MigrationSet};
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,7 +82,7 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
     let path = checker.database();
     let conn = db::open(path, OpenMode::ReadOnly, checker.busy_timeout)?;
     let size_bytes = std::fs::metadata(path)
-        .map_err(|e| Error::io("reading the size of", path, e))?
+        .map_err(|e| DbError::io("reading the size of", path, e))?
         .len();
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -118,7 +118,7 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
         freelist_count: pragma_u64(&conn, path, "freelist_count")?,
         journal_mode: conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(|e| Error::sqlite("reading the journal mode", path, e))?,
+            .map_err(|e| DbError::sqlite("reading the journal mode", path, e))?,
         sqlite_version: rusqlite::version().to_string(),
         user_version: pragma_u64(&conn, path, "user_version")? as i64,
         schema_version,
@@ -136,7 +136,7 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
 fn pragma_u64(conn: &Connection, path: &Path, pragma: &str) -> Result<u64> {
     conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0))
         .map(|v| v as u64)
-        .map_err(|e| Error::sqlite(format!("reading PRAGMA {pragma}"), path, e))
+        .map_err(|e| DbError::sqlite(format!("reading PRAGMA {pragma}"), path, e).into())
 }
 
 fn indexes(conn: &Connection, path: &Path, table: &str) -> Result<Vec<IndexInfo>> {
@@ -166,5 +166,5 @@ fn indexes(conn: &Connection, path: &Path, table: &str) -> Result<Vec<IndexInfo>
         }
         Ok(out)
     };
-    run().map_err(|e| Error::sqlite(format!("listing the indexes of {table}"), path, e))
+    run().map_err(|e| DbError::sqlite(format!("listing the indexes of {table}"), path, e).into())
 }

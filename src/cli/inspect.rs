@@ -1,7 +1,9 @@
 //! `dbtool inspect`.
 
 use dbtool::check::LatestBackup;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{render, safety, Context};
 

@@ -8,11 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
-use dbtool::backup::{self, BackupError, BackupReport};
+use dbtool::backup::{self, BackupReport};
 use dbtool::check::{CheckError, ExecOptions, ScriptKind};
 use dbtool::db::{self, OpenMode};
 use dbtool::migrate::{InitReport, StatementReport};
-use dbtool::{exit, Error, RunOptions};
+use dbtool::{Error, RunOptions};
+
+use super::exit;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -53,8 +55,8 @@ struct SeedReport {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let db = &ctx.config.database.value;
-    if db.is_dir() {
-        return Err(BackupError::DatabaseIsDirectory { path: db.clone() }.into());
+    if db.exists() {
+        dbtool::db::check_file(db, OpenMode::ReadWrite)?;
     }
     // Everything that could fail after the delete is checked before it: the migrations load and
     // the seed file is readable.

@@ -22,6 +22,7 @@
 //! released around them, a folder holding any such migration also takes an advisory lock on
 //! `<database>.dbtool-lock` for the whole run, so concurrent dbtool runs still serialise.
 
+mod error;
 mod exec;
 mod executor;
 mod files;
@@ -37,9 +38,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::db::{self, DbError, OpenMode, WriteSession};
-use crate::error::{Error, Result};
 use crate::rebuild;
+use error::Result;
 
+pub use error::MigrateError;
 pub use exec::{run_script, StatementReport};
 pub use executor::{apply_in_memory, execute, run_plan, run_rebuild_sql, Observer, Prepared};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
@@ -103,7 +105,8 @@ pub struct ChangeContext<'a> {
 
 /// Runs after the plan is known and before the first change; an error aborts the run with the
 /// database untouched. Returns the path of the backup it took, if any.
-pub type BeforeChange<'a> = dyn Fn(&ChangeContext<'_>) -> Result<Option<PathBuf>> + 'a;
+pub type BeforeChange<'a> =
+    dyn Fn(&ChangeContext<'_>) -> Result<Option<PathBuf>, crate::backup::BackupError> + 'a;
 
 /// Options of one run.
 pub struct RunOptions<'a> {
@@ -189,12 +192,12 @@ pub struct Problem {
     pub hint: Option<String>,
 }
 
-impl From<&Error> for Problem {
-    fn from(e: &Error) -> Self {
+impl From<&MigrateError> for Problem {
+    fn from(e: &MigrateError) -> Self {
         Problem {
             code: e.code().into(),
             message: e.to_string(),
-            hint: e.hint(),
+            hint: None, // attached by the CLI, by code
         }
     }
 }
@@ -247,7 +250,7 @@ impl Migrator {
         }
     }
 
-    /// How long to wait for another process's lock before failing with [`Error::Locked`].
+    /// How long to wait for another process's lock before failing with [`MigrateError::Locked`].
     pub fn busy_timeout(mut self, timeout: Duration) -> Migrator {
         self.busy_timeout = timeout;
         self
@@ -405,13 +408,14 @@ impl Migrator {
     ) -> Result<CreateReport> {
         let slug = slugify(description);
         if slug.is_empty() {
-            return Err(Error::EmptySlug {
+            return Err(MigrateError::EmptySlug {
                 name: description.to_string(),
             });
         }
         if !self.migrations.exists() {
-            std::fs::create_dir_all(&self.migrations)
-                .map_err(|e| Error::io("creating the migrations folder", &self.migrations, e))?;
+            std::fs::create_dir_all(&self.migrations).map_err(|e| {
+                MigrateError::io("creating the migrations folder", &self.migrations, e)
+            })?;
         }
         let set = self.load_migrations()?;
         let version = set.head().map_or(1, |m| m.version + 1);
@@ -520,7 +524,7 @@ impl Migrator {
         if tables.is_empty() {
             return Ok(());
         }
-        Err(Error::UnmanagedDatabase {
+        Err(MigrateError::UnmanagedDatabase {
             path: self.database.clone(),
             tables,
         })
@@ -660,13 +664,13 @@ fn write_new(path: &Path, text: &str) -> Result<()> {
         .create_new(true)
         .open(path)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::FileExists {
+            std::io::ErrorKind::AlreadyExists => MigrateError::FileExists {
                 path: path.to_path_buf(),
             },
-            _ => Error::io("creating", path, e),
+            _ => MigrateError::io("creating", path, e),
         })?;
     file.write_all(text.as_bytes())
-        .map_err(|e| Error::io("writing", path, e))
+        .map_err(|e| MigrateError::io("writing", path, e))
 }
 
 #[cfg(test)]
