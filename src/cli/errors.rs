@@ -100,10 +100,16 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
 ];
 
 /// Hints for what checks find (`problem[code]`) that is not an error of its own.
-const FINDING_HINTS: &[(&str, &str)] = &[(
-    "integrity-check",
-    "restore a backup first (`dbtool restore`); do not migrate a damaged file",
-)];
+const FINDING_HINTS: &[(&str, &str)] = &[
+    (
+        "integrity-check",
+        "restore a backup first (`dbtool restore`); do not migrate a damaged file",
+    ),
+    (
+        "leftover-temp-files",
+        "the next dbtool command that writes to this database removes them (`dbtool backup` will do)",
+    ),
+];
 
 fn row(code: &str) -> Option<&'static (&'static str, u8, Option<&'static str>)> {
     CODES.iter().find(|(c, _, _)| *c == code)
