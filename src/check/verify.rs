@@ -27,10 +27,11 @@ use serde::Serialize;
 
 use super::drift::{self, CheckOptions, CheckReport};
 use super::schema::Schema;
+use super::Result;
 use super::{row_counts, run_steps, scratch, with_cause, Checker, Finding};
-use crate::error::{Error, Result};
+use crate::db::DbError;
 use crate::migrate::Step;
-use crate::migrate::{self, MigrationFile, MigrationSet, SqlFile};
+use crate::migrate::{self, MigrateError, MigrationFile, MigrationSet, SqlFile};
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -100,19 +101,19 @@ pub(super) fn verify(checker: &Checker, options: &VerifyOptions) -> Result<Verif
     };
     let set = match MigrationSet::load(dir) {
         Ok(set) => set,
-        Err(e @ Error::DuplicateVersion { .. }) => {
+        Err(e @ MigrateError::DuplicateVersion { .. }) => {
             // A finding, not a crash: it is one of the things verify exists to catch.
             report.findings.push(Finding {
                 code: e.code().into(),
                 message: e.to_string(),
-                hint: e.hint(),
+                hint: None, // attached by the CLI, by code
                 diff: None,
                 details: Vec::new(),
             });
             report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
             return Ok(report);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     report.migration_count = set.migrations.len();
     report.head = set.head().map(|m| m.version);
@@ -204,7 +205,7 @@ fn downs_present(set: &MigrationSet, findings: &mut Vec<Finding>, notes: &mut Ve
 
 fn scratch() -> Result<Connection> {
     Connection::open_in_memory()
-        .map_err(|e| Error::sqlite("opening a scratch database", Path::new(":memory:"), e))
+        .map_err(|e| DbError::sqlite("opening a scratch database", Path::new(":memory:"), e).into())
 }
 
 /// The stairway's checkpoint: a second scratch database that only ever goes up, advanced lazily.
@@ -239,7 +240,7 @@ impl Checkpoint {
             )?;
             self.applied = files.len();
         }
-        let copy = |e| Error::sqlite("copying the stairway's checkpoint", path, e);
+        let copy = |e| DbError::sqlite("copying the stairway's checkpoint", path, e);
         let backup = rusqlite::backup::Backup::new(&self.conn, into).map_err(copy)?;
         // -1: every page in one step. Both databases are private to this connection pair, so
         // nothing can hold them busy or locked.
@@ -251,7 +252,8 @@ impl Checkpoint {
                     return Err(copy(rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
                         None,
-                    )))
+                    ))
+                    .into())
                 }
             }
         }
@@ -541,7 +543,7 @@ fn data_round_trips(
             report.findings.push(Finding {
                 code: p.code().into(),
                 message: p.to_string(),
-                hint: p.hint(),
+                hint: None, // attached by the CLI, by code
                 diff: None,
                 details: Vec::new(),
             });

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use dbtool::check::VerifyOptions;
 use dbtool::config::Source;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{findings, render, Context};
 
@@ -28,7 +30,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         check_database: matches!(ctx.config.database.source, Source::Flag(_)),
         data: args.data.map(|d| ctx.out.cwd.join(d)),
     };
-    let report = ctx.checker().verify(&options)?;
+    let mut report = ctx.checker().verify(&options)?;
+    findings::attach_hints(&mut report.findings);
+    if let Some(db) = &mut report.database {
+        findings::attach_hints(&mut db.findings);
+    }
+    if let Some(data) = &mut report.data {
+        findings::attach_hints(&mut data.findings);
+    }
     let code = if report.passed() {
         exit::OK
     } else {

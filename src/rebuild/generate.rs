@@ -9,6 +9,9 @@
 //! table → recreate indexes, triggers and views verbatim, in creation order → column renames.
 //! The old table is never renamed (that would rewrite the children's foreign keys).
 
+use std::path::Path;
+use std::time::Duration;
+
 use rusqlite::Connection;
 
 use super::ddl::{parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind};
@@ -17,6 +20,7 @@ use super::schema::{self, fingerprint, rowid_alias, sha256_hex, Object, Schema};
 use super::spec::RebuildSpec;
 use super::tokenize::{quote_ident, quote_str, same_name};
 use super::RebuildError;
+use crate::db::{Ending, WriteSession};
 
 /// Options for [`generate`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -589,8 +593,8 @@ fn dependent_names(p: &Plan) -> Vec<String> {
     names
 }
 
-/// Run a generated file on a replica the way the runner does (foreign keys off, one transaction,
-/// views compiled before commit).
+/// Run a generated file on a replica the way the runner does: through the write path (foreign
+/// keys off, one transaction, no new foreign-key violation), views compiled before commit.
 fn run_on_replica(
     replica: &Connection,
     sql: &str,
@@ -602,26 +606,24 @@ fn run_on_replica(
         step: step.to_string(),
         source,
     };
-    replica.execute_batch("BEGIN").map_err(sim)?;
-    let result = replica.execute_batch(sql).map_err(sim).and_then(|()| {
-        let s = Schema::read(replica).map_err(sim)?;
-        // A view that stops compiling uses something the change removes: name it.
-        if let Some((view, source)) = schema::broken_view(replica, &s) {
-            return Err(RebuildError::ViewBroken {
-                table: table.to_string(),
-                view,
-                source,
-            });
-        }
-        replica
-            .execute_batch("PRAGMA foreign_key_check")
-            .map_err(sim)
-    });
-    match result {
-        Ok(()) => replica.execute_batch("COMMIT").map_err(sim),
-        Err(e) => {
-            let _ = replica.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    let mut session = WriteSession::new(replica, Path::new(":memory:"), Duration::ZERO)?;
+    let ((), ()) = session.transaction(
+        &format!("the {step} of the rebuild of {table}"),
+        Ending::Commit,
+        |_| Ok(()),
+        |conn, ()| {
+            conn.execute_batch(sql).map_err(sim)?;
+            let s = Schema::read(conn).map_err(sim)?;
+            // A view that stops compiling uses something the change removes: name it.
+            if let Some((view, source)) = schema::broken_view(conn, &s) {
+                return Err(RebuildError::ViewBroken {
+                    table: table.to_string(),
+                    view,
+                    source,
+                });
+            }
+            Ok(())
+        },
+    )?;
+    Ok(session.finish()?)
 }

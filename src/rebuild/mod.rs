@@ -25,5 +25,5 @@ pub mod tokenize;
 pub use error::{RebuildError, ValueCount};
 pub use generate::{generate, GenerateOptions, Generated};
 pub use lint::{lint, LintWarning};
-pub use run::{execute, postcheck, preflight, Preflight, RebuildFile, RebuildReport};
+pub use run::{postcheck, preflight, Preflight, RebuildFile};
 pub use spec::{Change, RebuildSpec};
