@@ -3,6 +3,7 @@
 use dbtool::check::{RehearsalReport, RehearsalStep};
 use dbtool::{exit, Error, UpTarget};
 
+use super::progress::Spinner;
 use super::{findings, render, Context, Output};
 
 /// Apply the pending migrations to a temporary copy of the database and report each step:
@@ -17,7 +18,10 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: UpTarget = args.target.parse()?;
-    let report = ctx.checker().rehearse(target)?;
+    let spinner = Spinner::start(&ctx.out, "rehearsing the pending migrations on a copy");
+    let report = ctx.checker().rehearse(target);
+    drop(spinner);
+    let report = report?;
     if ctx.out.json {
         ctx.out.json(&report);
     } else {

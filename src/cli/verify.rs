@@ -6,6 +6,7 @@ use dbtool::check::VerifyOptions;
 use dbtool::config::Source;
 use dbtool::{exit, Error};
 
+use super::progress::Spinner;
 use super::{findings, render, Context};
 
 /// Prove the migrations on scratch databases: every up, down and up again restores the schema
@@ -28,7 +29,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         check_database: matches!(ctx.config.database.source, Source::Flag(_)),
         data: args.data.map(|d| ctx.out.cwd.join(d)),
     };
-    let report = ctx.checker().verify(&options)?;
+    let spinner = Spinner::start(&ctx.out, "verifying the migrations (up, down, up)");
+    let report = ctx.checker().verify(&options);
+    drop(spinner);
+    let report = report?;
     let code = if report.passed() {
         exit::OK
     } else {
