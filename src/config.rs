@@ -11,7 +11,33 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+/// Errors of reading the configuration (flags, environment, `dbtool.toml`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("unsupported database URL {url:?}: dbtool manages SQLite databases only")]
+    UnsupportedUrl { url: String },
+}
+
+impl ConfigError {
+    /// Stable machine-readable code, printed as `error[code]` and in `--json`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config-read",
+            ConfigError::Invalid { .. } => "config-invalid",
+            ConfigError::UnsupportedUrl { .. } => "unsupported-url",
+        }
+    }
+}
+
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
 pub const CONFIG_FILE_NAME: &str = "dbtool.toml";
 pub const DEFAULT_DATABASE: &str = "content.db";
@@ -139,7 +165,7 @@ impl Config {
                 source: Source::Env("DATABASE_URL".into()),
             }
         } else if let Some(db) = &file.database {
-            let path = database_path_from_url(db).map_err(|_| Error::ConfigInvalid {
+            let path = database_path_from_url(db).map_err(|_| ConfigError::Invalid {
                 path: config_path.clone().unwrap_or_default(),
                 message: format!("database = {db:?} is not a SQLite path or sqlite: URL"),
             })?;
@@ -211,38 +237,6 @@ impl Config {
     }
 }
 
-/// Write a new `dbtool.toml` in `dir` naming the database and the migrations folder (paths
-/// relative to `dir`). Never overwrites: an existing file is [`Error::FileExists`].
-pub fn write_config_file(dir: &Path, database: &str, migrations: &str) -> Result<PathBuf> {
-    use std::io::Write;
-    let path = dir.join(CONFIG_FILE_NAME);
-    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let text = format!(
-        "# dbtool configuration, found by every dbtool command run in this folder or below.\n\
-         # Paths are relative to this file. `dbtool config` shows what is in effect.\n\
-         database = {}\n\
-         migrations = {}\n\
-         \n\
-         # [backup]\n\
-         # dir = \"backups\"  # default: a per-database folder in the platform data directory\n\
-         # keep = 10         # the newest N backups of the database are kept (default 10)\n\
-         # keep_days = 30    # also keep every backup younger than D days (default: unset)\n",
-        quote(database),
-        quote(migrations)
-    );
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::FileExists { path: path.clone() },
-            _ => Error::io("creating", &path, e),
-        })?;
-    file.write_all(text.as_bytes())
-        .map_err(|e| Error::io("writing", &path, e))?;
-    Ok(path)
-}
-
 /// `dbtool.toml` in `start` or its nearest parent.
 fn find_config_file(start: &Path) -> Option<PathBuf> {
     start
@@ -252,11 +246,11 @@ fn find_config_file(start: &Path) -> Option<PathBuf> {
 }
 
 fn read_config_file(path: &Path) -> Result<ConfigFile> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| Error::ConfigInvalid {
+    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
         path: path.to_path_buf(),
         message: e.message().to_string(),
     })
@@ -265,7 +259,7 @@ fn read_config_file(path: &Path) -> Result<ConfigFile> {
 /// Accepts `sqlite:PATH`, `sqlite://PATH`, `sqlite:///ABS/PATH` and a bare path; refuses every
 /// other scheme. A `?query` (as sqlx writes `?mode=rwc`) is dropped.
 pub fn database_path_from_url(url: &str) -> Result<PathBuf> {
-    let unsupported = || Error::UnsupportedUrl {
+    let unsupported = || ConfigError::UnsupportedUrl {
         url: url.to_string(),
     };
     let Some(scheme_end) = url.find(':').filter(|&i| looks_like_scheme(&url[..i])) else {

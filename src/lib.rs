@@ -12,9 +12,9 @@ pub mod check;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod exit;
 pub mod migrate;
 pub mod rebuild;
+pub mod sidefiles;
 
 pub use check::Checker;
 pub use error::{Error, Result};

@@ -27,9 +27,10 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::db;
-use crate::error::{Error, Result};
-use crate::exit;
+use crate::db::DbError;
+use crate::migrate::MigrateError;
 use crate::migrate::{self, Action, Operation, Plan, Step, StepReport};
+use crate::rebuild::RebuildError;
 
 pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
 pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
@@ -41,6 +42,15 @@ pub use verify::{DataReport, VerifyOptions, VerifyReport};
 /// Errors that stop a check (what a check *finds* is a [`Finding`], not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Rebuild(Box<RebuildError>),
+    /// The before-change hook (the automatic backup) failed: nothing was changed.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     #[error("cannot create a scratch folder for a copy of {database}")]
     ScratchDir {
         database: PathBuf,
@@ -62,9 +72,6 @@ pub enum CheckError {
         database: PathBuf,
         failed_at: String,
     },
-    /// A rehearsed step left the copy damaged (`quick_check`); the report has the details.
-    #[error("V{version}__{name} leaves the copy damaged (PRAGMA quick_check)")]
-    RehearsalStepDamaged { version: i32, name: String },
     #[error("cannot read the {kind} {path}")]
     ScriptRead {
         kind: ScriptKind,
@@ -85,13 +92,35 @@ pub enum CheckError {
     },
 }
 
+impl From<RebuildError> for CheckError {
+    fn from(e: RebuildError) -> Self {
+        CheckError::Rebuild(Box::new(e))
+    }
+}
+
+pub type Result<T, E = CheckError> = std::result::Result<T, E>;
+
 impl CheckError {
+    /// The database-layer error at the bottom of this one, if any.
+    pub fn db(&self) -> Option<&DbError> {
+        match self {
+            CheckError::Db(e) => Some(e),
+            CheckError::Migrate(e) => e.db(),
+            CheckError::Rebuild(e) => e.db(),
+            CheckError::Backup(e) => e.db(),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
+            CheckError::Db(e) => e.code(),
+            CheckError::Migrate(e) => e.code(),
+            CheckError::Rebuild(e) => e.code(),
+            CheckError::Backup(e) => e.code(),
             CheckError::ScratchDir { .. } => "scratch-dir",
             CheckError::Copy { .. } => "copy-failed",
             CheckError::RehearsalFailed { .. } => "rehearsal-failed",
-            CheckError::RehearsalStepDamaged { .. } => "integrity-check",
             CheckError::ScriptRead { .. } => "script-unreadable",
             CheckError::ScriptNotUtf8 { .. } => "script-not-utf8",
             CheckError::ScriptFailed {
@@ -99,47 +128,6 @@ impl CheckError {
                 ..
             } => "seed-failed",
             CheckError::ScriptFailed { .. } => "script-failed",
-        }
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CheckError::ScratchDir { .. }
-            | CheckError::Copy { .. }
-            | CheckError::RehearsalFailed { .. }
-            | CheckError::RehearsalStepDamaged { .. }
-            | CheckError::ScriptRead { .. }
-            | CheckError::ScriptNotUtf8 { .. }
-            | CheckError::ScriptFailed { .. } => exit::FAILURE,
-        }
-    }
-
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            CheckError::ScratchDir { .. } | CheckError::Copy { .. } => Some(
-                "the copy goes to the temporary folder: point TMPDIR at a folder with room for the whole database"
-                    .into(),
-            ),
-            CheckError::RehearsalFailed { .. } => Some(
-                "the report above names the failing migration and why; fix it (or the data) and run `dbtool rehearse` again"
-                    .into(),
-            ),
-            CheckError::ScriptRead { .. } | CheckError::RehearsalStepDamaged { .. } => None,
-            CheckError::ScriptNotUtf8 { .. } => Some("save the file as UTF-8".into()),
-            CheckError::ScriptFailed {
-                kind: ScriptKind::Seed,
-                ..
-            } => Some(
-                "nothing was changed: the database is as it was before the reset; fix the seed file and run the reset again"
-                    .into(),
-            ),
-            CheckError::ScriptFailed { source, .. } => {
-                if source.to_string().contains("within a transaction") {
-                    Some("remove BEGIN/COMMIT from the script: dbtool runs it in its own transaction".into())
-                } else {
-                    Some("nothing was changed (the transaction was rolled back); fix the script and try it with --dry-run".into())
-                }
-            }
         }
     }
 }
@@ -182,7 +170,7 @@ impl Finding {
     }
 
     /// A finding made of an error: `context: error`, its cause as a detail.
-    pub fn from_error(code: &str, context: &str, error: &Error) -> Finding {
+    pub fn from_error(code: &str, context: &str, error: &dyn std::error::Error) -> Finding {
         let details = std::error::Error::source(error)
             .map(|cause| vec![format!("caused by: {}", cause_text(cause))])
             .unwrap_or_default();
@@ -197,7 +185,7 @@ impl Finding {
 }
 
 /// `error: its first cause`, on one line (the rest of the chain is SQLite's generic text).
-fn with_cause(error: &Error) -> String {
+fn with_cause(error: &dyn std::error::Error) -> String {
     match std::error::Error::source(error) {
         Some(cause) => format!("{error}: {}", cause_text(cause)),
         None => error.to_string(),
@@ -286,7 +274,13 @@ fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<Ste
         to: None,
         steps,
     };
-    migrate::run_plan(conn, path, plan, operation, &mut |_, _, _| Ok(()))
+    Ok(migrate::run_plan(
+        conn,
+        path,
+        plan,
+        operation,
+        &mut |_, _, _| Ok(()),
+    )?)
 }
 
 /// Rows per user table.

@@ -20,10 +20,9 @@ use serde::Serialize;
 
 use rusqlite::Connection;
 
-use super::{integrity_problems, row_counts, scratch, CheckError, Checker, Finding};
+use super::{integrity_problems, row_counts, scratch, Checker, Finding, Result};
 use crate::db::{self, DbError};
-use crate::error::{Error, Result};
-use crate::migrate::{self, MigrationSet, Operation, Step, StepReport, UpTarget};
+use crate::migrate::{self, MigrateError, MigrationSet, Operation, Step, StepReport, UpTarget};
 
 /// `rehearse`'s result.
 #[derive(Debug, Clone, Serialize)]
@@ -127,10 +126,11 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
     if applied.is_empty() {
         let tables = db::user_tables(conn, path)?;
         if !tables.is_empty() {
-            return Err(Error::UnmanagedDatabase {
+            return Err(MigrateError::UnmanagedDatabase {
                 path: database.to_path_buf(),
                 tables,
-            });
+            }
+            .into());
         }
     }
     let plan = migrate::plan_upgrade(&set, &applied, target)?;
@@ -183,13 +183,16 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
     // The first step that leaves foreign-key violations a later step of the plan repairs.
     let mut left_violations: Option<(usize, usize)> = None;
     let result = {
-        let mut observe = |conn: &Connection, step: &Step, done: &StepReport| -> Result<()> {
+        let mut observe = |conn: &Connection,
+                           step: &Step,
+                           done: &StepReport|
+         -> std::result::Result<(), MigrateError> {
             // Steps are told apart by version (a plan never holds one twice). A step may be
             // observed twice when the session re-runs a transaction; the last run counts.
             let Some(i) = plan.steps.iter().position(|s| s.version == step.version) else {
                 return Ok(());
             };
-            let after = row_counts(conn, path)?;
+            let after = db::row_counts(conn, path)?;
             let entry = &mut report.steps[i];
             entry.duration_ms = done.duration_ms;
             entry.rows_changed = rows_changed(done);
@@ -208,11 +211,11 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
             running = i + 1;
             step_started = Instant::now();
             if entry.status == StepStatus::Failed {
-                return Err(CheckError::RehearsalStepDamaged {
+                return Err(MigrateError::Stopped {
                     version: step.version,
                     name: step.name.clone(),
-                }
-                .into());
+                    reason: "PRAGMA quick_check reports problems on the copy".into(),
+                });
             }
             Ok(())
         };
@@ -228,12 +231,12 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
                 ));
             }
         }
-        Err(Error::Check(CheckError::RehearsalStepDamaged { .. })) => {}
+        Err(MigrateError::Stopped { .. }) => {}
         Err(e) => {
             // A foreign-key refusal comes at the commit, after the transaction's last step;
             // anything else from the step that was running.
-            let failed = match &e {
-                Error::Db(DbError::ForeignKeyViolations { .. }) => running.saturating_sub(1),
+            let failed = match e.db() {
+                Some(DbError::ForeignKeyViolations { .. }) => running.saturating_sub(1),
                 _ => running.min(plan.steps.len() - 1),
             };
             let entry = &mut report.steps[failed];
@@ -248,9 +251,9 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
     Ok(report)
 }
 
-fn fail(step: &mut RehearsalStep, e: &Error) {
+fn fail(step: &mut RehearsalStep, e: &MigrateError) {
     step.status = StepStatus::Failed;
-    let mut finding = Finding::from_error(
+    let finding = Finding::from_error(
         e.code(),
         &format!(
             "V{}__{} fails on a copy of the database",
@@ -258,7 +261,6 @@ fn fail(step: &mut RehearsalStep, e: &Error) {
         ),
         e,
     );
-    finding.hint = e.hint();
     step.problems.push(finding);
 }
 
@@ -267,8 +269,8 @@ fn after_step_checks(
     conn: &rusqlite::Connection,
     path: &std::path::Path,
     step: &mut RehearsalStep,
-) -> Result<StepStatus> {
-    let damaged = integrity_problems(conn, path, false)?;
+) -> std::result::Result<StepStatus, DbError> {
+    let damaged = db::integrity_problems(conn, path, db::Integrity::Quick)?;
     if damaged.is_empty() {
         return Ok(StepStatus::Passed);
     }

@@ -17,8 +17,8 @@ use std::path::Path;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::migrate::HISTORY_TABLE;
+use super::Result;
+use crate::db::{DbError, HISTORY_TABLE};
 
 /// One object of `sqlite_schema`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,7 +66,7 @@ impl Schema {
             })?;
             rows.collect()
         };
-        let mut objects = run().map_err(|e| Error::sqlite("reading the schema", path, e))?;
+        let mut objects = run().map_err(|e| DbError::sqlite("reading the schema", path, e))?;
         objects.sort_by_cached_key(|o| (kind_rank(&o.kind), o.name.to_ascii_lowercase()));
         Ok(Schema { objects })
     }

@@ -12,9 +12,8 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 
-use super::CheckError;
+use super::{CheckError, Result};
 use crate::db::{self, DbError, OpenMode};
-use crate::error::{Error, Result};
 
 /// A private read-write copy of a database; deleted on drop.
 pub(super) struct ScratchCopy {
@@ -40,7 +39,7 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
         .file_name()
         .map_or_else(|| "copy.db".into(), |n| n.to_string_lossy().into_owned());
     let path = dir.path().join(name);
-    let copy_error = |e: rusqlite::Error| -> Error {
+    let copy_error = |e: rusqlite::Error| -> CheckError {
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
                 DbError::Locked {
@@ -53,8 +52,7 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
                 database: source.to_path_buf(),
                 copy: path.clone(),
                 source: Box::new(e),
-            }
-            .into(),
+            },
         }
     };
     let mut conn = Connection::open(&path).map_err(copy_error)?;
@@ -81,7 +79,7 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
     }
     drop(src);
     conn.busy_timeout(busy_timeout)
-        .map_err(|e| Error::sqlite("setting the busy timeout", &path, e))?;
+        .map_err(|e| DbError::sqlite("setting the busy timeout", &path, e))?;
     Ok(ScratchCopy {
         conn,
         path,

@@ -15,10 +15,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{CheckError, Checker};
+use super::{CheckError, Checker, Result};
 use crate::db::{self, Ending, OpenMode, WriteSession};
-use crate::error::{Error, Result};
-use crate::migrate::{self, BeforeChange, ChangeContext, Operation, Plan, StatementReport};
+use crate::migrate::{
+    self, BeforeChange, ChangeContext, MigrateError, Operation, Plan, StatementReport,
+};
 
 /// What a script is to the user: named so in reports and errors.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -116,7 +117,7 @@ pub(super) fn exec(
         prepare,
         |conn, _| {
             migrate::run_script(conn, &sql, script).map_err(|e| match e {
-                Error::MigrationFailed {
+                MigrateError::MigrationFailed {
                     path,
                     line,
                     statement,
@@ -127,9 +128,8 @@ pub(super) fn exec(
                     line,
                     statement,
                     source: Box::new(source),
-                }
-                .into(),
-                other => other,
+                },
+                other => other.into(),
             })
         },
     )?;

@@ -2,7 +2,9 @@
 //! drift from `--help`.
 
 use clap::CommandFactory;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{Cli, Context};
 

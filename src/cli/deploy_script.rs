@@ -1,7 +1,9 @@
 //! `dbtool deploy-script`: print the single-host deploy recipe (scripts/deploy.sh), so it ships
 //! with the binary and matches its version.
 
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::Context;
 

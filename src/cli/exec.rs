@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use dbtool::check::ExecOptions;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{safety, Context};
 

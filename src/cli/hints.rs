@@ -5,28 +5,29 @@
 use std::path::Path;
 
 use dbtool::config::Source;
+use dbtool::migrate::MigrateError;
 use dbtool::Error;
 
 use super::Context;
 
 /// The hint for `e` as this command line met it.
 pub fn hint(e: &Error, ctx: Option<&Context>) -> Option<String> {
-    let library = e.hint();
+    let library = super::errors::hint(e);
     let Some(ctx) = ctx else {
         return library;
     };
+    if let Some(dbtool::db::DbError::DatabaseMissing { path }) = e.db() {
+        return Some(database_missing(ctx, path));
+    }
     match e {
-        Error::Db(dbtool::db::DbError::DatabaseMissing { path }) => {
-            Some(database_missing(ctx, path))
-        }
-        Error::Backup(dbtool::backup::BackupError::DatabaseMissing { path }) => {
-            Some(database_missing(ctx, path))
-        }
-        Error::MigrationsDirMissing { .. } => Some(
-            "start a project here with `dbtool init`, or pass --migrations DIR (DBTOOL_MIGRATIONS, `migrations` in dbtool.toml)"
-                .into(),
-        ),
-        Error::EditedMigration { version, .. } => Some(edited_migration(ctx, *version)),
+        Error::Migrate(m) => match m.as_ref() {
+            MigrateError::MigrationsDirMissing { .. } => Some(
+                "start a project here with `dbtool init`, or pass --migrations DIR (DBTOOL_MIGRATIONS, `migrations` in dbtool.toml)"
+                    .into(),
+            ),
+            MigrateError::EditedMigration { version, .. } => Some(edited_migration(ctx, *version)),
+            _ => library,
+        },
         _ => library,
     }
 }

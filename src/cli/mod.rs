@@ -10,7 +10,9 @@ mod create;
 mod current;
 mod deploy_script;
 mod downgrade;
+mod errors;
 mod exec;
+mod exit;
 mod findings;
 mod hints;
 mod history;
@@ -38,7 +40,8 @@ use clap::{Parser, Subcommand};
 
 use dbtool::check::Checker;
 use dbtool::config::{Config, Environment, Overrides};
-use dbtool::{exit, Error, Migrator};
+use dbtool::{Error, Migrator};
+
 pub use output::Output;
 
 const AFTER_HELP: &str = "\
@@ -179,6 +182,39 @@ impl Command {
     }
 }
 
+impl Command {
+    /// Whether the command may write to the database or its backup folder (and so first removes
+    /// what killed runs left there).
+    fn writes(&self) -> bool {
+        match self {
+            Command::Init(_)
+            | Command::Upgrade(_)
+            | Command::Downgrade(_)
+            | Command::Redo(_)
+            | Command::Rebuild(_)
+            | Command::Stamp(_)
+            | Command::Backup(_)
+            | Command::Restore(_)
+            | Command::Prune(_)
+            | Command::Reset(_)
+            | Command::Exec(_) => true,
+            Command::Current(_)
+            | Command::History(_)
+            | Command::Status(_)
+            | Command::Create(_)
+            | Command::Backups(_)
+            | Command::Check(_)
+            | Command::Verify(_)
+            | Command::Inspect(_)
+            | Command::Rehearse(_)
+            | Command::Config(_)
+            | Command::DeployScript(_)
+            | Command::Completions(_)
+            | Command::Man(_) => false,
+        }
+    }
+}
+
 /// What every command gets: resolved configuration and the output sink.
 pub struct Context {
     pub config: Config,
@@ -236,8 +272,9 @@ pub fn main() -> u8 {
     let config = match Config::resolve(&overrides, &env) {
         Ok(config) => config,
         Err(e) => {
+            let e = Error::from(e);
             report_error(&e, None, json);
-            return e.exit_code();
+            return errors::exit_status(&e);
         }
     };
     let ctx = Context {
@@ -256,12 +293,15 @@ pub fn main() -> u8 {
         Ok(code) => code,
         Err(e) => {
             report_error(&e, Some(&ctx), json);
-            e.exit_code()
+            errors::exit_status(&e)
         }
     }
 }
 
 fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
+    if command.writes() {
+        safety::remove_leftovers(ctx);
+    }
     match command {
         Command::Init(args) => init::run(ctx, args),
         Command::Upgrade(args) => upgrade::run(ctx, args),
@@ -347,7 +387,7 @@ fn report_error(e: &Error, ctx: Option<&Context>, json: bool) {
         let value = serde_json::json!({
             "error": {
                 "code": e.code(),
-                "exit_code": e.exit_code(),
+                "exit_code": errors::exit_status(e),
                 "message": e.to_string(),
                 "causes": causes(e),
                 "hint": hint,

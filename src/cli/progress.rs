@@ -26,7 +26,6 @@ pub fn enabled(out: &Output) -> bool {
 /// A byte-progress bar for one operation with phases (backup, read-back, restore…).
 pub struct ProgressLine {
     enabled: bool,
-    crash_at: Option<Phase>,
     start: Instant,
     bar: RefCell<Option<ProgressBar>>,
     phase: Cell<Option<Phase>>,
@@ -36,7 +35,6 @@ impl ProgressLine {
     pub fn new(out: &Output) -> Self {
         ProgressLine {
             enabled: enabled(out),
-            crash_at: crash_point(),
             start: Instant::now(),
             bar: RefCell::new(None),
             phase: Cell::new(None),
@@ -44,12 +42,6 @@ impl ProgressLine {
     }
 
     pub fn update(&self, p: Progress) {
-        if self.crash_at == Some(p.phase)
-            && (p.done.saturating_mul(2) >= p.total || p.phase == Phase::Replace)
-        {
-            // Simulated crash for the kill tests: no destructors, no cleanup, like SIGKILL.
-            std::process::abort();
-        }
         if !self.enabled || self.start.elapsed() < Duration::from_secs(1) {
             return;
         }
@@ -127,20 +119,6 @@ impl Drop for Spinner {
             bar.finish_and_clear();
             interrupt::unregister_bar();
         }
-    }
-}
-
-/// Test hook: `DBTOOL_TEST_CRASH=backup|read-back|decompress|integrity-check|replace` aborts the
-/// process halfway through that phase (at its start for phases without byte counts), so tests
-/// can check what a crash at that point leaves behind.
-fn crash_point() -> Option<Phase> {
-    match std::env::var("DBTOOL_TEST_CRASH").ok()?.as_str() {
-        "backup" => Some(Phase::Backup),
-        "read-back" => Some(Phase::ReadBack),
-        "decompress" => Some(Phase::Decompress),
-        "integrity-check" => Some(Phase::IntegrityCheck),
-        "replace" => Some(Phase::Replace),
-        _ => None,
     }
 }
 

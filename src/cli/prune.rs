@@ -2,8 +2,10 @@
 //! the backups of databases that no longer exist.
 
 use dbtool::backup::{self, BackupEntry, FolderSummary, PruneReport, Retention};
-use dbtool::{exit, Error};
+use dbtool::Error;
 use serde::Serialize;
+
+use super::exit;
 use time::OffsetDateTime;
 
 use super::{safety, Context};

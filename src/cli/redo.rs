@@ -1,6 +1,8 @@
 //! `dbtool redo` (Rails' `db:migrate:redo`).
 
-use dbtool::{exit, Error, RunOptions};
+use dbtool::{Error, RunOptions};
+
+use super::exit;
 
 use super::{render, safety, Context};
 

@@ -1,7 +1,9 @@
 //! `dbtool rehearse [TARGET]`; also rendered by `upgrade --rehearse`.
 
 use dbtool::check::{RehearsalReport, RehearsalStep};
-use dbtool::{exit, Error, UpTarget};
+use dbtool::{Error, UpTarget};
+
+use super::exit;
 
 use super::progress::Spinner;
 use super::{findings, render, Context, Output};
@@ -21,7 +23,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let spinner = Spinner::start(&ctx.out, "rehearsing the pending migrations on a copy");
     let report = ctx.checker().rehearse(target);
     drop(spinner);
-    let report = report?;
+    let mut report = report?;
+    findings::attach_hints(&mut report.findings);
+    findings::attach_hints(report.steps.iter_mut().flat_map(|s| &mut s.problems));
     if ctx.out.json {
         ctx.out.json(&report);
     } else {

@@ -2,16 +2,19 @@
 //! old one with it.
 //!
 //! Fails closed: the new database is built and seeded in a temporary file beside the old one, and
-//! only once that has succeeded does it replace the old database (side files removed, then one
-//! atomic rename). A failing migration or seed leaves the old database byte-for-byte as it was.
+//! only once that has succeeded is it written into the old database, in one SQLite transaction
+//! ([`backup::Replacement`]). A failing migration or seed, or a crash at any point, leaves the old
+//! database with every committed row (or, after the commit, the new one).
 
 use std::path::{Path, PathBuf};
 
-use dbtool::backup::{self, BackupError, BackupReport};
+use dbtool::backup::{self, BackupReport};
 use dbtool::check::{CheckError, ExecOptions, ScriptKind};
 use dbtool::db::{self, OpenMode};
 use dbtool::migrate::{InitReport, StatementReport};
-use dbtool::{exit, Error, RunOptions};
+use dbtool::{Error, RunOptions};
+
+use super::exit;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -38,7 +41,8 @@ struct Report {
     database: PathBuf,
     backup: Option<BackupReport>,
     backup_skipped: bool,
-    removed: Vec<PathBuf>,
+    /// Temporary files of killed dbtool runs removed from the database's folder.
+    leftovers_removed: Vec<PathBuf>,
     init: InitReport,
     seed: Option<SeedReport>,
 }
@@ -51,8 +55,8 @@ struct SeedReport {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let db = &ctx.config.database.value;
-    if db.is_dir() {
-        return Err(BackupError::DatabaseIsDirectory { path: db.clone() }.into());
+    if db.exists() {
+        dbtool::db::check_file(db, OpenMode::ReadWrite)?;
     }
     // Everything that could fail after the delete is checked before it: the migrations load and
     // the seed file is readable.
@@ -81,23 +85,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             backup_report = Some(safety::take(ctx, db, &opts)?);
         }
     }
-    let fresh = fresh_path(db);
-    discard(&fresh); // leftovers of a reset that was killed half-way
-    let built = build(ctx, &fresh, seed.as_ref());
-    let (mut init, seed) = match built {
-        Ok(built) => built,
-        Err(e) => {
-            discard(&fresh);
-            return Err(e);
-        }
-    };
-    let removed = match backup::replace_database(db, &fresh) {
-        Ok(removed) => removed,
-        Err(e) => {
-            discard(&fresh);
-            return Err(e.into());
-        }
-    };
+    // Killed runs' leftovers go first; the new database is built in a temporary file beside the
+    // old one, which is only written to once that has succeeded.
+    let replacement = backup::Replacement::begin(db)?;
+    let (mut init, seed) = build(ctx, replacement.path(), seed.as_ref())?;
+    let leftovers_removed = replacement.leftovers_removed.clone();
+    replacement.commit(ctx.config.busy_timeout)?;
     // The reports name the database the user asked for, not the temporary file.
     init.database = db.clone();
     if let Some(run) = &mut init.run {
@@ -109,7 +102,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         database: db.clone(),
         backup_skipped: exists && args.no_backup,
         backup: backup_report,
-        removed,
+        leftovers_removed,
         init,
         seed,
     };
@@ -139,23 +132,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         render::version(report.init.current)
     ));
     Ok(exit::OK)
-}
-
-/// Where the new database is built: beside the old one, so the final rename stays on one file
-/// system.
-fn fresh_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_owned();
-    name.push(".dbtool-reset.tmp");
-    db.with_file_name(name)
-}
-
-/// Remove a temporary database and its side files; nothing to report if they are not there.
-fn discard(fresh: &Path) {
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        let mut path = fresh.as_os_str().to_owned();
-        path.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(path));
-    }
 }
 
 /// Create the new database at head in `fresh` and run the seed on it.

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use dbtool::check::CheckError;
 use dbtool::migrate::{ChangeContext, Step};
-use dbtool::{exit, Error, RunOptions, UpTarget};
+use dbtool::{Error, RunOptions, UpTarget};
+
+use super::exit;
 
 use super::progress::Spinner;
 use super::{rehearse, render, safety, Context, Output};
@@ -48,7 +50,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         let spinner = Spinner::start(&ctx.out, "rehearsing the pending migrations on a copy");
         let report = ctx.checker().rehearse(target);
         drop(spinner);
-        let report = report?;
+        let mut report = report?;
+        super::findings::attach_hints(&mut report.findings);
+        super::findings::attach_hints(report.steps.iter_mut().flat_map(|s| &mut s.problems));
         if !ctx.out.json {
             rehearse::show(&ctx.out, &report);
         }

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use dbtool::check::VerifyOptions;
 use dbtool::config::Source;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::progress::Spinner;
 use super::{findings, render, Context};
@@ -32,7 +34,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let spinner = Spinner::start(&ctx.out, "verifying the migrations (up, down, up)");
     let report = ctx.checker().verify(&options);
     drop(spinner);
-    let report = report?;
+    let mut report = report?;
+    findings::attach_hints(&mut report.findings);
+    if let Some(db) = &mut report.database {
+        findings::attach_hints(&mut db.findings);
+    }
+    if let Some(data) = &mut report.data {
+        findings::attach_hints(&mut data.findings);
+    }
     let code = if report.passed() {
         exit::OK
     } else {

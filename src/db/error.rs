@@ -28,7 +28,7 @@ pub enum DbError {
     DatabaseMissing { path: PathBuf },
     #[error("{path} is not a SQLite database: {reason}")]
     NotADatabase { path: PathBuf, reason: String },
-    #[error("database {path} is locked by another process (waited {waited_ms} ms)")]
+    #[error("database {path} is locked by another process{}", waited(*waited_ms))]
     Locked { path: PathBuf, waited_ms: u64 },
     #[error("{action} in {path} failed")]
     Sqlite {
@@ -59,6 +59,14 @@ pub enum DbError {
         what: String,
         violations: Vec<FkViolation>,
     },
+}
+
+fn waited(ms: u64) -> String {
+    if ms == 0 {
+        String::new()
+    } else {
+        format!(" (waited {ms} ms)")
+    }
 }
 
 /// Which of SQLite's failures an error is, by extended result code (never by message text).

@@ -159,20 +159,27 @@ pub struct RunLock {
 
 /// The path of the run lock file beside `db_path`.
 pub fn run_lock_path(db_path: &Path) -> std::path::PathBuf {
-    let mut name = db_path.as_os_str().to_owned();
-    name.push(".dbtool-lock");
-    name.into()
+    crate::sidefiles::lock_path(db_path)
 }
 
 /// Take the run lock, waiting up to `busy_timeout` for another dbtool process to finish.
 pub fn run_lock(db_path: &Path, busy_timeout: Duration) -> Result<RunLock> {
     let path = run_lock_path(db_path);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| DbError::io("opening the lock file", &path, e))?;
+    // Never through a link planted at the lock's path: that would create or truncate its target.
+    let file = crate::sidefiles::open_nofollow(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+        &path,
+    )
+    .map_err(|e| {
+        if crate::sidefiles::is_symlink(&path) {
+            DbError::SymlinkRefused { path: path.clone() }
+        } else {
+            DbError::io("opening the lock file", &path, e)
+        }
+    })?;
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {

@@ -17,10 +17,10 @@ use std::time::Instant;
 use rusqlite::Connection;
 use time::OffsetDateTime;
 
+use super::error::{MigrateError, Result};
 use super::history::{self, CREATE_HISTORY_TABLE};
 use super::{run_script, Action, Operation, Plan, Step, StepReport};
 use crate::db::{self, Ending, WriteSession};
-use crate::error::{Error, Result};
 use crate::rebuild;
 
 /// What `prepare` learnt under the lock: the plan, and the backup the hook took (if any).
@@ -59,9 +59,9 @@ pub fn execute(
                 .outside_transaction(|conn| {
                     let report =
                         run_steps(conn, &db_path, std::slice::from_ref(step), now, observe)?;
-                    Ok::<_, Error>(report)
+                    Ok::<_, MigrateError>(report)
                 })
-                .map_err(|e| Error::NoTransactionFailed {
+                .map_err(|e| MigrateError::NoTransactionFailed {
                     path: step.path.clone().unwrap_or_default(),
                     committed_through: i
                         .checked_sub(1)
@@ -75,7 +75,7 @@ pub fn execute(
             let ((), more) = session.transaction(
                 &what,
                 Ending::Commit,
-                |_| Ok::<_, Error>(()),
+                |_| Ok::<_, MigrateError>(()),
                 |conn, ()| run_steps(conn, &db_path, &steps[i..end], now, observe),
             )?;
             reports.extend(more);
@@ -134,7 +134,7 @@ pub fn run_rebuild_sql(conn: &Connection, db_path: &Path, sql: &str) -> Result<S
 pub fn apply_in_memory(set: &super::MigrationSet, target: super::UpTarget) -> Result<Connection> {
     let path = Path::new(":memory:");
     let conn = Connection::open_in_memory()
-        .map_err(|e| Error::sqlite("opening a scratch database", path, e))?;
+        .map_err(|e| MigrateError::sqlite("opening a scratch database", path, e))?;
     let plan = super::plan_upgrade(set, &[], target)?;
     run_plan(&conn, path, plan, Operation::Upgrade, &mut |_, _, _| Ok(()))?;
     Ok(conn)
@@ -157,7 +157,7 @@ fn run_steps(
 ) -> Result<Vec<StepReport>> {
     if steps.iter().any(|s| s.action != Action::Rebuild) {
         conn.execute_batch(CREATE_HISTORY_TABLE)
-            .map_err(|e| Error::sqlite("creating the history table", db_path, e))?;
+            .map_err(|e| MigrateError::sqlite("creating the history table", db_path, e))?;
     }
     let mut reports = Vec::with_capacity(steps.len());
     for step in steps {
@@ -181,11 +181,11 @@ fn run_step(
         .unwrap_or_else(|| PathBuf::from(format!("<{}>", step.name)));
     // A generated rebuild is checked before its DDL and after it, inside this transaction.
     let refused = |source| match &step.path {
-        Some(path) => Error::RebuildMigration {
+        Some(path) => MigrateError::RebuildMigration {
             path: path.clone(),
             source: Box::new(source),
         },
-        None => Error::from(source),
+        None => MigrateError::from(source),
     };
     let rebuild = match (&step.sql, step.action) {
         (Some(sql), Action::Apply | Action::Revert | Action::Rebuild) => {

@@ -22,6 +22,7 @@
 //! released around them, a folder holding any such migration also takes an advisory lock on
 //! `<database>.dbtool-lock` for the whole run, so concurrent dbtool runs still serialise.
 
+mod error;
 mod exec;
 mod executor;
 mod files;
@@ -38,9 +39,10 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::db::{self, DbError, OpenMode, WriteSession};
-use crate::error::{Error, Result};
 use crate::rebuild;
+use error::Result;
 
+pub use error::MigrateError;
 pub use exec::{run_script, StatementReport};
 pub use executor::{apply_in_memory, execute, run_plan, run_rebuild_sql, Observer, Prepared};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
@@ -108,7 +110,8 @@ pub struct ChangeContext<'a> {
 
 /// Runs after the plan is known and before the first change; an error aborts the run with the
 /// database untouched. Returns the path of the backup it took, if any.
-pub type BeforeChange<'a> = dyn Fn(&ChangeContext<'_>) -> Result<Option<PathBuf>> + 'a;
+pub type BeforeChange<'a> =
+    dyn Fn(&ChangeContext<'_>) -> Result<Option<PathBuf>, crate::backup::BackupError> + 'a;
 
 /// Options of one run.
 pub struct RunOptions<'a> {
@@ -201,12 +204,12 @@ pub struct Problem {
     pub hint: Option<String>,
 }
 
-impl From<&Error> for Problem {
-    fn from(e: &Error) -> Self {
+impl From<&MigrateError> for Problem {
+    fn from(e: &MigrateError) -> Self {
         Problem {
             code: e.code().into(),
             message: e.to_string(),
-            hint: e.hint(),
+            hint: None, // attached by the CLI, by code
         }
     }
 }
@@ -264,7 +267,7 @@ impl Migrator {
         }
     }
 
-    /// How long to wait for another process's lock before failing with [`Error::Locked`].
+    /// How long to wait for another process's lock before failing with [`MigrateError::Locked`].
     pub fn busy_timeout(mut self, timeout: Duration) -> Migrator {
         self.busy_timeout = timeout;
         self
@@ -316,8 +319,9 @@ impl Migrator {
             // No migrations yet: still leave a database that is recognisably dbtool's (and not a
             // zero-byte file), so `upgrade` has something to open after the first `create`.
             let conn = db::open(&self.database, OpenMode::ReadWrite, self.busy_timeout)?;
-            conn.execute_batch(CREATE_HISTORY_TABLE)
-                .map_err(|e| Error::sqlite("creating the history table", &self.database, e))?;
+            conn.execute_batch(CREATE_HISTORY_TABLE).map_err(|e| {
+                MigrateError::sqlite("creating the history table", &self.database, e)
+            })?;
         }
         Ok(InitReport {
             database: self.database.clone(),
@@ -412,26 +416,21 @@ impl Migrator {
         };
         // Tables but no history: the refusal `upgrade` would meet, reported up front.
         if let Some(conn) = &existing {
-            if !history::table_exists(conn, &self.database)? {
-                let tables = db::user_tables(conn, &self.database)?;
-                if !tables.is_empty() {
-                    problems.insert(
-                        0,
-                        Error::UnmanagedDatabase {
-                            path: self.database.clone(),
-                            tables,
-                        },
-                    );
+            if let Err(e) = self.refuse_unmanaged(conn) {
+                match e {
+                    MigrateError::UnmanagedDatabase { .. } => problems.insert(0, e),
+                    other => return Err(other),
                 }
             }
         }
-        let warnings = lint_steps(
+        let mut warnings = lint_steps(
             existing.as_ref(),
             set.migrations
                 .iter()
                 .filter(|m| pending.contains(&m.version))
                 .map(|m| (m.up.path.as_path(), m.up.sql.as_str())),
         );
+        warnings.extend(plan::empty_downs(&set.migrations));
         Ok(StatusReport {
             database: self.database.clone(),
             database_exists,
@@ -469,7 +468,7 @@ impl Migrator {
     ) -> Result<CreateReport> {
         let slug = slugify(description);
         if slug.is_empty() {
-            return Err(Error::EmptySlug {
+            return Err(MigrateError::EmptySlug {
                 name: description.to_string(),
             });
         }
@@ -569,7 +568,7 @@ impl Migrator {
             head: set.head().map(|m| m.version),
             steps,
             backup: prepared.backup,
-            warnings: Vec::new(),
+            warnings: plan::empty_down_steps(&prepared.plan.steps),
         })
     }
 
@@ -583,7 +582,7 @@ impl Migrator {
         if tables.is_empty() {
             return Ok(());
         }
-        Err(Error::UnmanagedDatabase {
+        Err(MigrateError::UnmanagedDatabase {
             path: self.database.clone(),
             tables,
         })
@@ -647,7 +646,7 @@ impl Migrator {
                         .filter_map(|s| Some((s.path.as_deref()?, s.sql.as_deref()?))),
                 )
             } else {
-                Vec::new()
+                plan::empty_down_steps(&plan.steps)
             },
         })
     }
@@ -684,19 +683,16 @@ fn lint_steps<'a>(
     };
     let mut out = Vec::new();
     for (path, sql) in files {
-        out.extend(rebuild::lint(sql, &scratch).into_iter().map(|w| Warning {
+        let no_transaction = Directives::parse(sql).no_transaction;
+        let outcome = rebuild::lint(sql, &scratch, no_transaction);
+        out.extend(outcome.warnings.into_iter().map(|w| Warning {
             code: w.code.to_string(),
             path: Some(path.to_path_buf()),
             line: Some(w.line),
             message: w.message,
             hint: Some(w.hint),
         }));
-        // Advance the scratch schema by running the file, unless it could write outside the
-        // scratch database (ATTACH, VACUUM INTO); later files are then judged no further.
-        let escapes = rebuild::tokenize::significant(sql)
-            .iter()
-            .any(|t| t.is_word(sql, "ATTACH") || t.is_word(sql, "VACUUM"));
-        if escapes || scratch.execute_batch(sql).is_err() {
+        if !outcome.advanced {
             break; // later files would be judged against a schema they never see
         }
     }
@@ -736,13 +732,13 @@ fn write_new(path: &Path, text: &str) -> Result<()> {
         .create_new(true)
         .open(path)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::FileExists {
+            std::io::ErrorKind::AlreadyExists => MigrateError::FileExists {
                 path: path.to_path_buf(),
             },
-            _ => Error::io("creating", path, e),
+            _ => MigrateError::io("creating", path, e),
         })?;
     file.write_all(text.as_bytes())
-        .map_err(|e| Error::io("writing", path, e))
+        .map_err(|e| MigrateError::io("writing", path, e))
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 
 use serde::Serialize;
 
+use super::error::Result;
 use super::{
     apply_in_memory, execute, history, Action, ChangeContext, CreateReport, Migrator, Operation,
     Plan, Prepared, RunOptions, RunReport, Step, StepReport, UpTarget,
 };
 use crate::db::{self, OpenMode, WriteSession};
-use crate::error::Result;
 use crate::rebuild::{generate, GenerateOptions, Generated, RebuildSpec};
 
 /// The result of `dbtool rebuild`: what changed and the run.
