@@ -63,7 +63,13 @@ fn edited_migration(ctx: &Context, version: i32) -> String {
         .read_history()
         .ok()
         .and_then(|applied| applied.iter().map(|a| a.version).max());
-    if newest == Some(version) {
+    edited_migration_hint(version, newest)
+}
+
+/// `redo` for the newest applied migration (the one still being written), `reset --yes` for an
+/// older one.
+pub fn edited_migration_hint(version: i32, newest_applied: Option<i32>) -> String {
+    if newest_applied == Some(version) {
         "it is the newest applied migration: in development, `dbtool redo` runs its current down and up again (after a backup) and records the new checksum; if it is already deployed, restore the file (git log -p) and put the change in a new migration (`dbtool create`)".into()
     } else {
         "restore the file as it was applied (git log -p on it) and put the change in a new migration (`dbtool create`); in development, `dbtool reset --yes` rebuilds the database from the files (after a backup)".into()
