@@ -22,14 +22,6 @@ pub enum ConfigError {
     },
     #[error("invalid configuration file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("{path} already exists")]
-    Exists { path: PathBuf },
-    #[error("cannot write the configuration file {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("unsupported database URL {url:?}: dbtool manages SQLite databases only")]
     UnsupportedUrl { url: String },
 }
@@ -41,8 +33,6 @@ impl ConfigError {
             ConfigError::Read { .. } => "config-read",
             ConfigError::Invalid { .. } => "config-invalid",
             ConfigError::UnsupportedUrl { .. } => "unsupported-url",
-            ConfigError::Exists { .. } => "file-exists",
-            ConfigError::Write { .. } => "config-write",
         }
     }
 }
@@ -245,44 +235,6 @@ impl Config {
             busy_timeout,
         })
     }
-}
-
-/// Write a new `dbtool.toml` in `dir` naming the database and the migrations folder (paths
-/// relative to `dir`). Never overwrites: an existing file is [`Error::FileExists`].
-pub fn write_config_file(dir: &Path, database: &str, migrations: &str) -> Result<PathBuf> {
-    use std::io::Write;
-    let path = dir.join(CONFIG_FILE_NAME);
-    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let text = format!(
-        "# dbtool configuration, found by every dbtool command run in this folder or below.\n\
-         # Paths are relative to this file. `dbtool config` shows what is in effect.\n\
-         database = {}\n\
-         migrations = {}\n\
-         \n\
-         # [backup]\n\
-         # dir = \"backups\"  # default: a per-database folder in the platform data directory\n\
-         # keep = 10         # the newest N backups of the database are kept (default 10)\n\
-         # keep_days = 30    # also keep every backup younger than D days (default: unset)\n",
-        quote(database),
-        quote(migrations)
-    );
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => ConfigError::Exists { path: path.clone() },
-            _ => ConfigError::Write {
-                path: path.clone(),
-                source: e,
-            },
-        })?;
-    file.write_all(text.as_bytes())
-        .map_err(|source| ConfigError::Write {
-            path: path.clone(),
-            source,
-        })?;
-    Ok(path)
 }
 
 /// `dbtool.toml` in `start` or its nearest parent.

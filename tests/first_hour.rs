@@ -293,6 +293,11 @@ fn edited_older_migration_hints_at_reset_and_redo_refuses_it() {
         run.stderr()
     );
     assert!(!run.stderr().contains("dbtool redo"), "{}", run.stderr());
+    let status = env.run(&["status"]).stdout();
+    assert!(
+        status.contains("`dbtool reset --yes`") && !status.contains("dbtool redo"),
+        "{status}"
+    );
     let run = env.run(&["redo"]);
     assert_eq!(run.code(), 1);
     assert!(

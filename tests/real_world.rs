@@ -41,7 +41,8 @@ fn empty_downs_are_warned_about_everywhere() {
         "CREATE TABLE sessions (id INTEGER PRIMARY KEY, account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE, token TEXT);\n",
         Some("-- write the down migration here\n\n;\n"),
     );
-    env.ok(&["init"]);
+    env.empty_db(); // `upgrade` never creates the database
+    env.ok(&["upgrade"]);
 
     let status = env.ok(&["status"]);
     assert!(
@@ -212,7 +213,8 @@ fn verify_data_names_the_down_that_broke_the_walk() {
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n",
         Some("DROP TABLE notes;\n"),
     );
-    env.ok(&["init"]);
+    env.empty_db(); // `upgrade` never creates the database
+    env.ok(&["upgrade"]);
     exec(
         &env.db(),
         "INSERT INTO accounts (id, name, email, plan) VALUES (1, 'a', 'a@x', 'free'), (2, 'b', 'b@x', NULL);

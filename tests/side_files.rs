@@ -30,7 +30,8 @@ fn temp_files(dir: &Path) -> Vec<String> {
 fn defect_3_reset_keeps_the_database_files_mode_owner_and_inode() {
     let env = TestEnv::new();
     env.library_set();
-    env.ok(&["init"]);
+    env.empty_db(); // `upgrade` never creates the database
+    env.ok(&["upgrade"]);
     let db = env.db();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
     // Only root can give the file away; elsewhere the mode and inode still tell.
@@ -70,7 +71,8 @@ fn defect_3_reset_keeps_the_database_files_mode_owner_and_inode() {
 fn defect_4_restoring_a_wal_database_leaves_no_temporary_file() {
     let env = TestEnv::new();
     env.library_set();
-    env.ok(&["init"]);
+    env.empty_db(); // `upgrade` never creates the database
+    env.ok(&["upgrade"]);
     exec(&env.db(), "PRAGMA journal_mode=WAL;");
     env.ok(&["backup"]);
     exec(&env.db(), "DELETE FROM books;");
@@ -87,7 +89,8 @@ fn defect_4_restoring_a_wal_database_leaves_no_temporary_file() {
 fn defect_4_a_killed_runs_leftovers_are_reported_then_removed_by_the_next_write() {
     let env = TestEnv::new();
     env.library_set();
-    env.ok(&["init"]);
+    env.empty_db(); // `upgrade` never creates the database
+    env.ok(&["upgrade"]);
     let backups = env.root().join("backups");
     std::fs::create_dir(&backups).unwrap();
     // What a killed run leaves (its pid cannot exist: beyond any pid_max).
@@ -171,7 +174,8 @@ fn defect_5_a_symlink_planted_at_the_lock_path_is_not_followed() {
     let lock = env.root().join("content.db.dbtool-lock");
     std::os::unix::fs::symlink(&victim, &lock).unwrap();
 
-    let run = env.run(&["init"]);
+    env.empty_db(); // `upgrade` never creates the database
+    let run = env.run(&["upgrade"]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
     assert!(
         run.stderr().contains(
@@ -193,7 +197,8 @@ fn defect_5_a_symlink_planted_at_the_lock_path_is_not_followed() {
 fn defect_5_a_symlink_planted_at_a_backup_path_is_not_followed() {
     let env = TestEnv::new();
     env.library_set();
-    env.ok(&["init"]);
+    env.empty_db(); // `upgrade` never creates the database
+    env.ok(&["upgrade"]);
     let victim = env.root().join("victim.db.zst");
     let out = env.root().join("out.db.zst");
     std::os::unix::fs::symlink(&victim, &out).unwrap();
@@ -209,7 +214,8 @@ fn defect_5_a_symlink_planted_at_a_backup_path_is_not_followed() {
 fn defect_7_the_binary_has_no_crash_hook() {
     let env = TestEnv::new();
     env.library_set();
-    env.ok(&["init"]);
+    env.empty_db(); // `upgrade` never creates the database
+    env.ok(&["upgrade"]);
     for phase in ["backup", "read-back"] {
         let out = env
             .command()

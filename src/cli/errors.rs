@@ -16,7 +16,6 @@ use super::exit;
 pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     // configuration and command line
     ("config-read", exit::FAILURE, None),
-    ("config-write", exit::FAILURE, None),
     ("config-invalid", exit::FAILURE, Some("known keys: database, migrations, busy_timeout_ms, and [backup] dir, keep, keep_days")),
     ("unsupported-url", exit::USAGE, Some("use sqlite:PATH, sqlite://PATH, sqlite:///ABS/PATH or a plain path")),
     ("invalid-target", exit::USAGE, Some("targets: head, a version (3), +N / -N relative steps, base (see dbtool history)")),
@@ -260,11 +259,6 @@ mod tests {
                     message: s(),
                 },
                 ConfigError::UnsupportedUrl { url: s() },
-                ConfigError::Exists { path: p() },
-                ConfigError::Write {
-                    path: p(),
-                    source: io_error(),
-                },
             ]
             .map(Error::from),
         );
@@ -609,10 +603,10 @@ mod tests {
             assert!(row(code).is_some(), "{code} ({e}) has no row in CODES");
             // One code per situation: two variants share a code only when they are the same
             // situation (a SQLite failure met by the db layer or by the rebuild engine; rows a
-            // CHECK rejects, found per value or per row; a file dbtool will not overwrite).
+            // CHECK rejects, found per value or per row.
             if let Some(other) = by_code.insert(code, format!("{e:?}")) {
                 assert!(
-                    ["sqlite", "rebuild-check-violated", "file-exists"].contains(&code),
+                    ["sqlite", "rebuild-check-violated"].contains(&code),
                     "{code} is the code of two variants: {other} and {e:?}"
                 );
             }

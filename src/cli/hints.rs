@@ -1,46 +1,34 @@
 //! Hints that name commands or flags, or that need to know how the command was run (the
 //! configuration, the database's history). They live here, beside the command line they talk
-//! about; the rest come from the table of codes (`errors`).
+//! about; every other hint comes from the library's error.
 
 use std::path::Path;
 
 use dbtool::config::Source;
-use dbtool::db::DbError;
 use dbtool::migrate::MigrateError;
 use dbtool::Error;
 
-use super::{errors, Context};
+use super::Context;
 
 /// The hint for `e` as this command line met it.
 pub fn hint(e: &Error, ctx: Option<&Context>) -> Option<String> {
-    let from_code = || errors::hint(e);
+    let library = super::errors::hint(e);
     let Some(ctx) = ctx else {
-        return from_code();
+        return library;
     };
-    if let Some(DbError::DatabaseMissing { path }) = e.db() {
+    if let Some(dbtool::db::DbError::DatabaseMissing { path }) = e.db() {
         return Some(database_missing(ctx, path));
     }
-    match migrate_error(e) {
-        Some(MigrateError::MigrationsDirMissing { .. }) => Some(
-            "start a project here with `dbtool init`, or pass --migrations DIR (DBTOOL_MIGRATIONS, `migrations` in dbtool.toml)"
-                .into(),
-        ),
-        Some(MigrateError::EditedMigration { version, .. }) => {
-            Some(edited_migration(ctx, *version))
-        }
-        _ => from_code(),
-    }
-}
-
-/// The migrate error inside `e`, whichever command met it.
-fn migrate_error(e: &Error) -> Option<&MigrateError> {
     match e {
-        Error::Migrate(m) => Some(m),
-        Error::Check(c) => match c.as_ref() {
-            dbtool::check::CheckError::Migrate(m) => Some(m),
-            _ => None,
+        Error::Migrate(m) => match m.as_ref() {
+            MigrateError::MigrationsDirMissing { .. } => Some(
+                "start a project here with `dbtool init`, or pass --migrations DIR (DBTOOL_MIGRATIONS, `migrations` in dbtool.toml)"
+                    .into(),
+            ),
+            MigrateError::EditedMigration { version, .. } => Some(edited_migration(ctx, *version)),
+            _ => library,
         },
-        _ => None,
+        _ => library,
     }
 }
 
@@ -75,7 +63,13 @@ fn edited_migration(ctx: &Context, version: i32) -> String {
         .read_history()
         .ok()
         .and_then(|applied| applied.iter().map(|a| a.version).max());
-    if newest == Some(version) {
+    edited_migration_hint(version, newest)
+}
+
+/// `redo` for the newest applied migration (the one still being written), `reset --yes` for an
+/// older one.
+pub fn edited_migration_hint(version: i32, newest_applied: Option<i32>) -> String {
+    if newest_applied == Some(version) {
         "it is the newest applied migration: in development, `dbtool redo` runs its current down and up again (after a backup) and records the new checksum; if it is already deployed, restore the file (git log -p) and put the change in a new migration (`dbtool create`)".into()
     } else {
         "restore the file as it was applied (git log -p on it) and put the change in a new migration (`dbtool create`); in development, `dbtool reset --yes` rebuilds the database from the files (after a backup)".into()

@@ -8,10 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use dbtool::config::{self, Source};
+use dbtool::db::DbError;
 use dbtool::{Error, Migrator, RunOptions};
+use serde::Serialize;
 
 use super::exit;
-use serde::Serialize;
 
 use super::{render, safety, Context};
 
@@ -82,7 +83,7 @@ fn start_project(ctx: &Context) -> Result<u8, Error> {
     let migrations = config.migrations.value.clone();
     let mut created = Vec::new();
     if config.config_file.is_none() {
-        let path = config::write_config_file(
+        let path = write_config_file(
             cwd,
             &relative_to(&database, cwd),
             &relative_to(&migrations, cwd),
@@ -170,4 +171,33 @@ fn default_database_name(cwd: &Path) -> String {
 /// `path` as written in a `dbtool.toml` in `dir`: relative when inside it.
 fn relative_to(path: &Path, dir: &Path) -> String {
     path.strip_prefix(dir).unwrap_or(path).display().to_string()
+}
+
+/// Write a new `dbtool.toml` in `dir` naming the database and the migrations folder (paths
+/// relative to `dir`). Never overwrites: an existing file is an error.
+fn write_config_file(dir: &Path, database: &str, migrations: &str) -> Result<PathBuf, Error> {
+    use std::io::Write;
+    let path = dir.join(config::CONFIG_FILE_NAME);
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let text = format!(
+        "# dbtool configuration, found by every dbtool command run in this folder or below.\n\
+         # Paths are relative to this file. `dbtool config` shows what is in effect.\n\
+         database = {}\n\
+         migrations = {}\n\
+         \n\
+         # [backup]\n\
+         # dir = \"backups\"  # default: a per-database folder in the platform data directory\n\
+         # keep = 10         # the newest N backups of the database are kept (default 10)\n\
+         # keep_days = 30    # also keep every backup younger than D days (default: unset)\n",
+        quote(database),
+        quote(migrations)
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| Error::from(DbError::io("creating", &path, e)))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| Error::from(DbError::io("writing", &path, e)))?;
+    Ok(path)
 }

@@ -18,6 +18,7 @@ mod hints;
 mod history;
 mod init;
 mod inspect;
+mod interrupt;
 mod output;
 mod progress;
 mod prune;
@@ -56,7 +57,8 @@ Exit status:
      and rehearse findings; a damaged backup in `backups verify`)
   4  the database is locked by another process (busy timeout expired)
   5  refused: needs --yes when no terminal can ask (restore, reset), --force (a backup of
-     another database), or --allow-lossy (a rebuild that loses data)";
+     another database), or --allow-lossy (a rebuild that loses data)
+  130  interrupted by Ctrl-C; nothing uncommitted is kept";
 
 #[derive(Parser)]
 #[command(
@@ -149,6 +151,38 @@ enum Command {
 }
 
 impl Command {
+    /// The command's name, and whether it can change the database (for the Ctrl-C message).
+    fn describe(&self) -> (&'static str, bool) {
+        match self {
+            Command::Init(_) => ("init", true),
+            Command::Upgrade(_) => ("upgrade", true),
+            Command::Downgrade(_) => ("downgrade", true),
+            Command::Redo(_) => ("redo", true),
+            Command::Current(_) => ("current", false),
+            Command::History(_) => ("history", false),
+            Command::Status(_) => ("status", false),
+            Command::Create(_) => ("create", false),
+            Command::Rebuild(_) => ("rebuild", true),
+            Command::Stamp(_) => ("stamp", true),
+            Command::Backup(_) => ("backup", false),
+            Command::Backups(_) => ("backups", false),
+            Command::Restore(_) => ("restore", true),
+            Command::Prune(_) => ("prune", false),
+            Command::Reset(_) => ("reset", true),
+            Command::Check(_) => ("check", false),
+            Command::Verify(_) => ("verify", false),
+            Command::Inspect(_) => ("inspect", false),
+            Command::Rehearse(_) => ("rehearse", false),
+            Command::Exec(_) => ("exec", true),
+            Command::Config(_) => ("config", false),
+            Command::DeployScript(_) => ("deploy-script", false),
+            Command::Completions(_) => ("completions", false),
+            Command::Man(_) => ("man", false),
+        }
+    }
+}
+
+impl Command {
     /// Whether the command may write to the database or its backup folder (and so first removes
     /// what killed runs left there).
     fn writes(&self) -> bool {
@@ -156,13 +190,13 @@ impl Command {
             Command::Init(_)
             | Command::Upgrade(_)
             | Command::Downgrade(_)
+            | Command::Redo(_)
             | Command::Rebuild(_)
             | Command::Stamp(_)
             | Command::Backup(_)
             | Command::Restore(_)
             | Command::Prune(_)
             | Command::Reset(_)
-            | Command::Redo(_)
             | Command::Exec(_) => true,
             Command::Current(_)
             | Command::History(_)
@@ -203,6 +237,7 @@ impl Context {
 
 /// Run the command line; returns the exit status.
 pub fn main() -> u8 {
+    interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -247,6 +282,13 @@ pub fn main() -> u8 {
         out,
         raw_database: cli.global.database.clone().or(env.database_url.clone()),
     };
+    let (name, writes) = cli.command.describe();
+    interrupt::running(
+        name,
+        writes,
+        &ctx.config.database.value,
+        &safety::backup_dir(&ctx).path,
+    );
     match dispatch(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {

@@ -3,9 +3,9 @@
 
 use dbtool::backup::{self, BackupEntry, FolderSummary, PruneReport, Retention};
 use dbtool::Error;
+use serde::Serialize;
 
 use super::exit;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::{safety, Context};

@@ -16,6 +16,20 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let mut report = ctx.migrator().status()?;
+    // An edited migration: `redo` when it is the newest applied one, `reset --yes` otherwise
+    // (problems and edited entries come in the same, version, order).
+    let mut edited = report
+        .entries
+        .iter()
+        .filter(|e| e.state == dbtool::migrate::MigrationState::EditedSinceApplied)
+        .map(|e| e.version);
+    for problem in report.problems.iter_mut() {
+        if problem.code == "edited-migration" {
+            if let Some(version) = edited.next() {
+                problem.hint = Some(super::hints::edited_migration_hint(version, report.current));
+            }
+        }
+    }
     super::findings::attach_problem_hints(&mut report.problems);
     let out = &ctx.out;
     let code = if args.exit_code && (!report.pending.is_empty() || !report.problems.is_empty()) {

@@ -1,5 +1,6 @@
 //! `dbtool upgrade [TARGET]`.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use dbtool::check::CheckError;
@@ -8,6 +9,7 @@ use dbtool::{Error, RunOptions, UpTarget};
 
 use super::exit;
 
+use super::progress::Spinner;
 use super::{rehearse, render, safety, Context, Output};
 
 /// Apply pending migrations (all of them, up to a version, or the next N)
@@ -45,7 +47,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         return Ok(exit::OK);
     }
     let rehearsal = if args.rehearse {
-        let mut report = ctx.checker().rehearse(target)?;
+        let spinner = Spinner::start(&ctx.out, "rehearsing the pending migrations on a copy");
+        let report = ctx.checker().rehearse(target);
+        drop(spinner);
+        let mut report = report?;
         super::findings::attach_hints(&mut report.findings);
         super::findings::attach_hints(report.steps.iter_mut().flat_map(|s| &mut s.problems));
         if !ctx.out.json {
@@ -62,11 +67,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     } else {
         None
     };
+    // Drawn from the end of the automatic backup until the migrations are committed.
+    let applying: RefCell<Option<Spinner>> = RefCell::new(None);
     let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
         // Before anything is applied (and before the backup): say which files are empty.
         let warn_then_backup = |change: &ChangeContext<'_>| {
             warn_empty(&ctx.out, &change.plan.steps);
-            hook(change)
+            let backup = hook(change)?;
+            *applying.borrow_mut() = Some(Spinner::start(
+                &ctx.out,
+                format!("applying {} migration(s)", change.plan.steps.len()),
+            ));
+            Ok(backup)
         };
         ctx.migrator().upgrade(
             target,
@@ -77,6 +89,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             },
         )
     })?;
+    drop(applying.take());
     if report.dry_run {
         for step in &report.steps {
             if let (Some(path), Some(sql)) = (&step.path, &step.sql) {

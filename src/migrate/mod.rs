@@ -425,16 +425,10 @@ impl Migrator {
         };
         // Tables but no history: the refusal `upgrade` would meet, reported up front.
         if let Some(conn) = &existing {
-            if !history::table_exists(conn, &self.database)? {
-                let tables = db::user_tables(conn, &self.database)?;
-                if !tables.is_empty() {
-                    problems.insert(
-                        0,
-                        MigrateError::UnmanagedDatabase {
-                            path: self.database.clone(),
-                            tables,
-                        },
-                    );
+            if let Err(e) = self.refuse_unmanaged(conn) {
+                match e {
+                    MigrateError::UnmanagedDatabase { .. } => problems.insert(0, e),
+                    other => return Err(other),
                 }
             }
         }

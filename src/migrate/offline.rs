@@ -25,7 +25,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::error::{MigrateError, Result};
+use super::error::Result;
 use super::history::{self, CREATE_HISTORY_TABLE};
 use super::plan::{plan_upgrade, Plan, UpTarget};
 use super::Migrator;
@@ -50,15 +50,7 @@ impl Migrator {
         let set = self.load_migrations()?;
         let applied = if self.database.exists() {
             let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
-            if !history::table_exists(&conn, &self.database)? {
-                let tables = db::user_tables(&conn, &self.database)?;
-                if !tables.is_empty() {
-                    return Err(MigrateError::UnmanagedDatabase {
-                        path: self.database.clone(),
-                        tables,
-                    });
-                }
-            }
+            self.refuse_unmanaged(&conn)?;
             history::read(&conn, &self.database)?
         } else {
             Vec::new()
