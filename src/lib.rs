@@ -15,6 +15,8 @@ pub mod error;
 pub mod exit;
 pub mod migrate;
 pub mod rebuild;
+pub mod schema;
+pub mod sql;
 
 pub use check::Checker;
 pub use error::{Error, Result};

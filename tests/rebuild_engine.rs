@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use dbtool::rebuild::{
-    self, generate, schema, GenerateOptions, Generated, RebuildError, RebuildSpec,
-};
+use dbtool::rebuild::{self, generate, GenerateOptions, Generated, RebuildError, RebuildSpec};
+use dbtool::schema::{self, model::canonical, Model};
 use rusqlite::Connection;
 
 mod common;
@@ -99,7 +98,19 @@ fn snapshot(db: &Db) -> (Vec<(String, String, String)>, Vec<String>) {
         data.extend(seq.into_iter().map(|r| format!("seq {r}")));
     }
     data.sort();
-    (schema::normalized(&c).unwrap(), data)
+    let model = Model::read(&c).unwrap();
+    let normalised = model
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o.kind.clone(),
+                o.name.to_ascii_lowercase(),
+                canonical(&o.sql),
+            )
+        })
+        .collect();
+    (normalised, data)
 }
 
 fn fk_check(db: &Db) -> Vec<String> {

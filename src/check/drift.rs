@@ -21,12 +21,13 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::schema::{Change, Schema, SchemaDiff};
+use super::read_model;
 use super::{integrity_problems, run_steps, Checker, Finding};
 use crate::db::{self, OpenMode};
 use crate::error::{Error, Result};
 use crate::migrate::Step;
 use crate::migrate::{self, AppliedMigration, MigrationSet, Overview};
+use crate::schema::{Change, Model, SchemaDiff};
 
 /// How thoroughly to check the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -213,21 +214,21 @@ fn drift(
             return Ok(Drift::Checked(vec![finding]));
         }
     };
-    let actual = Schema::read(conn, database)?;
+    let actual = read_model(conn, database)?;
     let expected_label = format!("the migrations up to {}", version_text(current));
     let diff = expected.diff(&actual, &expected_label, "the database");
     Ok(Drift::Checked(drift_findings(&diff)))
 }
 
 /// The schema `files` produce, applied in order on an in-memory database.
-pub(super) fn expected_schema(files: &[&migrate::MigrationFile]) -> Result<Schema> {
+pub(super) fn expected_schema(files: &[&migrate::MigrationFile]) -> Result<Model> {
     let path = Path::new(":memory:");
     let conn = Connection::open_in_memory()
         .map_err(|e| Error::sqlite("opening a scratch database", path, e))?;
     if !files.is_empty() {
         run_steps(&conn, path, files.iter().map(|f| Step::apply(f)).collect())?;
     }
-    Schema::read(&conn, path)
+    read_model(&conn, path)
 }
 
 /// One finding per object that differs, each carrying its own part of the diff.

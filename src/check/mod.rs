@@ -14,7 +14,6 @@
 mod drift;
 mod inspect;
 mod rehearse;
-pub mod schema;
 mod scratch;
 mod script;
 mod verify;
@@ -31,11 +30,12 @@ use crate::db;
 use crate::error::{Error, Result};
 use crate::exit;
 use crate::migrate::{self, Action, Operation, Plan, Step, StepReport};
+use crate::schema::Model;
 
+pub use crate::schema::SchemaDiff;
 pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
 pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
 pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
-pub use schema::{Schema, SchemaDiff};
 pub use script::{ExecOptions, ExecReport};
 pub use verify::{DataReport, VerifyOptions, VerifyReport};
 
@@ -270,6 +270,11 @@ fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<Ste
         steps,
     };
     migrate::execute_plan(conn, path, &plan, operation, OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The schema model of a database (see [`crate::schema::model`]).
+fn read_model(conn: &Connection, path: &Path) -> Result<Model> {
+    Model::read(conn).map_err(|e| Error::sqlite("reading the schema", path, e))
 }
 
 /// Rows per user table.

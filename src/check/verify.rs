@@ -23,7 +23,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::drift::{self, CheckOptions, CheckReport};
-use super::schema::Schema;
+use super::read_model;
 use super::{row_counts, run_steps, scratch, with_cause, Checker, Finding};
 use crate::error::{Error, Result};
 use crate::migrate::Step;
@@ -214,7 +214,7 @@ fn rebuild(files: &[MigrationFile]) -> Result<Connection> {
 fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
     let path = Path::new(":memory:");
     let mut conn = scratch()?;
-    let mut prev = Schema::read(&conn, path)?;
+    let mut prev = read_model(&conn, path)?;
     let mut prev_label = "base (an empty database)".to_string();
     for (i, file) in set.migrations.iter().enumerate() {
         let name = label(file);
@@ -237,7 +237,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
             return Ok(());
         }
         report.migration_runs += 1;
-        let at_n = Schema::read(&conn, path)?;
+        let at_n = read_model(&conn, path)?;
         let Some(down) = Step::revert(file) else {
             prev = at_n;
             prev_label = name;
@@ -260,7 +260,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
             }
             Ok(_) => {
                 report.migration_runs += 1;
-                let after_down = Schema::read(&conn, path)?;
+                let after_down = read_model(&conn, path)?;
                 let diff = prev.diff(
                     &after_down,
                     &format!("the schema at {prev_label}"),
@@ -304,7 +304,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<()> {
                     }
                     Ok(_) => {
                         report.migration_runs += 1;
-                        let again = Schema::read(&conn, path)?;
+                        let again = read_model(&conn, path)?;
                         let diff = at_n.diff(
                             &again,
                             &format!("after {name}'s up"),
@@ -350,7 +350,7 @@ fn down_file_name(file: &MigrationFile) -> String {
 
 /// "left behind table posts_archive; removed index idx_users_email on users".
 fn summary(diff: &super::SchemaDiff) -> String {
-    use super::schema::Change;
+    use crate::schema::Change;
     diff.changes
         .iter()
         .map(|c| {
@@ -410,7 +410,7 @@ fn data_round_trips(set: &MigrationSet, data: &Path, busy_timeout: Duration) -> 
         };
         let lossy = file.down.as_ref().is_some_and(|d| d.directives.lossy);
         let before = row_counts(conn, path)?;
-        let schema_before = Schema::read(conn, path)?;
+        let schema_before = read_model(conn, path)?;
         if let Err(e) = run_steps(conn, path, vec![down.clone()]) {
             report.findings.push(Finding::from_error(
                 "data-down-failed",
@@ -431,7 +431,7 @@ fn data_round_trips(set: &MigrationSet, data: &Path, busy_timeout: Duration) -> 
         report.round_trips += 1;
         let after = row_counts(conn, path)?;
         let diff = schema_before.diff(
-            &Schema::read(conn, path)?,
+            &read_model(conn, path)?,
             &format!("the data's schema before {name}'s down"),
             &format!("after {name}'s down and up again"),
         );

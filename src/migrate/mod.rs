@@ -822,7 +822,7 @@ fn lint_steps<'a>(
     files: impl IntoIterator<Item = (&'a Path, &'a str)>,
 ) -> Vec<Warning> {
     let scratch = match db {
-        Some(conn) => rebuild::schema::replica(conn).ok(),
+        Some(conn) => crate::schema::replica(conn).ok(),
         None => Connection::open_in_memory().ok(),
     };
     let Some(scratch) = scratch else {
@@ -840,7 +840,7 @@ fn lint_steps<'a>(
         }));
         // Advance the scratch schema by running the file, unless it could write outside the
         // scratch database (ATTACH, VACUUM INTO); later files are then judged no further.
-        let escapes = rebuild::tokenize::significant(sql)
+        let escapes = crate::sql::significant(sql)
             .iter()
             .any(|t| t.is_word(sql, "ATTACH") || t.is_word(sql, "VACUUM"));
         if escapes || scratch.execute_batch(sql).is_err() {

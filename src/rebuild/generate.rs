@@ -11,12 +11,15 @@
 
 use rusqlite::Connection;
 
-use super::ddl::{parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind};
 use super::edit::{self, affinity, Context};
-use super::schema::{self, fingerprint, rowid_alias, sha256_hex, Object, Schema};
+use super::schema::{self, fingerprint, rowid_alias, sha256_hex};
 use super::spec::RebuildSpec;
-use super::tokenize::{quote_ident, quote_str, same_name};
 use super::RebuildError;
+use crate::schema::ddl::{
+    parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind,
+};
+use crate::schema::{Model, Object, Schema};
+use crate::sql::{quote_ident, quote_str, same_name};
 
 /// Options for [`generate`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -133,7 +136,7 @@ pub fn generate(
             source,
         }
     };
-    let replica = schema::replica(conn).map_err(|e| RebuildError::Simulation {
+    let replica = crate::schema::replica(conn).map_err(|e| RebuildError::Simulation {
         table: table.clone(),
         step: format!("replaying {}", e.object),
         source: e.source,
@@ -215,20 +218,11 @@ pub fn generate(
     };
     let down_sql = render(&down);
     run_on_replica(&replica, &down_sql, &table, "the down migration")?;
-    let want = schema::normalized(conn).map_err(sim("reading the original schema"))?;
-    let got = schema::normalized(&replica).map_err(sim("reading the schema after up and down"))?;
-    if want != got {
-        let detail = want
-            .iter()
-            .zip(got.iter())
-            .find(|(a, b)| a != b)
-            .map(|(a, b)| {
-                format!(
-                    "expected {} {}: {}, got {} {}: {}",
-                    a.0, a.1, a.2, b.0, b.1, b.2
-                )
-            })
-            .unwrap_or_else(|| format!("{} objects before, {} after", want.len(), got.len()));
+    let want = Model::read(conn).map_err(sim("reading the original schema"))?;
+    let got = Model::read(&replica).map_err(sim("reading the schema after up and down"))?;
+    let diff = want.diff(&got, "the original schema", "after up and down");
+    if !diff.is_empty() {
+        let detail = diff.lines().join("\n");
         return Err(RebuildError::RoundTrip { table, detail });
     }
     Ok(Generated {
@@ -335,7 +329,8 @@ fn has_rowid_alias(src: &str, t: &CreateTable) -> bool {
     if t.without_rowid {
         return false;
     }
-    let is_integer = |c: &super::ddl::Column| c.type_text(src).eq_ignore_ascii_case("INTEGER");
+    let is_integer =
+        |c: &crate::schema::ddl::Column| c.type_text(src).eq_ignore_ascii_case("INTEGER");
     for c in &t.columns {
         for k in &c.constraints {
             if let ColumnConstraintKind::PrimaryKey { desc, .. } = k.kind {
