@@ -189,6 +189,8 @@ pub enum Error {
     // with the module) ---
     #[error(transparent)]
     Check(#[from] crate::check::CheckError),
+    #[error(transparent)]
+    Autogen(Box<crate::autogen::AutogenError>),
 
     // --- rebuilds ---
     #[error(transparent)]
@@ -201,6 +203,12 @@ pub enum Error {
         #[source]
         source: Box<crate::rebuild::RebuildError>,
     },
+}
+
+impl From<crate::autogen::AutogenError> for Error {
+    fn from(e: crate::autogen::AutogenError) -> Self {
+        Error::Autogen(Box::new(e))
+    }
 }
 
 impl From<crate::rebuild::RebuildError> for Error {
@@ -244,6 +252,7 @@ impl Error {
             Error::FileExists { .. } => "file-exists",
             Error::Backup(e) => e.code(),
             Error::Check(e) => e.code(),
+            Error::Autogen(e) => e.code(),
             Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.code(),
         }
     }
@@ -257,6 +266,7 @@ impl Error {
             Error::Locked { .. } => exit::LOCKED,
             Error::Backup(e) => e.exit_code(),
             Error::Check(e) => e.exit_code(),
+            Error::Autogen(e) => e.exit_code(),
             Error::ConfigRead { .. }
             | Error::ConfigInvalid { .. }
             | Error::DatabaseMissing { .. }
@@ -292,7 +302,7 @@ impl Error {
             Error::ConfigRead { .. } | Error::Io { .. } | Error::FileExists { .. } => None,
             Error::Rebuild(e) | Error::RebuildMigration { source: e, .. } => e.hint(),
             Error::ConfigInvalid { .. } => Some(
-                "known keys: database, migrations, busy_timeout_ms, and [backup] dir, keep, keep_days"
+                "known keys: database, migrations, schema, busy_timeout_ms, and [backup] dir, keep, keep_days"
                     .into(),
             ),
             Error::UnsupportedUrl { .. } => Some(
@@ -382,6 +392,7 @@ impl Error {
             Error::EmptySlug { .. } => Some("describe the change, e.g. \"add user preferences\"".into()),
             Error::Backup(e) => e.hint(),
             Error::Check(e) => e.hint(),
+            Error::Autogen(e) => e.hint(),
         }
     }
 

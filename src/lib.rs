@@ -7,6 +7,7 @@
 //! [`check::Checker`] checks one (drift, the stairway of `verify`, rehearsals, data scripts).
 #![forbid(unsafe_code)]
 
+pub mod autogen;
 pub mod backup;
 pub mod check;
 pub mod config;

@@ -272,6 +272,16 @@ fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<Ste
     migrate::execute_plan(conn, path, &plan, operation, OffsetDateTime::UNIX_EPOCH)
 }
 
+/// A private read-write copy of `source` in a temporary folder (see [`scratch`]), for other
+/// features that rehearse on real data.
+pub(crate) fn scratch_copy(
+    source: &Path,
+    busy_timeout: Duration,
+    purpose: &str,
+) -> Result<scratch::ScratchCopy> {
+    scratch::copy(source, busy_timeout, purpose)
+}
+
 /// The schema model of a database (see [`crate::schema::model`]).
 fn read_model(conn: &Connection, path: &Path) -> Result<Model> {
     Model::read(conn).map_err(|e| Error::sqlite("reading the schema", path, e))

@@ -17,7 +17,7 @@ use crate::db::{self, OpenMode};
 use crate::error::{Error, Result};
 
 /// A private read-write copy of a database; deleted on drop.
-pub(super) struct ScratchCopy {
+pub(crate) struct ScratchCopy {
     pub conn: Connection,
     pub path: PathBuf,
     // Declared last: the connection closes before the folder is removed.

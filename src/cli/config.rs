@@ -39,6 +39,16 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
         None => out
             .line("backup dir:   (per-database folder in the platform data directory)  [default]"),
     }
+    match &config.schema {
+        Some(file) => out.line(format!(
+            "schema:       {}  [{}]",
+            file.value.display(),
+            file.source
+        )),
+        None => {
+            out.line("schema:       (none: no --schema, DBTOOL_SCHEMA, schema key or ./schema.sql)")
+        }
+    }
     out.line(format!(
         "busy timeout: {} ms",
         config.busy_timeout.as_millis()

@@ -7,6 +7,7 @@ mod check;
 mod config;
 mod create;
 mod current;
+mod diff;
 mod downgrade;
 mod exec;
 mod findings;
@@ -22,6 +23,7 @@ mod render;
 mod reset;
 mod restore;
 mod safety;
+mod schema;
 mod stamp;
 mod status;
 mod upgrade;
@@ -38,7 +40,7 @@ pub use output::Output;
 
 const AFTER_HELP: &str = "\
 Configuration (highest first): flags > environment (DATABASE_URL, DBTOOL_MIGRATIONS,
-DBTOOL_BACKUP_DIR) > dbtool.toml in this folder or the nearest parent > defaults
+DBTOOL_BACKUP_DIR, DBTOOL_SCHEMA) > dbtool.toml in this folder or the nearest parent > defaults
 (content.db, ./migrations). `dbtool config` shows what was resolved.
 
 Exit status:
@@ -77,6 +79,9 @@ pub struct GlobalArgs {
     /// Backup folder [default: DBTOOL_BACKUP_DIR, dbtool.toml, a per-database data folder]
     #[arg(long, global = true, value_name = "DIR")]
     backup_dir: Option<PathBuf>,
+    /// Declared schema file [default: DBTOOL_SCHEMA, dbtool.toml, ./schema.sql if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    schema: Option<PathBuf>,
     /// How long to wait for another process's lock, in milliseconds [default: 5000]
     #[arg(long, global = true, value_name = "MS")]
     busy_timeout: Option<u64>,
@@ -110,6 +115,8 @@ enum Command {
     Rehearse(rehearse::Args),
     Exec(exec::Args),
     Config(config::Args),
+    Schema(schema::Args),
+    Diff(diff::Args),
 }
 
 /// What every command gets: resolved configuration and the output sink.
@@ -161,6 +168,7 @@ pub fn main() -> u8 {
         migrations: cli.global.migrations.clone(),
         backup_dir: cli.global.backup_dir.clone(),
         busy_timeout_ms: cli.global.busy_timeout,
+        schema: cli.global.schema.clone(),
     };
     let result = Config::resolve(&overrides, &env).and_then(|config| {
         let ctx = Context { config, out };
@@ -197,6 +205,8 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Rehearse(args) => rehearse::run(ctx, args),
         Command::Exec(args) => exec::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
+        Command::Schema(args) => schema::run(ctx, args),
+        Command::Diff(args) => diff::run(ctx, args),
     }
 }
 

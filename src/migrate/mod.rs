@@ -404,7 +404,7 @@ impl Migrator {
 
     /// Write `V{next}__{slug}.sql` and its `.down.sql` with the texts `contents(version)` gives.
     /// Neither file is left behind on error.
-    fn create_with(
+    pub fn create_with(
         &self,
         description: &str,
         contents: impl FnOnce(i32) -> (String, String),

@@ -234,6 +234,43 @@ pub fn generate(
     })
 }
 
+/// The up SQL of a rebuild of `table` (in `conn`) into the table `target_sql` declares (its name
+/// is replaced by the table's), copying `copy` (target column, source expression). Used by
+/// `autogen`, which proves the whole migration itself; indexes, triggers and views that name the
+/// table are recreated verbatim, as in [`generate`].
+pub fn rebuild_to(
+    conn: &Connection,
+    table: &str,
+    target_sql: &str,
+    copy: Vec<(String, String)>,
+    summary: Vec<String>,
+) -> Result<String, RebuildError> {
+    let schema = Schema::read(conn).map_err(RebuildError::sqlite(table, "reading the schema"))?;
+    let (obj, parsed) = rebuildable(conn, &schema, table)?;
+    let src = obj.sql.clone().unwrap_or_default();
+    let parse = |sql: &str| {
+        parse_create_table(sql).map_err(|e| RebuildError::Parse {
+            table: table.to_string(),
+            reason: format!("{e} in the declared table: {sql}"),
+        })
+    };
+    let target = parse(target_sql)?;
+    let new_src = rename_in(target_sql, &target, &obj.name);
+    let new_parsed = parse(&new_src)?;
+    let p = plan(
+        conn,
+        &schema,
+        (&src, &parsed),
+        (&new_src, &new_parsed),
+        copy,
+        Vec::new(),
+        summary,
+        Vec::new(),
+        "up",
+    )?;
+    Ok(render(&p))
+}
+
 /// The table `name` and its parsed DDL, or why it cannot be rebuilt.
 pub fn rebuildable<'s>(
     conn: &Connection,

@@ -9,6 +9,7 @@
 //! recreating them in that order works. Names compare with SQLite's ASCII case-insensitive rule.
 
 pub mod ddl;
+pub mod declared;
 pub mod model;
 
 use std::collections::BTreeSet;
@@ -166,6 +167,68 @@ pub fn mentions_column(sql: &str, column: &str) -> bool {
             && same_name(&unquote(t.text(sql)), column)
             && !(t.kind == Kind::Word && toks.get(i + 1).is_some_and(|n| n.kind == Kind::LParen))
     })
+}
+
+/// The user objects of `schema` as a declared-schema file: each table followed by its indexes
+/// and triggers, views last in dependency order (then the triggers on views), each statement in
+/// SQLite's own text; no `sqlite_*` internals, shadow tables or history table.
+pub fn dump(schema: &Schema) -> String {
+    let user: Vec<&Object> = schema
+        .objects
+        .iter()
+        .filter(|o| o.sql.is_some() && !model::is_internal(&o.name) && !schema.is_shadow(&o.name))
+        .collect();
+    let sql = |o: &Object| format!("{};\n", o.sql.as_deref().unwrap_or_default().trim_end());
+    let is_view = |name: &str| {
+        user.iter()
+            .any(|v| v.kind == "view" && same_name(&v.name, name))
+    };
+    let mut out = String::new();
+    for t in user.iter().filter(|o| o.kind == "table") {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&sql(t));
+        for o in user
+            .iter()
+            .filter(|o| o.kind == "index" && same_name(&o.tbl_name, &t.name))
+        {
+            out.push_str(&sql(o));
+        }
+        for o in user
+            .iter()
+            .filter(|o| o.kind == "trigger" && same_name(&o.tbl_name, &t.name))
+        {
+            out.push_str(&sql(o));
+        }
+    }
+    // Views in dependency order: a view comes after the views it names.
+    let mut pending: Vec<&Object> = user.iter().copied().filter(|o| o.kind == "view").collect();
+    let mut done: Vec<String> = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|v| {
+                let others: Vec<String> = pending
+                    .iter()
+                    .filter(|o| !same_name(&o.name, &v.name))
+                    .map(|o| o.name.clone())
+                    .collect();
+                !mentions_any(v.sql.as_deref().unwrap_or_default(), &others)
+            })
+            .unwrap_or(0); // a cycle cannot be created; keep creation order if one appears
+        let v = pending.remove(ready);
+        out.push('\n');
+        out.push_str(&sql(v));
+        done.push(v.name.clone());
+    }
+    for o in user
+        .iter()
+        .filter(|o| o.kind == "trigger" && is_view(&o.tbl_name))
+    {
+        out.push_str(&sql(o));
+    }
+    out
 }
 
 /// Why replaying the schema into a replica failed.

@@ -36,14 +36,15 @@ pub struct ModelObject {
     pub sql: String,
 }
 
+/// The comparable parts of a `CREATE TABLE` (see the module header).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct TableCanon {
+pub struct TableShape {
     /// Lower-cased name → canonical definition (type, then sorted constraints).
-    columns: BTreeMap<String, String>,
+    pub columns: BTreeMap<String, String>,
     /// Canonical table constraints, one-column UNIQUEs of columns included.
-    constraints: BTreeSet<String>,
+    pub constraints: BTreeSet<String>,
     /// `STRICT`, `WITHOUT ROWID`.
-    options: BTreeSet<String>,
+    pub options: BTreeSet<String>,
 }
 
 impl ModelObject {
@@ -67,7 +68,7 @@ impl ModelObject {
         // Computed on demand: most comparisons end at the line above.
         let table = |o: &ModelObject| {
             if o.kind == "table" {
-                table_canon(&o.sql)
+                table_shape(&o.sql)
             } else {
                 None
             }
@@ -363,9 +364,9 @@ pub fn canonical(src: &str) -> String {
 
 /// The comparable parts of a `CREATE TABLE`; `None` when it does not parse (then its canonical
 /// text is compared).
-fn table_canon(sql: &str) -> Option<TableCanon> {
+pub fn table_shape(sql: &str) -> Option<TableShape> {
     let t = parse_create_table(sql).ok()?;
-    let mut canon = TableCanon::default();
+    let mut canon = TableShape::default();
     for c in &t.columns {
         let mut parts: Vec<String> = Vec::new();
         for k in &c.constraints {
