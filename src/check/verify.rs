@@ -35,6 +35,8 @@ pub struct VerifyOptions {
     pub check_database: bool,
     /// Run the down-then-up round trips on a copy of this database and compare row counts.
     pub data: Option<PathBuf>,
+    /// The declared schema (`schema.sql`): reported when it differs from the head.
+    pub schema_file: Option<PathBuf>,
 }
 
 /// `verify`'s result. Passed when no findings anywhere.
@@ -117,6 +119,10 @@ pub(super) fn verify(checker: &Checker, options: &VerifyOptions) -> Result<Verif
     version_line(&set, &mut report.findings);
     downs_present(&set, &mut report.findings, &mut report.notes);
     stairway(&set, &mut report)?;
+    if let Some(file) = &options.schema_file {
+        let findings = drift::schema_file_findings(&set, file)?;
+        report.findings.extend(findings);
+    }
 
     if options.check_database {
         report.database = Some(drift::check_against(

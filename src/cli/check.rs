@@ -21,6 +21,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         } else {
             IntegrityLevel::Quick
         },
+        schema_file: ctx.config.schema.as_ref().map(|s| s.value.clone()),
     };
     let report = ctx.checker().check(&options)?;
     let code = if report.is_clean() {
