@@ -32,6 +32,9 @@ pub struct Spec {
     /// (table, column) lower-cased → SQL expression for the existing rows.
     pub fills: BTreeMap<(String, String), String>,
     pub allow_drop: bool,
+    /// Tables (lower-cased) to rebuild rather than ALTER: in a down, those the up rebuilt, so
+    /// the down gives back the table's exact text (the guard of a rebuild compares it).
+    pub force_rebuild: std::collections::BTreeSet<String>,
     /// Generating a down: drops are lossy rather than refused, a re-added NOT NULL column gets a
     /// zero value, renames are not questioned.
     pub down: bool,
@@ -458,7 +461,10 @@ fn change_table(
             .get(&(name.to_ascii_lowercase(), c.to_ascii_lowercase()))
             .cloned()
     };
-    let try_alter = added.iter().all(|c| fill_of(&c.name).is_none());
+    let try_alter = !spec.force_rebuild.contains(&name.to_ascii_lowercase())
+        && added
+            .iter()
+            .all(|c| fill_of(&c.name).is_none() && addable(c, tgt_sql));
     if try_alter {
         let conn = w.conn;
         let mut stmts: Vec<(String, String)> = Vec::new();
@@ -505,6 +511,30 @@ fn change_table(
         }
     }
     rebuild(w, name, cur_sql, tgt_sql, spec, needs_fill)
+}
+
+/// Whether SQLite's `ADD COLUMN` takes the column on a table that has rows
+/// (lang_altertable.html): no PRIMARY KEY or UNIQUE, a constant default (not CURRENT_* or a
+/// parenthesised expression), a non-NULL default when NOT NULL, not a STORED generated column.
+/// An empty scratch table accepts more, so this is decided from the text, not by trying.
+fn addable(c: &crate::schema::ddl::Column, src: &str) -> bool {
+    let mut default: Option<&str> = None;
+    for k in &c.constraints {
+        match &k.kind {
+            ColumnConstraintKind::PrimaryKey { .. } | ColumnConstraintKind::Unique => return false,
+            ColumnConstraintKind::Generated { stored: true, .. } => return false,
+            ColumnConstraintKind::Default { value } => default = Some(src[value.clone()].trim()),
+            _ => {}
+        }
+    }
+    if let Some(d) = default {
+        let upper = d.to_ascii_uppercase();
+        if d.starts_with('(') || upper.starts_with("CURRENT_") {
+            return false;
+        }
+    }
+    let not_null = c.has(|k| *k == ColumnConstraintKind::NotNull);
+    !(not_null && default.is_none_or(|d| d.eq_ignore_ascii_case("NULL")))
 }
 
 /// One rebuild of `name` into the declared table.

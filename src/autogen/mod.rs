@@ -320,6 +320,18 @@ pub fn generate(conn: &Connection, declared: &Declared, options: &AutogenOptions
             .collect(),
         fills: BTreeMap::new(),
         allow_drop: true,
+        force_rebuild: up
+            .changes
+            .iter()
+            .filter(|c| c.change == "rebuild-table")
+            .map(|c| {
+                spec.table_renames
+                    .iter()
+                    .find(|(_, new)| new.eq_ignore_ascii_case(&c.object))
+                    .map_or(c.object.clone(), |(old, _)| old.clone())
+                    .to_ascii_lowercase()
+            })
+            .collect(),
         down: true,
     };
     let down = engine::transform(&work, &head, &down_spec)?;

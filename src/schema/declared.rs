@@ -91,7 +91,9 @@ pub fn load(path: &Path) -> Result<Declared, DeclaredError> {
 pub fn hints(text: &str) -> Vec<Hint> {
     let mut out = Vec::new();
     let mut before = 0; // end of the previous statement
-    for range in split_statements(text) {
+    let ranges = split_statements(text);
+    for (i, range) in ranges.iter().cloned().enumerate() {
+        let next = ranges.get(i + 1).map_or(text.len(), |r| r.start);
         let statement = &text[range.clone()];
         let Ok(table) = parse_create_table(statement) else {
             before = range.end;
@@ -107,9 +109,9 @@ pub fn hints(text: &str) -> Vec<Hint> {
             }
         }
         // Column hints: comments inside the statement, plus the rest of its last line.
-        let line_end = text[range.end..]
+        let line_end = text[range.end..next]
             .find('\n')
-            .map_or(text.len(), |n| range.end + n);
+            .map_or(next, |n| range.end + n);
         for (at, key, value) in directives(&text[range.start..line_end]) {
             let line = line_of(statement, at);
             // The column the comment follows on its line, else the next column.
@@ -135,7 +137,7 @@ pub fn hints(text: &str) -> Vec<Hint> {
                 _ => {}
             }
         }
-        before = line_end.max(range.end);
+        before = line_end;
     }
     out
 }
