@@ -183,8 +183,43 @@ pub fn dump(schema: &Schema) -> String {
         user.iter()
             .any(|v| v.kind == "view" && same_name(&v.name, name))
     };
+    // Tables in creation order, except that a table comes after the tables its foreign keys
+    // name (parents first), so the file reads top-down.
+    let parents = |t: &Object| -> Vec<String> {
+        let Ok(parsed) = ddl::parse_create_table(t.sql.as_deref().unwrap_or_default()) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = parsed
+            .columns
+            .iter()
+            .flat_map(|c| &c.constraints)
+            .filter_map(|k| match &k.kind {
+                ddl::ColumnConstraintKind::References(fk) => Some(fk.table.clone()),
+                _ => None,
+            })
+            .collect();
+        out.extend(parsed.constraints.iter().filter_map(|k| match &k.kind {
+            ddl::TableConstraintKind::ForeignKey { fk, .. } => Some(fk.table.clone()),
+            _ => None,
+        }));
+        out.retain(|p| !same_name(p, &t.name));
+        out
+    };
+    let mut pending: Vec<&Object> = user.iter().copied().filter(|o| o.kind == "table").collect();
+    let mut tables: Vec<&Object> = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|t| {
+                parents(t)
+                    .iter()
+                    .all(|p| !pending.iter().any(|o| same_name(&o.name, p)))
+            })
+            .unwrap_or(0); // a cycle of foreign keys: creation order
+        tables.push(pending.remove(ready));
+    }
     let mut out = String::new();
-    for t in user.iter().filter(|o| o.kind == "table") {
+    for t in tables {
         if !out.is_empty() {
             out.push('\n');
         }
@@ -203,13 +238,12 @@ pub fn dump(schema: &Schema) -> String {
         }
     }
     // Views in dependency order: a view comes after the views it names.
-    let mut pending: Vec<&Object> = user.iter().copied().filter(|o| o.kind == "view").collect();
-    let mut done: Vec<String> = Vec::new();
-    while !pending.is_empty() {
-        let ready = pending
+    let mut views: Vec<&Object> = user.iter().copied().filter(|o| o.kind == "view").collect();
+    while !views.is_empty() {
+        let ready = views
             .iter()
             .position(|v| {
-                let others: Vec<String> = pending
+                let others: Vec<String> = views
                     .iter()
                     .filter(|o| !same_name(&o.name, &v.name))
                     .map(|o| o.name.clone())
@@ -217,10 +251,9 @@ pub fn dump(schema: &Schema) -> String {
                 !mentions_any(v.sql.as_deref().unwrap_or_default(), &others)
             })
             .unwrap_or(0); // a cycle cannot be created; keep creation order if one appears
-        let v = pending.remove(ready);
+        let v = views.remove(ready);
         out.push('\n');
         out.push_str(&sql(v));
-        done.push(v.name.clone());
     }
     for o in user
         .iter()
