@@ -73,6 +73,12 @@ impl Work<'_> {
                 step: first_line(sql),
                 source: Box::new(e),
             })?;
+        self.record(comment, sql);
+        Ok(())
+    }
+
+    /// Add SQL already run on the scratch database to the output.
+    fn record(&mut self, comment: &str, sql: &str) {
         if !comment.is_empty() {
             self.out.sql.push_str(&format!("-- {comment}\n"));
         }
@@ -81,7 +87,6 @@ impl Work<'_> {
             self.out.sql.push(';');
         }
         self.out.sql.push_str("\n\n");
-        Ok(())
     }
 
     fn change(&mut self, change: &str, object: String, how: &str) {
@@ -241,31 +246,26 @@ pub fn transform(
     // 4. Changed tables.
     let mut lost: Vec<String> = Vec::new();
     let mut needs_fill: Vec<String> = Vec::new();
+    // Changing one table never rewrites another's text (a rebuild never renames the old table),
+    // so one read serves the whole loop.
+    let now = read(work)?;
     for t in user(&tgt, "table") {
-        let now = read(work)?;
         let Some(cur) = now.find("table", &t.name) else {
             continue;
         };
-        let (cur_sql, tgt_sql) = (sql_of(cur).to_string(), sql_of(t));
-        let (Some(a), Some(b)) = (table_shape(&cur_sql), table_shape(tgt_sql)) else {
-            if canonical_differs(&cur_sql, tgt_sql) {
-                change_table(
-                    &mut w,
-                    &cur.name,
-                    &cur_sql,
-                    tgt_sql,
-                    spec,
-                    &mut lost,
-                    &mut needs_fill,
-                )?;
-            }
+        let (cur_sql, tgt_sql) = (sql_of(cur), sql_of(t));
+        if cur_sql == tgt_sql {
             continue;
+        }
+        let differs = match (table_shape(cur_sql), table_shape(tgt_sql)) {
+            (Some(a), Some(b)) => a != b,
+            _ => canonical_differs(cur_sql, tgt_sql),
         };
-        if a != b {
+        if differs {
             change_table(
                 &mut w,
                 &cur.name,
-                &cur_sql,
+                cur_sql,
                 tgt_sql,
                 spec,
                 &mut lost,
@@ -488,7 +488,23 @@ fn change_table(
                 ),
             ));
         }
-        let ok = conn.execute_batch("SAVEPOINT dbtool_autogen").is_ok()
+        // Every other part of the table must already be as declared: ADD/DROP COLUMN change
+        // nothing else. Decided on the shapes, before any (schema-reloading) ALTER is tried.
+        let same_rest = match (table_shape(cur_sql), table_shape(tgt_sql)) {
+            (Some(a), Some(b)) => {
+                a.constraints == b.constraints
+                    && a.options == b.options
+                    && a.columns
+                        .iter()
+                        .filter(|(k, _)| b.columns.contains_key(*k))
+                        .all(|(k, d)| b.columns.get(k) == Some(d))
+            }
+            _ => false,
+        };
+        // Adding is decided from the text; dropping is tried (SQLite refuses a column that an
+        // index, view, trigger, constraint or foreign key uses) and kept when it took.
+        let ok = same_rest
+            && conn.execute_batch("SAVEPOINT dbtool_autogen").is_ok()
             && stmts.iter().all(|(_, s)| conn.execute_batch(s).is_ok())
             && Schema::read(conn)
                 .ok()
@@ -496,10 +512,10 @@ fn change_table(
                 .is_some_and(|sql| {
                     table_shape(&sql).is_some() && table_shape(&sql) == table_shape(tgt_sql)
                 });
-        let _ = conn.execute_batch("ROLLBACK TO dbtool_autogen; RELEASE dbtool_autogen");
         if ok {
+            let _ = conn.execute_batch("RELEASE dbtool_autogen");
             for (comment, sql) in &stmts {
-                w.exec(comment, sql)?;
+                w.record(comment, sql);
             }
             for c in &added {
                 w.change("add-column", format!("{name}.{}", c.name), "alter");
@@ -508,6 +524,9 @@ fn change_table(
                 w.change("drop-column", format!("{name}.{}", c.name), "alter");
             }
             return Ok(());
+        }
+        if same_rest {
+            let _ = conn.execute_batch("ROLLBACK TO dbtool_autogen; RELEASE dbtool_autogen");
         }
     }
     rebuild(w, name, cur_sql, tgt_sql, spec, needs_fill)
