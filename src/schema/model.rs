@@ -337,7 +337,7 @@ fn render(src: &str, t: &Token) -> (String, bool, bool) {
     }
 }
 
-/// The canonical text of a SQL fragment: trivia dropped, every token normalised (see [`render`]),
+/// The canonical text of a SQL fragment: trivia dropped, every token normalised (keywords and types upper-cased, names lower-cased and unquoted where that changes nothing),
 /// the default `ON DELETE/UPDATE NO ACTION` removed, one space between tokens. Two fragments that
 /// differ only in spelling have the same canonical text.
 pub fn canonical(src: &str) -> String {
