@@ -11,13 +11,39 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+/// Errors of reading the configuration (flags, environment, `dbtool.toml`).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("unsupported database URL {url:?}: dbtool manages SQLite databases only")]
+    UnsupportedUrl { url: String },
+}
+
+impl ConfigError {
+    /// Stable machine-readable code, printed as `error[code]` and in `--json`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Read { .. } => "config-read",
+            ConfigError::Invalid { .. } => "config-invalid",
+            ConfigError::UnsupportedUrl { .. } => "unsupported-url",
+        }
+    }
+}
+
+type Result<T, E = ConfigError> = std::result::Result<T, E>;
 
 pub const CONFIG_FILE_NAME: &str = "dbtool.toml";
 pub const DEFAULT_DATABASE: &str = "content.db";
 pub const DEFAULT_MIGRATIONS: &str = "migrations";
 pub const DEFAULT_SCHEMA: &str = "schema.sql";
-pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::db::DEFAULT_BUSY_TIMEOUT;
 
 /// Where a resolved value came from, shown by `dbtool config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -150,7 +176,7 @@ impl Config {
                 source: Source::Env("DATABASE_URL".into()),
             }
         } else if let Some(db) = &file.database {
-            let path = database_path_from_url(db).map_err(|_| Error::ConfigInvalid {
+            let path = database_path_from_url(db).map_err(|_| ConfigError::Invalid {
                 path: config_path.clone().unwrap_or_default(),
                 message: format!("database = {db:?} is not a SQLite path or sqlite: URL"),
             })?;
@@ -255,11 +281,11 @@ fn find_config_file(start: &Path) -> Option<PathBuf> {
 }
 
 fn read_config_file(path: &Path) -> Result<ConfigFile> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| Error::ConfigInvalid {
+    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
         path: path.to_path_buf(),
         message: e.message().to_string(),
     })
@@ -268,7 +294,7 @@ fn read_config_file(path: &Path) -> Result<ConfigFile> {
 /// Accepts `sqlite:PATH`, `sqlite://PATH`, `sqlite:///ABS/PATH` and a bare path; refuses every
 /// other scheme. A `?query` (as sqlx writes `?mode=rwc`) is dropped.
 pub fn database_path_from_url(url: &str) -> Result<PathBuf> {
-    let unsupported = || Error::UnsupportedUrl {
+    let unsupported = || ConfigError::UnsupportedUrl {
         url: url.to_string(),
     };
     let Some(scheme_end) = url.find(':').filter(|&i| looks_like_scheme(&url[..i])) else {

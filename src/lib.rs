@@ -13,10 +13,10 @@ pub mod check;
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod exit;
 pub mod migrate;
 pub mod rebuild;
 pub mod schema;
+pub mod sidefiles;
 pub mod sql;
 
 pub use check::Checker;

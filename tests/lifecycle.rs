@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bytes, columns, history, int, tables, versions, TestEnv};
+use common::{bytes, columns, history, int, tables, text, versions, TestEnv};
 
 #[test]
 fn init_creates_the_database_at_head_and_prints_each_step() {
@@ -783,4 +783,50 @@ fn regression_an_unknown_flag_is_a_usage_error_not_a_target() {
     env.ok(&["downgrade", "-1"]);
     let current = env.ok(&["current"]).stdout();
     assert!(current.starts_with("7 "), "{current}");
+}
+
+#[test]
+fn regression_reset_seed_runs_on_the_exec_write_path_with_foreign_keys_off() {
+    // `INSERT OR REPLACE` of a parent deletes the old row: with foreign keys on (as the seed ran
+    // before), ON DELETE CASCADE took the children with it.
+    let env = TestEnv::new();
+    env.migration(
+        1,
+        "tables",
+        "CREATE TABLE p(id INTEGER PRIMARY KEY, name TEXT);\n\
+         CREATE TABLE c(id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id) ON DELETE CASCADE);\n",
+        Some("DROP TABLE c;\nDROP TABLE p;\n"),
+    );
+    env.ok(&["init"]);
+    env.write(
+        "seed.sql",
+        "INSERT INTO p VALUES (1, 'a');\nINSERT INTO c VALUES (10, 1);\nINSERT OR REPLACE INTO p VALUES (1, 'renamed');\n",
+    );
+    env.ok(&["reset", "--yes", "--no-backup", "--seed", "seed.sql"]);
+    assert_eq!(int(&env.db(), "SELECT count(*) FROM c"), 1);
+    assert_eq!(text(&env.db(), "SELECT name FROM p"), "renamed");
+
+    // A failing seed is called a seed, with its line, and the database is left as it was.
+    env.write(
+        "bad.sql",
+        "INSERT INTO p VALUES (2, 'b');\n\nINSERT INTO nowhere VALUES (1);\n",
+    );
+    let before = common::bytes(&env.db());
+    let out = env.run(&[
+        "--json",
+        "reset",
+        "--yes",
+        "--no-backup",
+        "--seed",
+        "bad.sql",
+    ]);
+    assert_eq!(out.code(), 1);
+    let json = out.json();
+    assert_eq!(json["error"]["code"], "seed-failed", "{json}");
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("seed ") && message.contains("bad.sql failed at line 3"),
+        "{message}"
+    );
+    common::assert_unchanged(&env.db(), &before);
 }

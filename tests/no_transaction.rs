@@ -133,3 +133,83 @@ fn regression_a_failing_no_transaction_migration_says_what_is_committed() {
     );
     assert_eq!(versions(&env.db()), vec![1, 2]);
 }
+
+/// The migrations of issue 8's defect 1: a no-transaction step that ends with foreign keys ON,
+/// then a hand-written rebuild of the parent (`DROP TABLE p` with `ON DELETE CASCADE` children).
+fn cascade_after_no_transaction_project(env: &TestEnv) {
+    env.migration(
+        1,
+        "tables",
+        "CREATE TABLE p(id INTEGER PRIMARY KEY, name TEXT);\n\
+         CREATE TABLE c(id INTEGER PRIMARY KEY, p_id INTEGER REFERENCES p(id) ON DELETE CASCADE);\n",
+        Some("DROP TABLE c;\nDROP TABLE p;\n"),
+    );
+    env.migration(
+        2,
+        "tune",
+        "-- dbtool:no-transaction\nPRAGMA foreign_keys=OFF;\nCREATE INDEX IF NOT EXISTS c_p_id ON c(p_id);\nPRAGMA foreign_keys=ON;\n",
+        Some("-- dbtool:no-transaction\nPRAGMA foreign_keys=OFF;\nDROP INDEX IF EXISTS c_p_id;\nPRAGMA foreign_keys=ON;\n"),
+    );
+    env.migration(
+        3,
+        "rebuild_p",
+        "CREATE TABLE p_new(id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '');\n\
+         INSERT INTO p_new SELECT id, coalesce(name, '') FROM p;\n\
+         DROP TABLE p;\nALTER TABLE p_new RENAME TO p;\n",
+        Some(
+            "CREATE TABLE p_old(id INTEGER PRIMARY KEY, name TEXT);\n\
+             INSERT INTO p_old SELECT id, name FROM p;\n\
+             DROP TABLE p;\nALTER TABLE p_old RENAME TO p;\n",
+        ),
+    );
+}
+
+#[test]
+fn regression_cascade_after_a_no_transaction_step_keeps_the_children() {
+    let env = TestEnv::new();
+    cascade_after_no_transaction_project(&env);
+    env.ok(&["upgrade", "1"]);
+    common::exec(
+        &env.db(),
+        "INSERT INTO p VALUES (1,'a'),(2,'b'); INSERT INTO c VALUES (10,1),(11,2);",
+    );
+    // The rehearsal runs the executor upgrade runs: it sees the same rows kept.
+    let rehearsal = env.ok(&["--json", "rehearse"]).json();
+    assert_eq!(rehearsal["passed"], true, "{rehearsal}");
+    let steps = rehearsal["steps"].as_array().unwrap();
+    let last_rows = steps.last().unwrap()["rows"].as_array().unwrap();
+    let c = last_rows.iter().find(|r| r["table"] == "c").unwrap();
+    assert_eq!(
+        (c["before"].as_u64(), c["after"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    env.ok(&["upgrade", "--rehearse"]);
+    assert_eq!(versions(&env.db()), vec![1, 2, 3]);
+    assert_eq!(int(&env.db(), "SELECT count(*) FROM c"), 2);
+
+    // And back down across the no-transaction step: the down of V3 drops p again.
+    env.ok(&["downgrade", "1"]);
+    assert_eq!(versions(&env.db()), vec![1]);
+    assert_eq!(int(&env.db(), "SELECT count(*) FROM c"), 2);
+    assert_eq!(int(&env.db(), "SELECT count(*) FROM p"), 2);
+    env.ok(&["upgrade"]);
+    env.ok(&["downgrade", "-1"]);
+    assert_eq!(int(&env.db(), "SELECT count(*) FROM c"), 2);
+    common::assert_integrity(&env.db());
+}
+
+#[test]
+fn verify_runs_the_upgrade_executor_across_a_no_transaction_step() {
+    // The stairway and the data walk see what upgrade does: no step loses the children.
+    let env = TestEnv::new();
+    cascade_after_no_transaction_project(&env);
+    env.ok(&["upgrade", "3"]);
+    common::exec(
+        &env.db(),
+        "INSERT INTO p VALUES (1,'a'),(2,'b'); INSERT INTO c VALUES (10,1),(11,2);",
+    );
+    let data = env.db();
+    let out = env.run(&["--json", "verify", "--data", data.to_str().unwrap()]);
+    assert_eq!(out.code(), 0, "{}{}", out.stdout(), out.stderr());
+}

@@ -1,9 +1,10 @@
 //! The rebuild engine on real SQLite files: generate from the schema, run the up (and down) with
-//! `rebuild::execute`, then assert the data and schema of the file.
+//! the executor `dbtool upgrade` and `dbtool rebuild` use (`migrate::run_rebuild_sql`: the one
+//! write path), then assert the data and schema of the file.
 
 use std::path::{Path, PathBuf};
 
-use dbtool::rebuild::{self, generate, GenerateOptions, Generated, RebuildError, RebuildSpec};
+use dbtool::rebuild::{generate, GenerateOptions, Generated, RebuildError, RebuildSpec};
 use dbtool::schema::{self, model::canonical, Model};
 use rusqlite::Connection;
 
@@ -35,6 +36,15 @@ impl Db {
     }
 }
 
+/// Run a generated file as users' runs do: through the executor and its write session.
+fn execute(c: &Connection, sql: &str) -> Result<dbtool::migrate::StepReport, dbtool::Error> {
+    Ok(dbtool::migrate::run_rebuild_sql(
+        c,
+        Path::new("test.db"),
+        sql,
+    )?)
+}
+
 fn spec(table: &str, args: &[&str]) -> RebuildSpec {
     RebuildSpec::from_args(table, args).unwrap()
 }
@@ -54,12 +64,12 @@ fn gen(db: &Db, table: &str, args: &[&str]) -> Result<Generated, RebuildError> {
 fn rebuild(db: &Db, table: &str, args: &[&str]) -> Generated {
     let g = gen(db, table, args).unwrap_or_else(|e| {
         panic!(
-            "{args:?} {e}: {:?} {:?}",
-            e.hint(),
+            "{args:?} {e} [{}]: {:?}",
+            e.code(),
             std::error::Error::source(&e)
         )
     });
-    rebuild::execute(&db.conn(), &g.up).unwrap_or_else(|e| panic!("{e}\n{}", g.up));
+    execute(&db.conn(), &g.up).unwrap_or_else(|e| panic!("{e}\n{}", g.up));
     g
 }
 
@@ -201,7 +211,7 @@ fn enum_widening_keeps_children_rows_indexes_views_triggers_and_counter() {
         "posts",
         &["--enum", "status=draft,scheduled,posted,failed"],
     );
-    rebuild::execute(&db2.conn(), &g2.down).unwrap();
+    execute(&db2.conn(), &g2.down).unwrap();
     assert_eq!(snapshot(&db2), (schema_before, data_before));
 }
 
@@ -305,7 +315,7 @@ fn strict_table_refuses_values_that_do_not_fit_and_leaves_the_file_unchanged() {
     );
     let before = db.bytes();
     let g = gen(&db, "s", &["--type", "v=INTEGER"]).unwrap();
-    let err = rebuild::execute(&db.conn(), &g.up).unwrap_err();
+    let err = execute(&db.conn(), &g.up).unwrap_err();
     assert_eq!(err.code(), "rebuild-type-mismatch", "{err}");
     assert_eq!(
         err.to_string(),
@@ -316,7 +326,7 @@ fn strict_table_refuses_values_that_do_not_fit_and_leaves_the_file_unchanged() {
     db.conn()
         .execute("DELETE FROM s WHERE v = 'abc'", [])
         .unwrap();
-    rebuild::execute(&db.conn(), &g.up).unwrap();
+    execute(&db.conn(), &g.up).unwrap();
     assert_eq!(
         db.rows("SELECT v, typeof(v) FROM s ORDER BY id"),
         ["12|'integer'", "NULL|'null'"]
@@ -328,7 +338,7 @@ fn non_strict_type_change_reports_values_that_keep_their_type() {
     let db = Db::new("CREATE TABLE p (id INTEGER PRIMARY KEY, price TEXT); INSERT INTO p VALUES (1, '10'), (2, 'n/a'), (3, '2.5');");
     let g = gen(&db, "p", &["--type", "price=NUMERIC"]).unwrap();
     assert!(!g.up.to_ascii_uppercase().contains("CAST("));
-    let report = rebuild::execute(&db.conn(), &g.up).unwrap();
+    let report = execute(&db.conn(), &g.up).unwrap();
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(
         report.warnings[0].contains("'n/a' (1 rows)"),
@@ -403,7 +413,7 @@ fn awkward_identifiers_survive() {
         "{sql}"
     );
     assert_eq!(db.rows(r#"SELECT count(*) FROM "v w""#), ["2"]);
-    rebuild::execute(&db.conn(), &g.down).unwrap();
+    execute(&db.conn(), &g.down).unwrap();
     assert_eq!(
         before,
         db.rows(r#"SELECT * FROM "My ""Posts""" ORDER BY rowid"#)
@@ -436,7 +446,7 @@ fn rename_and_retype_together_and_back() {
     let sql = db.rows("SELECT sql FROM sqlite_schema WHERE name = 'posts'")[0].clone();
     assert!(sql.contains("\"content\" BLOB"), "{sql}");
     assert_eq!(db.rows("SELECT content FROM posts WHERE id = 1"), ["'x'"]);
-    rebuild::execute(&db.conn(), &g.down).unwrap();
+    execute(&db.conn(), &g.down).unwrap();
     assert_eq!(snapshot(&db), before);
 }
 
@@ -462,8 +472,7 @@ fn up_then_down_for_every_kind_of_change() {
         let (schema_before, data_before) = snapshot(&db);
         let g = rebuild(&db, "posts", args);
         assert!(fk_check(&db).is_empty(), "{args:?}");
-        rebuild::execute(&db.conn(), &g.down)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", g.down));
+        execute(&db.conn(), &g.down).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", g.down));
         let (schema_after, data_after) = snapshot(&db);
         assert_eq!(schema_before, schema_after, "{args:?}");
         if g.lossy.is_empty() {
@@ -484,7 +493,6 @@ fn lossy_down_needs_the_flag() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "rebuild-lossy-down");
-    assert_eq!(err.exit_code(), dbtool::exit::NEEDS_CONFIRMATION);
     let g = gen(&db, "posts", &["--drop", "body"]).unwrap();
     assert!(
         g.down
@@ -587,7 +595,9 @@ fn every_refusal_leaves_the_file_byte_identical() {
     for (setup, table, args, code, fragment) in cases {
         let db = Db::new(&format!("{CONTENT}{setup}"));
         let before = db.bytes();
-        let result = gen(&db, table, args).and_then(|g| rebuild::execute(&db.conn(), &g.up));
+        let result = gen(&db, table, args)
+            .map_err(dbtool::Error::from)
+            .and_then(|g| execute(&db.conn(), &g.up));
         let err = result.expect_err(&format!("{args:?} should be refused"));
         assert_eq!(err.code(), *code, "{args:?}: {err}");
         let message = format!("{err}");
@@ -604,7 +614,7 @@ fn a_table_changed_since_generation_is_refused_by_dbtool_and_by_the_guard() {
         .execute_batch("CREATE INDEX posts_body ON posts(body)")
         .unwrap();
     let before = db.bytes();
-    let err = rebuild::execute(&db.conn(), &g.up).unwrap_err();
+    let err = execute(&db.conn(), &g.up).unwrap_err();
     assert_eq!(err.code(), "rebuild-table-changed");
     assert_eq!(db.bytes(), before);
     // Run by something else (plain refinery does BEGIN; the file; COMMIT), the guard aborts.
@@ -686,11 +696,8 @@ fn a_locked_database_fails_with_the_locked_code_and_changes_nothing() {
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let c = db.conn();
     c.busy_timeout(std::time::Duration::from_millis(0)).unwrap();
-    let err = rebuild::execute(&c, &g.up).unwrap_err();
-    assert_eq!(
-        (err.code(), err.exit_code()),
-        ("database-locked", dbtool::exit::LOCKED)
-    );
+    let err = execute(&c, &g.up).unwrap_err();
+    assert_eq!(err.code(), "database-locked");
     holder.execute_batch("ROLLBACK").unwrap();
     assert_eq!(
         db.rows("SELECT count(*) FROM posts WHERE body IS NULL"),
@@ -720,7 +727,7 @@ fn renaming_a_referenced_column_carries_into_children_and_back() {
         "{}",
         g.down
     );
-    rebuild::execute(&db.conn(), &g.down).unwrap();
+    execute(&db.conn(), &g.down).unwrap();
     assert_eq!(snapshot(&db), before);
     assert!(fk_check(&db).is_empty());
 }

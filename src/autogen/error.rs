@@ -2,11 +2,20 @@
 
 use std::path::PathBuf;
 
-use crate::exit;
+use crate::check::CheckError;
+use crate::db::DbError;
+use crate::migrate::MigrateError;
 use crate::schema::declared::DeclaredError;
 
+/// Exit statuses and hints are the CLI's (`src/cli/errors.rs`), keyed by [`AutogenError::code`].
 #[derive(Debug, thiserror::Error)]
 pub enum AutogenError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Check(#[from] CheckError),
     #[error("no declared schema: give --schema FILE, set DBTOOL_SCHEMA, add `schema = \"schema.sql\"` to dbtool.toml, or create ./schema.sql")]
     NoSchemaFile,
     #[error(transparent)]
@@ -48,12 +57,27 @@ pub enum AutogenError {
 }
 
 impl AutogenError {
+    /// The database-layer error at the bottom of this one, if any.
+    pub fn db(&self) -> Option<&DbError> {
+        match self {
+            AutogenError::Db(e) => Some(e),
+            AutogenError::Migrate(e) => e.db(),
+            AutogenError::Check(e) => e.db(),
+            AutogenError::Rebuild { source, .. } => source.db(),
+            _ => None,
+        }
+    }
+
+    /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
+            AutogenError::Db(e) => e.code(),
+            AutogenError::Migrate(e) => e.code(),
+            AutogenError::Check(e) => e.code(),
             AutogenError::NoSchemaFile => "no-schema-file",
             AutogenError::Declared(DeclaredError::Read { .. }) => "schema-file-unreadable",
             AutogenError::Declared(DeclaredError::Statement { .. }) => "schema-file-invalid",
-            AutogenError::InvalidFlag { .. } => "invalid-flag",
+            AutogenError::InvalidFlag { .. } => "autogen-invalid-flag",
             AutogenError::AmbiguousRename { .. } => "ambiguous-rename",
             AutogenError::WouldDrop { .. } => "would-drop-data",
             AutogenError::NeedsFill { .. } => "needs-fill",
@@ -62,44 +86,6 @@ impl AutogenError {
             AutogenError::Unreachable { .. } => "autogen-unreachable",
             AutogenError::ProofFailed { .. } => "proof-failed",
             AutogenError::DataRehearsal { .. } => "data-rehearsal-failed",
-        }
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            AutogenError::InvalidFlag { .. } => exit::USAGE,
-            AutogenError::AmbiguousRename { .. }
-            | AutogenError::WouldDrop { .. }
-            | AutogenError::NeedsFill { .. } => exit::NEEDS_CONFIRMATION,
-            _ => exit::FAILURE,
-        }
-    }
-
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            AutogenError::NoSchemaFile => {
-                Some("write one from the migrations with `dbtool schema -o schema.sql`".into())
-            }
-            AutogenError::AmbiguousRename { readings, .. } => Some(format!(
-                "say which: {} (or a `-- dbtool:renamed-from OLD` comment in the schema file)",
-                readings.join(" or ")
-            )),
-            AutogenError::WouldDrop { .. } => Some(
-                "nothing was written; add --allow-drop if losing it is intended, or declare a rename (--rename)"
-                    .into(),
-            ),
-            AutogenError::NeedsFill { columns } => Some(format!(
-                "nothing was written; give the existing rows a value: {} (an SQL expression over the table's columns), or a `-- dbtool:fill EXPR` comment on the column",
-                columns
-                    .iter()
-                    .map(|c| format!("--fill {c}=EXPR"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )),
-            AutogenError::Declared(DeclaredError::Statement { .. }) => {
-                Some("the declared schema must run on an empty database as it is".into())
-            }
-            _ => None,
         }
     }
 }

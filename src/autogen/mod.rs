@@ -17,13 +17,13 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 pub use engine::{ChangeItem, Direction, Spec};
 pub use error::AutogenError;
 
-use crate::db::{self, OpenMode};
-use crate::error::{Error, Result};
+type Result<T, E = AutogenError> = std::result::Result<T, E>;
+
+use crate::db::{self, DbError, OpenMode};
 use crate::migrate::{
     self, apply_in_memory, Action, CreateReport, MigrationSet, Migrator, Operation, Plan, Step,
     UpTarget,
@@ -108,7 +108,7 @@ fn current(
             let path = migrator.database();
             let live = db::open(path, OpenMode::ReadOnly, busy_timeout)?;
             let conn = schema_mod::replica(&live).map_err(|e| {
-                Error::sqlite(format!("copying the schema ({})", e.object), path, e.source)
+                DbError::sqlite(format!("copying the schema ({})", e.object), path, e.source)
             })?;
             Ok((conn, None))
         }
@@ -120,14 +120,14 @@ fn current(
 pub fn dump(migrator: &Migrator, from: FromSide, busy_timeout: Duration) -> Result<String> {
     let (conn, _) = current(migrator, from, busy_timeout)?;
     let schema = Schema::read(&conn)
-        .map_err(|e| Error::sqlite("reading the schema", Path::new(":memory:"), e))?;
+        .map_err(|e| DbError::sqlite("reading the schema", Path::new(":memory:"), e))?;
     Ok(schema_mod::dump(&schema))
 }
 
 /// Load the declared schema file.
 pub fn load_declared(path: Option<&Path>) -> Result<Declared> {
     let path = path.ok_or(AutogenError::NoSchemaFile)?;
-    Ok(declared::load(path).map_err(AutogenError::from)?)
+    Ok(declared::load(path)?)
 }
 
 /// `dbtool diff`.
@@ -193,7 +193,7 @@ fn up_spec(declared: &Declared, options: &AutogenOptions) -> Result<Spec> {
             .split_once('.')
             .ok_or_else(|| bad("expected TABLE.COLUMN=EXPR"))?;
         if expr.trim().is_empty() {
-            return Err(bad("the expression is empty").into());
+            return Err(bad("the expression is empty"));
         }
         spec.fills.insert(
             (
@@ -244,7 +244,7 @@ fn up_spec(declared: &Declared, options: &AutogenOptions) -> Result<Spec> {
 /// Drop renames whose source no longer exists but whose target does (already applied).
 fn applicable(spec: &mut Spec, current: &Connection) -> Result<()> {
     let schema = Schema::read(current)
-        .map_err(|e| Error::sqlite("reading the schema", Path::new(":memory:"), e))?;
+        .map_err(|e| DbError::sqlite("reading the schema", Path::new(":memory:"), e))?;
     spec.table_renames.retain(|(from, to)| {
         !(schema.find("table", from).is_none() && schema.find("table", to).is_some())
     });
@@ -275,16 +275,17 @@ fn generate_up(
     let mut spec = up_spec(declared, options)?;
     applicable(&mut spec, conn)?;
     let work = replica(conn)?;
-    Ok(engine::transform(&work, &declared.conn, &spec)?)
+    engine::transform(&work, &declared.conn, &spec)
 }
 
 fn replica(conn: &Connection) -> Result<Connection> {
     schema_mod::replica(conn).map_err(|e| {
-        Error::sqlite(
+        DbError::sqlite(
             format!("copying the schema ({})", e.object),
             Path::new(":memory:"),
             e.source,
         )
+        .into()
     })
 }
 
@@ -377,12 +378,12 @@ fn run(conn: &Connection, step: Step, operation: Operation) -> Result<()> {
         to: None,
         steps: vec![step],
     };
-    migrate::execute_plan(
+    migrate::run_plan(
         conn,
         Path::new(":memory:"),
-        &plan,
+        plan,
         operation,
-        OffsetDateTime::UNIX_EPOCH,
+        &mut |_, _, _| Ok(()),
     )?;
     Ok(())
 }
@@ -409,16 +410,13 @@ pub fn prove(
 ) -> Result<()> {
     let conn = apply_in_memory(set, UpTarget::Head)?;
     let read = |c: &Connection| {
-        Model::read(c).map_err(|e| Error::sqlite("reading the schema", Path::new(":memory:"), e))
+        Model::read(c).map_err(|e| DbError::sqlite("reading the schema", Path::new(":memory:"), e))
     };
     let head = read(&conn)?;
     let want = read(&declared.conn)?;
-    let failed = |stage: &str, detail: Vec<String>| -> Error {
-        AutogenError::ProofFailed {
-            stage: stage.into(),
-            detail,
-        }
-        .into()
+    let failed = |stage: &str, detail: Vec<String>| AutogenError::ProofFailed {
+        stage: stage.into(),
+        detail,
     };
     let stages = [
         (
@@ -457,7 +455,7 @@ pub fn prove(
     Ok(())
 }
 
-fn with_causes(e: &Error) -> String {
+fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(cause) = source {
@@ -468,18 +466,10 @@ fn with_causes(e: &Error) -> String {
 }
 
 fn row_counts(conn: &Connection, path: &Path) -> Result<BTreeMap<String, u64>> {
-    let mut counts = BTreeMap::new();
-    for table in db::user_tables(conn, path)? {
-        let n: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM main.{}", db::quote_ident(&table)),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| Error::sqlite(format!("counting the rows of {table}"), path, e))?;
-        counts.insert(table.to_ascii_lowercase(), n as u64);
-    }
-    Ok(counts)
+    Ok(db::row_counts(conn, path)?
+        .into_iter()
+        .map(|(t, n)| (t.to_ascii_lowercase(), n))
+        .collect())
 }
 
 /// The pair on a copy of `data`: pending migrations first, then the up keeps every row (tables
@@ -495,26 +485,19 @@ fn rehearse_data(
     renames: &[(String, String)],
     allow_drop: bool,
 ) -> Result<BTreeMap<String, u64>> {
-    let failed = |stage: &str, detail: Vec<String>| -> Error {
-        AutogenError::DataRehearsal {
-            data: data.to_path_buf(),
-            stage: stage.into(),
-            detail,
-        }
-        .into()
+    let failed = |stage: &str, detail: Vec<String>| AutogenError::DataRehearsal {
+        data: data.to_path_buf(),
+        stage: stage.into(),
+        detail,
     };
     let copy = crate::check::scratch_copy(data, busy_timeout, "autogen")?;
     let (conn, path) = (&copy.conn, copy.path.as_path());
     let applied = migrate::read_history(conn, path)?;
     let pending = migrate::plan_upgrade(set, &applied, UpTarget::Head)?;
     if !pending.is_empty() {
-        migrate::execute_plan(
-            conn,
-            path,
-            &pending,
-            Operation::Upgrade,
-            OffsetDateTime::UNIX_EPOCH,
-        )
+        migrate::run_plan(conn, path, pending, Operation::Upgrade, &mut |_, _, _| {
+            Ok(())
+        })
         .map_err(|e| failed("the pending migrations", vec![with_causes(&e)]))?;
     }
     let before = row_counts(conn, path)?;

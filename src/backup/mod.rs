@@ -1,8 +1,9 @@
 //! Verified zstd backups of a live SQLite database: take, list, verify, restore, prune.
 //!
-//! The pieces: [`snapshot`] reads a consistent image while others write; [`format`] is the file
-//! layout (metadata frame + zstd payload, so `zstd -d` gives a plain SQLite file); [`store`] owns
-//! folders, names, crash-safe publication and retention. This file ties them into operations.
+//! The pieces: [`snapshot`] reads a consistent image while others write; [`format`](mod@format)
+//! is the file layout (metadata frame + zstd payload, so `zstd -d` gives a plain SQLite file);
+//! [`store`] owns folders, names, crash-safe publication and retention. This file ties them into
+//! operations; [`crate::sidefiles`] names and creates the temporary files.
 //!
 //! Invariants:
 //! - The library never prints and never reads the clock: callers pass `now` and get reports.
@@ -36,6 +37,8 @@ pub use store::{
     BackupDir, BackupDirOrigin, BackupEntry, PruneReport, Retention,
 };
 
+use crate::db::DbError;
+use crate::sidefiles;
 use error::classify;
 use store::TempFile;
 
@@ -508,11 +511,7 @@ fn check_database(
     });
     let conn =
         Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-            BackupError::Sqlite {
-                path: backup.into(),
-                doing: "opening the decompressed copy",
-                source: e,
-            }
+            BackupError::Db(DbError::sqlite("opening the decompressed copy", backup, e))
         })?;
     let pragma = match check {
         CheckLevel::Full => "PRAGMA integrity_check(20)",
@@ -588,18 +587,7 @@ pub fn restore(
             target,
         });
     }
-    let exists = match fs::metadata(db) {
-        Ok(m) if m.is_dir() => return Err(BackupError::DatabaseIsDirectory { path: db.into() }),
-        Ok(_) => true,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-        Err(e) => {
-            return Err(BackupError::Read {
-                path: db.into(),
-                doing: "looking at the database file",
-                source: e,
-            })
-        }
-    };
+    let exists = db_exists(db)?;
     let folder = target.parent().unwrap_or(Path::new(".")).to_path_buf();
     cleanup_leftovers(&folder);
 
@@ -665,14 +653,8 @@ fn replace_content(db: &Path, image: &Path, busy_timeout: Duration) -> Result<()
     )
     .map_err(err)?;
     live.busy_timeout(busy_timeout).map_err(err)?;
-    let src =
-        Connection::open_with_flags(image, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-            BackupError::Sqlite {
-                path: image.into(),
-                doing: "opening the verified copy",
-                source: e,
-            }
-        })?;
+    let src = Connection::open_with_flags(image, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| BackupError::Db(DbError::sqlite("opening the verified copy", image, e)))?;
     let live_mode: String = live
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .map_err(err)?;
@@ -681,11 +663,7 @@ fn replace_content(db: &Path, image: &Path, busy_timeout: Duration) -> Result<()
         .map_err(err)?;
     let src_page: u32 = src
         .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .map_err(|e| BackupError::Sqlite {
-            path: image.into(),
-            doing: "reading the verified copy",
-            source: e,
-        })?;
+        .map_err(|e| BackupError::Db(DbError::sqlite("reading the verified copy", image, e)))?;
     if live_mode.eq_ignore_ascii_case("wal") && live_page != src_page {
         // The backup API cannot change the page size of a WAL database; leave WAL first.
         live.query_row("PRAGMA journal_mode=DELETE", [], |_| Ok(()))
@@ -696,14 +674,14 @@ fn replace_content(db: &Path, image: &Path, busy_timeout: Duration) -> Result<()
         match backup.step(-1).map_err(err)? {
             rusqlite::backup::StepResult::Done => {}
             other => {
-                return Err(BackupError::Locked {
-                    path: db.into(),
+                return Err(error::classify(
+                    db,
                     doing,
-                    source: rusqlite::Error::SqliteFailure(
+                    rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
                         Some(format!("backup step returned {other:?}")),
                     ),
-                })
+                ))
             }
         }
     }
@@ -717,15 +695,13 @@ fn replace_content(db: &Path, image: &Path, busy_timeout: Duration) -> Result<()
 /// deleted database and SQLite would replay them onto the new file), then link the verified copy
 /// into place without replacing anything that appeared meanwhile.
 fn put_in_place(db: &Path, temp: TempFile) -> Result<(), BackupError> {
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut orphan = db.as_os_str().to_owned();
-        orphan.push(suffix);
+    for orphan in sidefiles::sqlite_side_files(db) {
         match fs::remove_file(&orphan) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(BackupError::Write {
-                    path: orphan.into(),
+                    path: orphan,
                     doing: "removing a stale file of the deleted database",
                     source: e,
                 })
@@ -739,73 +715,103 @@ fn put_in_place(db: &Path, temp: TempFile) -> Result<(), BackupError> {
             doing: "syncing the restored database",
             source: e,
         })?;
-    fs::hard_link(temp.path(), db)
-        .or_else(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                Err(e)
-            } else {
-                fs::copy(temp.path(), db).map(|_| ())
-            }
-        })
-        .map_err(|e| BackupError::Write {
-            path: db.into(),
-            doing: "putting the restored database in place",
-            source: e,
-        })?;
-    drop(temp);
-    let folder = db
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    store::sync_dir(folder)
-}
-
-/// Put the freshly built database `fresh` (beside `db`, fully written and closed) in place of
-/// `db`: remove `db`'s `-journal`, `-wal` and `-shm` first (a stale `-wal` beside the new file
-/// would be replayed into it), then rename `fresh` over `db` in one atomic step, then sync the
-/// folder. Returns the side files removed. Until the rename, `db` itself is untouched.
-pub fn replace_database(db: &Path, fresh: &Path) -> Result<Vec<PathBuf>, BackupError> {
-    if db.is_dir() {
-        return Err(BackupError::DatabaseIsDirectory { path: db.into() });
-    }
-    for suffix in ["-journal", "-wal", "-shm"] {
-        let mut side = fresh.as_os_str().to_owned();
-        side.push(suffix);
-        if fs::metadata(PathBuf::from(&side)).is_ok_and(|m| m.len() > 0) {
-            // The new database is not self-contained (an unclosed connection?): keep the old one.
-            return Err(BackupError::Write {
-                path: PathBuf::from(side),
-                doing: "checking that the new database is complete before replacing the old one",
-                source: io::Error::other("the new database still has a non-empty side file"),
-            });
+    let placed = match fs::hard_link(temp.path(), db) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        // File systems without hard links: rename after a check (a copy could be cut short by
+        // a crash and leave half a database under the final name).
+        Err(_) if fs::symlink_metadata(db).is_err() => {
+            fs::rename(temp.disarm(), db).map_err(|e| BackupError::Write {
+                path: db.into(),
+                doing: "putting the new database in place",
+                source: e,
+            })?;
+            return store::sync_dir(sidefiles::folder_of(db));
         }
-    }
-    let mut removed = Vec::new();
-    for suffix in ["-journal", "-wal", "-shm"] {
-        let mut path = db.as_os_str().to_owned();
-        path.push(suffix);
-        let path = PathBuf::from(path);
-        match fs::remove_file(&path) {
-            Ok(()) => removed.push(path),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(BackupError::Write {
-                    path,
-                    doing: "removing the old database's side files for reset",
-                    source: e,
-                })
-            }
-        }
-    }
-    fs::rename(fresh, db).map_err(|e| BackupError::Write {
+        Err(e) => Err(e),
+    };
+    placed.map_err(|e| BackupError::Write {
         path: db.into(),
-        doing: "moving the new database into place",
+        doing: "putting the new database in place",
         source: e,
     })?;
-    if let Some(folder) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
-        store::sync_dir(folder)?;
+    drop(temp);
+    store::sync_dir(sidefiles::folder_of(db))
+}
+
+/// A new database built in a temporary file beside `db`, then written into `db` in one SQLite
+/// transaction: `reset`'s fail-closed replacement. Nothing touches `db` before
+/// [`Replacement::commit`]; dropping the replacement (on any error) removes the temporary file.
+///
+/// The commit goes through SQLite, the way `restore` does, instead of renaming the new file over
+/// the old one: the database keeps its inode, mode and owner; readers see the old database or
+/// the new one; a crash at any point leaves one of the two whole (a rename needs the old `-wal`
+/// removed first, and a crash in between lost every row that was only in it); and an
+/// application that holds the file open sees the new content instead of writing on into a
+/// deleted file. A new database is small, so writing it twice costs little.
+pub struct Replacement {
+    db: PathBuf,
+    temp: TempFile,
+    /// Temporary files of killed runs removed from the database's folder when this one began.
+    pub leftovers_removed: Vec<PathBuf>,
+}
+
+impl Replacement {
+    /// Create the (empty) temporary file in `db`'s folder, removing killed runs' leftovers there.
+    pub fn begin(db: &Path) -> Result<Self, BackupError> {
+        if db.is_dir() {
+            return Err(folder_is_not_a_database(db));
+        }
+        let folder = sidefiles::folder_of(db);
+        let leftovers_removed = cleanup_leftovers(folder);
+        let temp = TempFile::new_in(folder, "reset")?;
+        Ok(Self {
+            db: db.into(),
+            temp,
+            leftovers_removed,
+        })
     }
-    Ok(removed)
+
+    /// Where to build the new database. Every connection to it must be closed before
+    /// [`Replacement::commit`].
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Write the new database into `db` (or link it into place when `db` does not exist), then
+    /// remove the temporary file.
+    pub fn commit(self, busy_timeout: Duration) -> Result<(), BackupError> {
+        for side in sidefiles::sqlite_side_files(self.temp.path()) {
+            if fs::metadata(&side).is_ok_and(|m| m.len() > 0) {
+                // The new database is not self-contained (an unclosed connection?): keep the old.
+                return Err(BackupError::Write {
+                    path: side,
+                    doing:
+                        "checking that the new database is complete before replacing the old one",
+                    source: io::Error::other("the new database still has a non-empty side file"),
+                });
+            }
+        }
+        if db_exists(&self.db)? {
+            replace_content(&self.db, self.temp.path(), busy_timeout)
+        } else {
+            put_in_place(&self.db, self.temp)
+        }
+    }
+}
+
+/// Whether `db` exists as a file (a folder is an error).
+fn db_exists(db: &Path) -> Result<bool, BackupError> {
+    match fs::metadata(db) {
+        Ok(m) if m.is_dir() => Err(folder_is_not_a_database(db)),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(BackupError::Read {
+            path: db.into(),
+            doing: "looking at the database file",
+            source: e,
+        }),
+    }
 }
 
 /// The host name, for the metadata ("which machine took this?").
@@ -821,3 +827,12 @@ fn hostname() -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// A folder given as the database: the db layer's `not-a-database`.
+fn folder_is_not_a_database(db: &Path) -> BackupError {
+    DbError::NotADatabase {
+        path: db.into(),
+        reason: "it is a folder".into(),
+    }
+    .into()
+}

@@ -26,6 +26,7 @@ use super::error::classify;
 use super::format::SnapshotMethod;
 use super::store::TempFile;
 use super::BackupError;
+use crate::db::DbError;
 
 /// Which snapshot method to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -87,20 +88,10 @@ pub(crate) fn open_source(db: &Path, busy_timeout: Duration) -> Result<Connectio
     Ok(conn)
 }
 
-/// Clear errors for the two commonest wrong paths, before SQLite's vaguer ones.
+/// Refuse a folder, a missing file or a file that is not SQLite before SQLite opens it (the db
+/// layer's one check).
 pub(crate) fn check_database_path(db: &Path) -> Result<(), BackupError> {
-    match std::fs::metadata(db) {
-        Ok(m) if m.is_dir() => Err(BackupError::DatabaseIsDirectory { path: db.into() }),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(BackupError::DatabaseMissing { path: db.into() })
-        }
-        Err(e) => Err(BackupError::Read {
-            path: db.into(),
-            doing: "looking at the database file",
-            source: e,
-        }),
-    }
+    Ok(crate::db::check_file(db, crate::db::OpenMode::ReadWrite)?)
 }
 
 /// Whether this SQLite build has the `sqlite_dbpage` virtual table.
@@ -134,8 +125,7 @@ impl Snapshot {
     fn begin_dbpage(db: &Path, conn: Connection) -> Result<Self, BackupError> {
         let doing = "starting a read transaction";
         // A deferred BEGIN takes no lock; the first read does, and pins the snapshot until COMMIT.
-        conn.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_schema;")
-            .map_err(|e| classify(db, doing, e))?;
+        crate::db::begin_read(&conn).map_err(|e| classify(db, doing, e))?;
         let info = read_info(&conn, SnapshotMethod::Dbpage).map_err(|e| classify(db, doing, e))?;
         Ok(Self {
             db: db.into(),
@@ -152,17 +142,21 @@ impl Snapshot {
     ) -> Result<Self, BackupError> {
         let temp = TempFile::new_in(scratch, "snapshot")?;
         let doing = "copying the database with the backup API";
-        let mut dest = Connection::open(temp.path()).map_err(|e| BackupError::Sqlite {
-            path: temp.path().into(),
-            doing: "creating the temporary snapshot",
-            source: e,
+        let mut dest = Connection::open(temp.path()).map_err(|e| {
+            BackupError::Db(DbError::sqlite(
+                "creating the temporary snapshot",
+                temp.path(),
+                e,
+            ))
         })?;
         dest.busy_timeout(busy_timeout)
             .and_then(|_| dest.execute_batch("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"))
-            .map_err(|e| BackupError::Sqlite {
-                path: temp.path().into(),
-                doing: "creating the temporary snapshot",
-                source: e,
+            .map_err(|e| {
+                BackupError::Db(DbError::sqlite(
+                    "creating the temporary snapshot",
+                    temp.path(),
+                    e,
+                ))
             })?;
         {
             let backup = rusqlite::backup::Backup::new(&conn, &mut dest)
@@ -171,23 +165,24 @@ impl Snapshot {
             match backup.step(-1).map_err(|e| classify(db, doing, e))? {
                 rusqlite::backup::StepResult::Done => {}
                 other => {
-                    return Err(BackupError::Locked {
-                        path: db.into(),
+                    return Err(classify(
+                        db,
                         doing,
-                        source: rusqlite::Error::SqliteFailure(
+                        rusqlite::Error::SqliteFailure(
                             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
                             Some(format!("backup step returned {other:?}")),
                         ),
-                    })
+                    ))
                 }
             }
         }
-        let info =
-            read_info(&dest, SnapshotMethod::BackupApi).map_err(|e| BackupError::Sqlite {
-                path: temp.path().into(),
-                doing: "reading the temporary snapshot",
-                source: e,
-            })?;
+        let info = read_info(&dest, SnapshotMethod::BackupApi).map_err(|e| {
+            BackupError::Db(DbError::sqlite(
+                "reading the temporary snapshot",
+                temp.path(),
+                e,
+            ))
+        })?;
         drop(dest);
         drop(conn);
         Ok(Self {
@@ -218,7 +213,7 @@ impl Snapshot {
             });
         }
         if let Source::Dbpage(conn) = &self.source {
-            conn.execute_batch("COMMIT")
+            crate::db::end_read(conn)
                 .map_err(|e| classify(&self.db, "ending the read transaction", e))?;
         }
         Ok(done)

@@ -12,7 +12,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -20,11 +19,10 @@ use time::{Duration as TimeDuration, OffsetDateTime};
 
 use super::format::{self, BackupMeta};
 use super::BackupError;
+use crate::sidefiles;
 
 /// Suffix of every finished backup file.
 pub const BACKUP_SUFFIX: &str = ".db.zst";
-const TEMP_PREFIX: &str = ".dbtool-";
-const TEMP_SUFFIX: &str = ".tmp";
 
 /// Where the backup folder came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -184,28 +182,29 @@ pub fn slug(reason: &str) -> String {
     }
 }
 
-/// A temporary file owned by this process, removed on drop unless published.
+/// A temporary file owned by this process (named and created by [`crate::sidefiles`]), removed
+/// on drop with any SQLite side files it grew, unless published.
 pub(crate) struct TempFile {
     path: PathBuf,
     armed: bool,
+    /// Holds the file's `flock`: it is in use, whatever its pid looks like from elsewhere.
+    _owner: File,
 }
-
-static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 impl TempFile {
     /// Create an empty 0600 file named `.dbtool-<kind>-<pid>-<n>.tmp` in `dir`.
     pub(crate) fn new_in(dir: &Path, kind: &str) -> Result<Self, BackupError> {
-        let path = dir.join(format!(
-            "{TEMP_PREFIX}{kind}-{}-{}{TEMP_SUFFIX}",
-            std::process::id(),
-            TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        create_private(&path).map_err(|e| BackupError::Write {
+        let path = sidefiles::temp_path(dir, kind);
+        let owner = sidefiles::create_temp(&path).map_err(|e| BackupError::Write {
             path: path.clone(),
             doing: "creating a temporary file",
             source: e,
         })?;
-        Ok(Self { path, armed: true })
+        Ok(Self {
+            path,
+            armed: true,
+            _owner: owner,
+        })
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -213,15 +212,13 @@ impl TempFile {
     }
 
     pub(crate) fn open_rw(&self) -> Result<File, BackupError> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-            .map_err(|e| BackupError::Write {
+        sidefiles::open_nofollow(OpenOptions::new().read(true).write(true), &self.path).map_err(
+            |e| BackupError::Write {
                 path: self.path.clone(),
                 doing: "opening a temporary file",
                 source: e,
-            })
+            },
+        )
     }
 
     /// Stop owning the file (it was renamed or linked elsewhere and removed by the caller).
@@ -234,17 +231,10 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         if self.armed {
-            let _ = fs::remove_file(&self.path);
+            // SQLite leaves a `-wal` and `-shm` beside a WAL-mode copy even when it only read it.
+            sidefiles::remove_with_side_files(&self.path);
         }
     }
-}
-
-fn create_private(path: &Path) -> io::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path)
 }
 
 /// Give a complete, fsynced temporary file its final name in `dir` without ever replacing an
@@ -356,49 +346,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Remove temporary files left in `dir` by crashed dbtool processes. Returns what was removed.
-/// A file is a leftover when the process named in it is gone (Linux: no `/proc/<pid>`; elsewhere:
-/// the file is more than a day old).
+/// Remove temporary files left in `dir` by crashed dbtool processes (see
+/// [`sidefiles::leftovers`]). Returns what was removed.
 pub fn cleanup_leftovers(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = temp_owner(&name) else {
-            continue;
-        };
-        if pid != std::process::id()
-            && !process_alive(pid, &entry.path())
-            && fs::remove_file(entry.path()).is_ok()
-        {
-            removed.push(entry.path());
-        }
-    }
-    removed
-}
-
-/// The pid in `.dbtool-<kind>-<pid>-<n>.tmp`, if `name` has that shape.
-fn temp_owner(name: &str) -> Option<u32> {
-    let inner = name.strip_prefix(TEMP_PREFIX)?.strip_suffix(TEMP_SUFFIX)?;
-    let mut parts = inner.rsplit('-');
-    let _seq: u64 = parts.next()?.parse().ok()?;
-    parts.next()?.parse().ok()
-}
-
-#[cfg(target_os = "linux")]
-fn process_alive(pid: u32, _file: &Path) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
-#[cfg(not(target_os = "linux"))]
-fn process_alive(_pid: u32, file: &Path) -> bool {
-    let age = fs::metadata(file)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|m| m.elapsed().ok());
-    age.map_or(true, |a| a < std::time::Duration::from_secs(24 * 3600))
+    sidefiles::remove_leftovers(dir)
 }
 
 /// One backup file as listed: its metadata is read from the header, nothing is decompressed.
@@ -580,17 +531,6 @@ mod tests {
         let n = backup_file_name("content", datetime!(2025-03-04 05:06:07 UTC), None, "", 3);
         assert_eq!(n, "content-20250304T050607Z-v0-manual-3.db.zst");
         assert_eq!(slug("--Upgrade to 5--"), "upgrade-to-5");
-    }
-
-    #[test]
-    fn temp_names_are_recognised() {
-        assert_eq!(temp_owner(".dbtool-backup-123-4.tmp"), Some(123));
-        assert_eq!(temp_owner(".dbtool-snapshot-9-0.tmp"), Some(9));
-        assert_eq!(
-            temp_owner("content-20250101T000000Z-v1-manual.db.zst"),
-            None
-        );
-        assert_eq!(temp_owner(".dbtool-x.tmp"), None);
     }
 
     #[test]

@@ -10,7 +10,6 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 use super::*;
-use crate::exit;
 
 const NOW: OffsetDateTime = datetime!(2025-06-01 12:00:00 UTC);
 
@@ -358,7 +357,6 @@ fn backup_of_another_database_needs_force() {
     let before = fs::read(&db).unwrap();
     let err = restore(&db, &b.path, &restore_opts(), &mut no_progress()).unwrap_err();
     assert_eq!(err.code(), "backup-different-database");
-    assert_eq!(err.exit_code(), exit::NEEDS_CONFIRMATION);
     assert_eq!(fs::read(&db).unwrap(), before);
     let mut ro = restore_opts();
     ro.force = true;
@@ -399,7 +397,6 @@ fn database_locked_exclusively_by_another_connection() {
     for method in [MethodChoice::Dbpage, MethodChoice::BackupApi] {
         let err = create(&db, &opts(&dir, method), &mut no_progress()).unwrap_err();
         assert_eq!(err.code(), "database-locked", "{method:?}: {err}");
-        assert_eq!(err.exit_code(), exit::LOCKED);
     }
     holder.execute_batch("ROLLBACK").unwrap();
     assert!(list(&dir).unwrap().is_empty());
@@ -411,9 +408,9 @@ fn bad_database_paths() {
     let dir = tmp.path().join("b");
     let o = opts(&dir, MethodChoice::Auto);
     let e = create(&tmp.path().join("missing.db"), &o, &mut no_progress()).unwrap_err();
-    assert_eq!(e.code(), "database-not-found");
+    assert_eq!(e.code(), "database-missing");
     let e = create(tmp.path(), &o, &mut no_progress()).unwrap_err();
-    assert_eq!(e.code(), "database-is-directory");
+    assert_eq!(e.code(), "not-a-database");
     let junk = tmp.path().join("junk.db");
     fs::write(&junk, vec![b'x'; 8192]).unwrap();
     let e = create(&junk, &o, &mut no_progress()).unwrap_err();

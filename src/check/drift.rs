@@ -22,9 +22,9 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::read_model;
+use super::Result;
 use super::{integrity_problems, run_steps, Checker, Finding};
-use crate::db::{self, OpenMode};
-use crate::error::{Error, Result};
+use crate::db::{self, DbError, OpenMode};
 use crate::migrate::Step;
 use crate::migrate::{self, AppliedMigration, MigrationSet, Overview};
 use crate::schema::{Change, Model, SchemaDiff};
@@ -99,7 +99,7 @@ pub(super) fn check_against(
         report.findings.push(Finding {
             code: problem.code().to_string(),
             message: problem.to_string(),
-            hint: problem.hint(),
+            hint: None, // attached by the CLI, by code
             diff: None,
             details: Vec::new(),
         });
@@ -230,7 +230,7 @@ fn drift(
 pub(super) fn expected_schema(files: &[&migrate::MigrationFile]) -> Result<Model> {
     let path = Path::new(":memory:");
     let conn = Connection::open_in_memory()
-        .map_err(|e| Error::sqlite("opening a scratch database", path, e))?;
+        .map_err(|e| DbError::sqlite("opening a scratch database", path, e))?;
     if !files.is_empty() {
         run_steps(&conn, path, files.iter().map(|f| Step::apply(f)).collect())?;
     }

@@ -11,9 +11,9 @@ use rusqlite::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Result;
 use super::{row_counts, Checker};
-use crate::db::{self, OpenMode};
-use crate::error::{Error, Result};
+use crate::db::{self, DbError, OpenMode};
 use crate::migrate::{self, MigrationSet};
 
 #[derive(Debug, Clone, Serialize)]
@@ -43,6 +43,9 @@ pub struct InspectReport {
     pub tables: Vec<TableInfo>,
     /// The newest backup of this database, filled by the caller (see the module header).
     pub latest_backup: Option<LatestBackup>,
+    /// Temporary files killed dbtool runs left beside the database or in its backup folder
+    /// (see [`crate::sidefiles::leftovers`]), filled by the caller, which knows the backup folder.
+    pub leftovers: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +82,7 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
     let path = checker.database();
     let conn = db::open(path, OpenMode::ReadOnly, checker.busy_timeout)?;
     let size_bytes = std::fs::metadata(path)
-        .map_err(|e| Error::io("reading the size of", path, e))?
+        .map_err(|e| DbError::io("reading the size of", path, e))?
         .len();
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
@@ -115,7 +118,7 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
         freelist_count: pragma_u64(&conn, path, "freelist_count")?,
         journal_mode: conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(|e| Error::sqlite("reading the journal mode", path, e))?,
+            .map_err(|e| DbError::sqlite("reading the journal mode", path, e))?,
         sqlite_version: rusqlite::version().to_string(),
         user_version: pragma_u64(&conn, path, "user_version")? as i64,
         schema_version,
@@ -126,13 +129,14 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
         migrations_problem,
         tables,
         latest_backup: None,
+        leftovers: Vec::new(),
     })
 }
 
 fn pragma_u64(conn: &Connection, path: &Path, pragma: &str) -> Result<u64> {
     conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0))
         .map(|v| v as u64)
-        .map_err(|e| Error::sqlite(format!("reading PRAGMA {pragma}"), path, e))
+        .map_err(|e| DbError::sqlite(format!("reading PRAGMA {pragma}"), path, e).into())
 }
 
 fn indexes(conn: &Connection, path: &Path, table: &str) -> Result<Vec<IndexInfo>> {
@@ -162,5 +166,5 @@ fn indexes(conn: &Connection, path: &Path, table: &str) -> Result<Vec<IndexInfo>
         }
         Ok(out)
     };
-    run().map_err(|e| Error::sqlite(format!("listing the indexes of {table}"), path, e))
+    run().map_err(|e| DbError::sqlite(format!("listing the indexes of {table}"), path, e).into())
 }

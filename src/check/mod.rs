@@ -24,24 +24,33 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use crate::db;
-use crate::error::{Error, Result};
-use crate::exit;
+use crate::db::DbError;
+use crate::migrate::MigrateError;
 use crate::migrate::{self, Action, Operation, Plan, Step, StepReport};
+use crate::rebuild::RebuildError;
 use crate::schema::Model;
 
 pub use crate::schema::SchemaDiff;
 pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
 pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
 pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
-pub use script::{ExecOptions, ExecReport};
+pub use script::{ExecOptions, ExecReport, ScriptKind};
 pub use verify::{DataReport, VerifyOptions, VerifyReport};
 
 /// Errors that stop a check (what a check *finds* is a [`Finding`], not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error(transparent)]
+    Rebuild(Box<RebuildError>),
+    /// The before-change hook (the automatic backup) failed: nothing was changed.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     #[error("cannot create a scratch folder for a copy of {database}")]
     ScratchDir {
         database: PathBuf,
@@ -63,16 +72,18 @@ pub enum CheckError {
         database: PathBuf,
         failed_at: String,
     },
-    #[error("cannot read the script {path}")]
+    #[error("cannot read the {kind} {path}")]
     ScriptRead {
+        kind: ScriptKind,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("script {path} is not valid UTF-8")]
-    ScriptNotUtf8 { path: PathBuf },
-    #[error("script {path} failed at line {line}: {statement}")]
+    #[error("{kind} {path} is not valid UTF-8")]
+    ScriptNotUtf8 { kind: ScriptKind, path: PathBuf },
+    #[error("{kind} {path} failed at line {line}: {statement}")]
     ScriptFailed {
+        kind: ScriptKind,
         path: PathBuf,
         line: usize,
         statement: String,
@@ -81,48 +92,42 @@ pub enum CheckError {
     },
 }
 
+impl From<RebuildError> for CheckError {
+    fn from(e: RebuildError) -> Self {
+        CheckError::Rebuild(Box::new(e))
+    }
+}
+
+pub type Result<T, E = CheckError> = std::result::Result<T, E>;
+
 impl CheckError {
+    /// The database-layer error at the bottom of this one, if any.
+    pub fn db(&self) -> Option<&DbError> {
+        match self {
+            CheckError::Db(e) => Some(e),
+            CheckError::Migrate(e) => e.db(),
+            CheckError::Rebuild(e) => e.db(),
+            CheckError::Backup(e) => e.db(),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
+            CheckError::Db(e) => e.code(),
+            CheckError::Migrate(e) => e.code(),
+            CheckError::Rebuild(e) => e.code(),
+            CheckError::Backup(e) => e.code(),
             CheckError::ScratchDir { .. } => "scratch-dir",
             CheckError::Copy { .. } => "copy-failed",
             CheckError::RehearsalFailed { .. } => "rehearsal-failed",
             CheckError::ScriptRead { .. } => "script-unreadable",
             CheckError::ScriptNotUtf8 { .. } => "script-not-utf8",
+            CheckError::ScriptFailed {
+                kind: ScriptKind::Seed,
+                ..
+            } => "seed-failed",
             CheckError::ScriptFailed { .. } => "script-failed",
-        }
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CheckError::ScratchDir { .. }
-            | CheckError::Copy { .. }
-            | CheckError::RehearsalFailed { .. }
-            | CheckError::ScriptRead { .. }
-            | CheckError::ScriptNotUtf8 { .. }
-            | CheckError::ScriptFailed { .. } => exit::FAILURE,
-        }
-    }
-
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            CheckError::ScratchDir { .. } | CheckError::Copy { .. } => Some(
-                "the copy goes to the temporary folder: point TMPDIR at a folder with room for the whole database"
-                    .into(),
-            ),
-            CheckError::RehearsalFailed { .. } => Some(
-                "the report above names the failing migration and why; fix it (or the data) and run `dbtool rehearse` again"
-                    .into(),
-            ),
-            CheckError::ScriptRead { .. } => None,
-            CheckError::ScriptNotUtf8 { .. } => Some("save the file as UTF-8".into()),
-            CheckError::ScriptFailed { source, .. } => {
-                if source.to_string().contains("within a transaction") {
-                    Some("remove BEGIN/COMMIT from the script: dbtool runs it in its own transaction".into())
-                } else {
-                    Some("nothing was changed (the transaction was rolled back); fix the script and try it with --dry-run".into())
-                }
-            }
         }
     }
 }
@@ -165,7 +170,7 @@ impl Finding {
     }
 
     /// A finding made of an error: `context: error`, its cause as a detail.
-    pub fn from_error(code: &str, context: &str, error: &Error) -> Finding {
+    pub fn from_error(code: &str, context: &str, error: &dyn std::error::Error) -> Finding {
         let details = std::error::Error::source(error)
             .map(|cause| vec![format!("caused by: {}", cause_text(cause))])
             .unwrap_or_default();
@@ -180,7 +185,7 @@ impl Finding {
 }
 
 /// `error: its first cause`, on one line (the rest of the chain is SQLite's generic text).
-fn with_cause(error: &Error) -> String {
+fn with_cause(error: &dyn std::error::Error) -> String {
     match std::error::Error::source(error) {
         Some(cause) => format!("{error}: {}", cause_text(cause)),
         None => error.to_string(),
@@ -211,7 +216,7 @@ impl Checker {
         Checker {
             database: database.into(),
             migrations: migrations.into(),
-            busy_timeout: crate::config::DEFAULT_BUSY_TIMEOUT,
+            busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
         }
     }
 
@@ -257,8 +262,8 @@ impl Checker {
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the checks.
 
-/// Run `steps` on a scratch connection with the migrator's own executor (foreign keys off, one
-/// transaction, foreign-key check before commit, history rows).
+/// Run `steps` on a scratch connection with the migrator's own executor (the write path: foreign
+/// keys off, one transaction, foreign-key check before commit, history rows).
 fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<StepReport>> {
     let operation = match steps.first().map(|s| s.action) {
         Some(Action::Revert) => Operation::Downgrade,
@@ -269,7 +274,13 @@ fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<Ste
         to: None,
         steps,
     };
-    migrate::execute_plan(conn, path, &plan, operation, OffsetDateTime::UNIX_EPOCH)
+    Ok(migrate::run_plan(
+        conn,
+        path,
+        plan,
+        operation,
+        &mut |_, _, _| Ok(()),
+    )?)
 }
 
 /// A private read-write copy of `source` in a temporary folder (see [`scratch`]), for other
@@ -284,34 +295,20 @@ pub(crate) fn scratch_copy(
 
 /// The schema model of a database (see [`crate::schema::model`]).
 fn read_model(conn: &Connection, path: &Path) -> Result<Model> {
-    Model::read(conn).map_err(|e| Error::sqlite("reading the schema", path, e))
+    Model::read(conn).map_err(|e| DbError::sqlite("reading the schema", path, e).into())
 }
 
 /// Rows per user table.
 fn row_counts(conn: &Connection, path: &Path) -> Result<BTreeMap<String, u64>> {
-    let mut counts = BTreeMap::new();
-    for table in db::user_tables(conn, path)? {
-        let sql = format!("SELECT count(*) FROM {}", db::quote_ident(&table));
-        let n: i64 = conn
-            .query_row(&sql, [], |r| r.get(0))
-            .map_err(|e| Error::sqlite(format!("counting the rows of {table}"), path, e))?;
-        counts.insert(table, n as u64);
-    }
-    Ok(counts)
+    Ok(db::row_counts(conn, path)?)
 }
 
 /// The messages of `PRAGMA quick_check` or `integrity_check`; empty when the database is sound.
 fn integrity_problems(conn: &Connection, path: &Path, full: bool) -> Result<Vec<String>> {
-    let pragma = if full {
-        "integrity_check"
+    let level = if full {
+        db::Integrity::Full
     } else {
-        "quick_check"
+        db::Integrity::Quick
     };
-    let run = || -> rusqlite::Result<Vec<String>> {
-        let mut stmt = conn.prepare(&format!("PRAGMA {pragma}"))?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        rows.collect()
-    };
-    let messages = run().map_err(|e| Error::sqlite(format!("running PRAGMA {pragma}"), path, e))?;
-    Ok(messages.into_iter().filter(|m| m != "ok").collect())
+    Ok(db::integrity_problems(conn, path, level)?)
 }

@@ -18,10 +18,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{integrity_problems, row_counts, run_steps, scratch, Checker, Finding};
-use crate::db;
-use crate::error::{Error, Result};
-use crate::migrate::{self, MigrationSet, Step, StepReport, UpTarget};
+use rusqlite::Connection;
+
+use super::{integrity_problems, row_counts, scratch, Checker, Finding, Result};
+use crate::db::{self, DbError};
+use crate::migrate::{self, MigrateError, MigrationSet, Operation, Step, StepReport, UpTarget};
 
 /// `rehearse`'s result.
 #[derive(Debug, Clone, Serialize)]
@@ -122,10 +123,11 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
     if applied.is_empty() {
         let tables = db::user_tables(conn, path)?;
         if !tables.is_empty() {
-            return Err(Error::UnmanagedDatabase {
+            return Err(MigrateError::UnmanagedDatabase {
                 path: database.to_path_buf(),
                 tables,
-            });
+            }
+            .into());
         }
     }
     let plan = migrate::plan_upgrade(&set, &applied, target)?;
@@ -168,61 +170,77 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
         ));
     }
 
-    let mut counts = row_counts(conn, path)?;
-    let mut i = 0;
-    while i < plan.steps.len() {
-        let step = &plan.steps[i];
-        let t = Instant::now();
-        match run_steps(conn, path, vec![step.clone()]) {
-            Ok(reports) => {
-                let after = row_counts(conn, path)?;
-                let done = &mut report.steps[i];
-                done.duration_ms = t.elapsed().as_secs_f64() * 1000.0;
-                done.rows_changed = reports.iter().map(rows_changed).sum();
-                done.rows = table_rows(&counts, &after);
-                done.status = after_step_checks(conn, path, done)?;
-                counts = after;
-                if done.status == StepStatus::Failed {
-                    break;
-                }
-                i += 1;
+    // The plan runs exactly as `upgrade` runs it (one transaction, commit boundaries at
+    // no-transaction steps, the foreign-key check before each commit); the observer looks at the
+    // copy after each step, inside the transaction.
+    let mut rows_before: Vec<Option<BTreeMap<String, u64>>> = vec![None; plan.steps.len()];
+    rows_before[0] = Some(row_counts(conn, path)?);
+    let mut running = 0usize;
+    let mut step_started = Instant::now();
+    // The first step that leaves foreign-key violations a later step of the plan repairs.
+    let mut left_violations: Option<(usize, usize)> = None;
+    let result = {
+        let mut observe = |conn: &Connection,
+                           step: &Step,
+                           done: &StepReport|
+         -> std::result::Result<(), MigrateError> {
+            // Steps are told apart by version (a plan never holds one twice). A step may be
+            // observed twice when the session re-runs a transaction; the last run counts.
+            let Some(i) = plan.steps.iter().position(|s| s.version == step.version) else {
+                return Ok(());
+            };
+            let after = db::row_counts(conn, path)?;
+            let entry = &mut report.steps[i];
+            entry.duration_ms = done.duration_ms;
+            entry.rows_changed = rows_changed(done);
+            entry.rows = table_rows(rows_before[i].as_ref().unwrap_or(&after), &after);
+            entry.status = after_step_checks(conn, path, entry)?;
+            if let Some(next) = rows_before.get_mut(i + 1) {
+                *next = Some(after);
             }
-            Err(Error::ForeignKeyViolations { violations, .. }) if i + 1 < plan.steps.len() => {
-                // `upgrade` checks foreign keys at the end of the plan: try the rest as a group.
-                let t = Instant::now();
-                let group: Vec<Step> = plan.steps[i..].to_vec();
-                match run_steps(conn, path, group) {
-                    Ok(reports) => {
-                        let after = row_counts(conn, path)?;
-                        let total_ms = t.elapsed().as_secs_f64() * 1000.0;
-                        report.notes.push(format!(
-                            "V{}__{} leaves {} foreign-key violation(s) that later migrations of the plan repair; `upgrade` checks at the end of the plan, so it passes (but `upgrade +1` would not). Steps from V{} were rehearsed as one transaction ({total_ms:.1} ms).",
-                            step.version, step.name, violations.len(), step.version
-                        ));
-                        let last = plan.steps.len() - 1;
-                        for (k, r) in reports.iter().enumerate() {
-                            let done = &mut report.steps[i + k];
-                            done.duration_ms = r.duration_ms;
-                            done.rows_changed = rows_changed(r);
-                            done.status = StepStatus::Passed;
-                            if i + k == last {
-                                done.rows = table_rows(&counts, &after);
-                                done.status = after_step_checks(conn, path, done)?;
-                            }
-                        }
-                        i = plan.steps.len();
-                    }
-                    Err(e) => {
-                        fail(&mut report.steps[i], &e);
-                        break;
-                    }
-                }
+            if left_violations.is_none_or(|(k, _)| k >= i) {
+                let new = db::foreign_key_violations(conn, path)?
+                    .iter()
+                    .filter(|v| violations.binary_search(v).is_err())
+                    .count();
+                left_violations = (new > 0).then_some((i, new));
             }
-            Err(e) => {
-                report.steps[i].duration_ms = t.elapsed().as_secs_f64() * 1000.0;
-                fail(&mut report.steps[i], &e);
-                break;
+            running = i + 1;
+            step_started = Instant::now();
+            if entry.status == StepStatus::Failed {
+                return Err(MigrateError::Stopped {
+                    version: step.version,
+                    name: step.name.clone(),
+                    reason: "PRAGMA quick_check reports problems on the copy".into(),
+                });
             }
+            Ok(())
+        };
+        migrate::run_plan(conn, path, plan.clone(), Operation::Upgrade, &mut observe)
+    };
+    match result {
+        Ok(_) => {
+            if let Some((i, count)) = left_violations {
+                let step = &plan.steps[i];
+                report.notes.push(format!(
+                    "V{}__{} leaves {count} foreign-key violation(s) that later migrations of the plan repair; `upgrade` checks at the end of each transaction, so it passes (but `upgrade {}` would not)",
+                    step.version, step.name, step.version
+                ));
+            }
+        }
+        Err(MigrateError::Stopped { .. }) => {}
+        Err(e) => {
+            // A foreign-key refusal comes at the commit, after the transaction's last step;
+            // anything else from the step that was running.
+            let failed = match e.db() {
+                Some(DbError::ForeignKeyViolations { .. }) => running.saturating_sub(1),
+                _ => running.min(plan.steps.len() - 1),
+            };
+            let entry = &mut report.steps[failed];
+            if entry.status == StepStatus::NotRun {
+                entry.duration_ms = step_started.elapsed().as_secs_f64() * 1000.0;
+            }
+            fail(entry, &e);
         }
     }
     report.passed =
@@ -230,9 +248,9 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
     Ok(report)
 }
 
-fn fail(step: &mut RehearsalStep, e: &Error) {
+fn fail(step: &mut RehearsalStep, e: &MigrateError) {
     step.status = StepStatus::Failed;
-    let mut finding = Finding::from_error(
+    let finding = Finding::from_error(
         e.code(),
         &format!(
             "V{}__{} fails on a copy of the database",
@@ -240,7 +258,6 @@ fn fail(step: &mut RehearsalStep, e: &Error) {
         ),
         e,
     );
-    finding.hint = e.hint();
     step.problems.push(finding);
 }
 
@@ -249,8 +266,8 @@ fn after_step_checks(
     conn: &rusqlite::Connection,
     path: &std::path::Path,
     step: &mut RehearsalStep,
-) -> Result<StepStatus> {
-    let damaged = integrity_problems(conn, path, false)?;
+) -> std::result::Result<StepStatus, DbError> {
+    let damaged = db::integrity_problems(conn, path, db::Integrity::Quick)?;
     if damaged.is_empty() {
         return Ok(StepStatus::Passed);
     }

@@ -12,9 +12,8 @@ use std::time::Duration;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::Connection;
 
-use super::CheckError;
-use crate::db::{self, OpenMode};
-use crate::error::{Error, Result};
+use super::{CheckError, Result};
+use crate::db::{self, DbError, OpenMode};
 
 /// A private read-write copy of a database; deleted on drop.
 pub(crate) struct ScratchCopy {
@@ -38,20 +37,20 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
         .file_name()
         .map_or_else(|| "copy.db".into(), |n| n.to_string_lossy().into_owned());
     let path = dir.path().join(name);
-    let copy_error = |e: rusqlite::Error| -> Error {
+    let copy_error = |e: rusqlite::Error| -> CheckError {
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked) => {
-                Error::Locked {
+                DbError::Locked {
                     path: source.to_path_buf(),
                     waited_ms: busy_timeout.as_millis() as u64,
                 }
+                .into()
             }
             _ => CheckError::Copy {
                 database: source.to_path_buf(),
                 copy: path.clone(),
                 source: Box::new(e),
-            }
-            .into(),
+            },
         }
     };
     let mut conn = Connection::open(&path).map_err(copy_error)?;
@@ -61,10 +60,11 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
         match backup.step(-1).map_err(copy_error)? {
             StepResult::Done => {}
             StepResult::Busy | StepResult::Locked => {
-                return Err(Error::Locked {
+                return Err(DbError::Locked {
                     path: source.to_path_buf(),
                     waited_ms: busy_timeout.as_millis() as u64,
-                })
+                }
+                .into())
             }
             // `step(-1)` copies everything or fails; anything else would be a partial copy.
             _ => {
@@ -77,7 +77,7 @@ pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Resu
     }
     drop(src);
     conn.busy_timeout(busy_timeout)
-        .map_err(|e| Error::sqlite("setting the busy timeout", &path, e))?;
+        .map_err(|e| DbError::sqlite("setting the busy timeout", &path, e))?;
     Ok(ScratchCopy {
         conn,
         path,

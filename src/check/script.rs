@@ -15,13 +15,36 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{CheckError, Checker};
-use crate::db::{self, OpenMode};
-use crate::error::{Error, FkViolation, Result};
-use crate::migrate::{self, BeforeChange, ChangeContext, Operation, Plan, StatementReport};
+use super::{CheckError, Checker, Result};
+use crate::db::{self, Ending, OpenMode, WriteSession};
+use crate::migrate::{
+    self, BeforeChange, ChangeContext, MigrateError, Operation, Plan, StatementReport,
+};
+
+/// What a script is to the user: named so in reports and errors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScriptKind {
+    /// `dbtool exec FILE`: a one-off data fix.
+    #[default]
+    Script,
+    /// `dbtool reset --seed FILE`: the rows a fresh database starts with.
+    Seed,
+}
+
+impl std::fmt::Display for ScriptKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScriptKind::Script => "script",
+            ScriptKind::Seed => "seed",
+        })
+    }
+}
 
 #[derive(Default)]
 pub struct ExecOptions<'a> {
+    /// A data fix (`exec`) or a seed (`reset --seed`): the same write path, named as such.
+    pub kind: ScriptKind,
     /// Run, report, roll back.
     pub dry_run: bool,
     /// Runs with the write lock held and nothing changed yet (not in a dry run); an error aborts
@@ -49,89 +72,76 @@ pub(super) fn exec(
     script: &Path,
     options: &ExecOptions<'_>,
 ) -> Result<ExecReport> {
+    let kind = options.kind;
     let bytes = std::fs::read(script).map_err(|e| CheckError::ScriptRead {
+        kind,
         path: script.to_path_buf(),
         source: e,
     })?;
     let sql = String::from_utf8(bytes).map_err(|_| CheckError::ScriptNotUtf8 {
+        kind,
         path: script.to_path_buf(),
     })?;
     let database = checker.database();
-    let timeout = checker.busy_timeout;
-    let conn = db::open(database, OpenMode::ReadWrite, timeout)?;
-    let fk_was_on = db::foreign_keys_enabled(&conn, database)?;
-    let result = (|| -> Result<ExecReport> {
-        db::set_foreign_keys(&conn, database, false)?;
-        db::begin_immediate(&conn, database, timeout)?;
-        let applied = migrate::read_history(&conn, database)?;
+    let conn = db::open(database, OpenMode::ReadWrite, checker.busy_timeout)?;
+    let mut session = WriteSession::new(&conn, database, checker.busy_timeout)?;
+    let ending = if options.dry_run {
+        Ending::Rollback
+    } else {
+        Ending::Commit
+    };
+    let prepare = |conn: &rusqlite::Connection| -> Result<(Option<i32>, Option<PathBuf>)> {
+        let applied = migrate::read_history(conn, database)?;
         let version = applied.iter().map(|a| a.version).max();
-        let fk_before = db::foreign_key_violations(&conn, database)?;
-        let mut backup = None;
-        if !options.dry_run {
-            if let Some(hook) = options.before_change {
-                backup = hook(&ChangeContext {
-                    conn: &conn,
-                    db_path: database,
-                    operation: Operation::Exec,
-                    plan: &Plan {
-                        from: version,
-                        to: version,
-                        steps: Vec::new(),
-                    },
-                    database_created: false,
-                })?;
-            }
-        }
-        let started = Instant::now();
-        let statements = migrate::run_script(&conn, &sql, script).map_err(|e| match e {
-            Error::MigrationFailed {
-                path,
-                line,
-                statement,
-                source,
-            } => CheckError::ScriptFailed {
-                path,
-                line,
-                statement,
-                source: Box::new(source),
-            }
-            .into(),
-            other => other,
-        })?;
-        let new: Vec<FkViolation> = db::foreign_key_violations(&conn, database)?
-            .into_iter()
-            .filter(|v| fk_before.binary_search(v).is_err())
-            .collect();
-        if !new.is_empty() {
-            return Err(Error::ForeignKeyViolations {
-                what: format!("script {}", script.display()),
-                violations: new,
-            });
-        }
-        let end = if options.dry_run {
-            "ROLLBACK"
-        } else {
-            "COMMIT"
+        let backup = match options.before_change {
+            Some(hook) if !options.dry_run => hook(&ChangeContext {
+                conn,
+                db_path: database,
+                operation: Operation::Exec,
+                plan: &Plan {
+                    from: version,
+                    to: version,
+                    steps: Vec::new(),
+                },
+                database_created: false,
+            })?,
+            _ => None,
         };
-        conn.execute_batch(end)
-            .map_err(|e| db::classify(e, "ending the script's transaction", database, timeout))?;
-        Ok(ExecReport {
-            database: database.to_path_buf(),
-            script: script.to_path_buf(),
-            dry_run: options.dry_run,
-            committed: !options.dry_run,
-            version,
-            rows_changed: statements.iter().map(|s| s.rows_changed).sum(),
-            statements,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            backup,
-        })
-    })();
-    if result.is_err() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    let restored = db::set_foreign_keys(&conn, database, fk_was_on);
-    let report = result?;
-    restored?;
-    Ok(report)
+        Ok((version, backup))
+    };
+    let started = Instant::now();
+    let ((version, backup), statements) = session.transaction(
+        &format!("{kind} {}", script.display()),
+        ending,
+        prepare,
+        |conn, _| {
+            migrate::run_script(conn, &sql, script).map_err(|e| match e {
+                MigrateError::MigrationFailed {
+                    path,
+                    line,
+                    statement,
+                    source,
+                } => CheckError::ScriptFailed {
+                    kind,
+                    path,
+                    line,
+                    statement,
+                    source: Box::new(source),
+                },
+                other => other.into(),
+            })
+        },
+    )?;
+    session.finish()?;
+    Ok(ExecReport {
+        database: database.to_path_buf(),
+        script: script.to_path_buf(),
+        dry_run: options.dry_run,
+        committed: !options.dry_run,
+        version,
+        rows_changed: statements.iter().map(|s| s.rows_changed).sum(),
+        statements,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        backup,
+    })
 }

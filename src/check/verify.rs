@@ -24,10 +24,11 @@ use serde::Serialize;
 
 use super::drift::{self, CheckOptions, CheckReport};
 use super::read_model;
+use super::Result;
 use super::{row_counts, run_steps, scratch, with_cause, Checker, Finding};
-use crate::error::{Error, Result};
+use crate::db::DbError;
 use crate::migrate::Step;
-use crate::migrate::{self, MigrationFile, MigrationSet};
+use crate::migrate::{self, MigrateError, MigrationFile, MigrationSet};
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -99,19 +100,19 @@ pub(super) fn verify(checker: &Checker, options: &VerifyOptions) -> Result<Verif
     };
     let set = match MigrationSet::load(dir) {
         Ok(set) => set,
-        Err(e @ Error::DuplicateVersion { .. }) => {
+        Err(e @ MigrateError::DuplicateVersion { .. }) => {
             // A finding, not a crash: it is one of the things verify exists to catch.
             report.findings.push(Finding {
                 code: e.code().into(),
                 message: e.to_string(),
-                hint: e.hint(),
+                hint: None, // attached by the CLI, by code
                 diff: None,
                 details: Vec::new(),
             });
             report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
             return Ok(report);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     report.migration_count = set.migrations.len();
     report.head = set.head().map(|m| m.version);
@@ -201,7 +202,7 @@ fn downs_present(set: &MigrationSet, findings: &mut Vec<Finding>, notes: &mut Ve
 
 fn scratch() -> Result<Connection> {
     Connection::open_in_memory()
-        .map_err(|e| Error::sqlite("opening a scratch database", Path::new(":memory:"), e))
+        .map_err(|e| DbError::sqlite("opening a scratch database", Path::new(":memory:"), e).into())
 }
 
 /// A fresh scratch database with `files` applied in one run.
@@ -391,7 +392,7 @@ fn data_round_trips(set: &MigrationSet, data: &Path, busy_timeout: Duration) -> 
             report.findings.push(Finding {
                 code: p.code().into(),
                 message: p.to_string(),
-                hint: p.hint(),
+                hint: None, // attached by the CLI, by code
                 diff: None,
                 details: Vec::new(),
             });

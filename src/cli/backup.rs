@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use dbtool::backup::MethodChoice;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 use time::OffsetDateTime;
 
 use super::{safety, Context};

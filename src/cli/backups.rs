@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use dbtool::backup::{self, BackupDir, BackupEntry, CheckLevel, VerifyReport};
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 use serde::Serialize;
 
 use super::progress::{self, ProgressLine};
@@ -139,7 +141,7 @@ fn verify(ctx: &Context, args: VerifyArgs) -> Result<u8, Error> {
                 error: Some(ErrorView {
                     code: e.code(),
                     message: e.to_string(),
-                    hint: e.hint(),
+                    hint: super::errors::hint_for_code(e.code()),
                 }),
             },
         };

@@ -1,9 +1,11 @@
 //! `dbtool check [--full]`.
 
-use dbtool::check::{CheckOptions, IntegrityLevel};
-use dbtool::{exit, Error};
+use dbtool::check::{CheckOptions, Finding, IntegrityLevel};
+use dbtool::Error;
 
-use super::{findings, render, Context};
+use super::exit;
+
+use super::{findings, inspect, render, safety, Context};
 
 /// Check the database against its migrations: drift, pending, edited or missing files,
 /// integrity and foreign keys; exits 3 when anything is found
@@ -23,7 +25,21 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         },
         schema_file: ctx.config.schema.as_ref().map(|s| s.value.clone()),
     };
-    let report = ctx.checker().check(&options)?;
+    let mut report = ctx.checker().check(&options)?;
+    findings::attach_hints(&mut report.findings);
+    let leftovers = safety::leftovers(ctx);
+    if !leftovers.is_empty() {
+        let mut finding = Finding::new(
+            inspect::LEFTOVER_CODE,
+            format!(
+                "{} temporary file(s) left by a dbtool run that was killed",
+                leftovers.len()
+            ),
+        )
+        .with_hint("the next dbtool command that writes to this database removes them (`dbtool backup` will do)");
+        finding.details = leftovers.iter().map(|p| ctx.out.path(p)).collect();
+        report.findings.push(finding);
+    }
     let code = if report.is_clean() {
         exit::OK
     } else {

@@ -1,6 +1,8 @@
 //! `dbtool config`: what was resolved and where each value came from.
 
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::Context;
 

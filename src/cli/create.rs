@@ -1,7 +1,9 @@
 //! `dbtool create "description" [--rebuild TABLE changes… [--sql]]`.
 
 use dbtool::rebuild::GenerateOptions;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 use time::OffsetDateTime;
 
 use super::diff::AutogenArgs;

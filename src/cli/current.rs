@@ -1,6 +1,8 @@
 //! `dbtool current`.
 
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::Context;
 

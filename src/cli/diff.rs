@@ -1,7 +1,9 @@
 //! `dbtool diff [--from migrations|database]`.
 
 use dbtool::autogen::{self, AutogenOptions};
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::schema::From;
 use super::Context;

@@ -1,6 +1,8 @@
 //! `dbtool downgrade TARGET`.
 
-use dbtool::{exit, DownTarget, Error, RunOptions};
+use dbtool::{DownTarget, Error, RunOptions};
+
+use super::exit;
 
 use super::{render, safety, Context};
 

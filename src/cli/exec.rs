@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use dbtool::check::ExecOptions;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{safety, Context};
 
@@ -34,6 +36,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             &ExecOptions {
                 dry_run: args.dry_run,
                 before_change: Some(hook),
+                ..Default::default()
             },
         )
     })?;

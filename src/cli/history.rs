@@ -1,7 +1,9 @@
 //! `dbtool history [--verbose]`.
 
 use dbtool::migrate::MigrationState;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::Context;
 

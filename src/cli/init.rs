@@ -1,6 +1,8 @@
 //! `dbtool init`: create the database and bring it to head.
 
-use dbtool::{exit, Error, RunOptions};
+use dbtool::{Error, RunOptions};
+
+use super::exit;
 
 use super::{render, safety, Context};
 

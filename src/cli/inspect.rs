@@ -1,9 +1,14 @@
 //! `dbtool inspect`.
 
 use dbtool::check::LatestBackup;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{render, safety, Context};
+
+/// The stable code `check` reports leftovers under; `inspect` shows it too.
+pub const LEFTOVER_CODE: &str = "leftover-temp-files";
 
 /// Show what the database file holds: size, pages, journal mode, SQLite version, schema
 /// version, tables largest first with row counts and indexes, the latest backup
@@ -13,6 +18,7 @@ pub struct Args {}
 pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
     let mut report = ctx.checker().inspect()?;
     report.latest_backup = latest_backup(ctx);
+    report.leftovers = safety::leftovers(ctx);
     let out = &ctx.out;
     if out.json {
         out.json(&report);
@@ -53,6 +59,15 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
             None => "none found".into(),
         },
     );
+    for leftover in &report.leftovers {
+        field(
+            "leftover",
+            format!(
+                "{} [{LEFTOVER_CODE}] (a killed dbtool run's; the next command that writes removes it)",
+                out.path(leftover)
+            ),
+        );
+    }
     if report.tables.is_empty() {
         field("tables", "none".into());
         return Ok(exit::OK);

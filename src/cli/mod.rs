@@ -9,7 +9,9 @@ mod create;
 mod current;
 mod diff;
 mod downgrade;
+mod errors;
 mod exec;
+mod exit;
 mod findings;
 mod history;
 mod init;
@@ -35,7 +37,8 @@ use clap::{Parser, Subcommand};
 
 use dbtool::check::Checker;
 use dbtool::config::{Config, Environment, Overrides};
-use dbtool::{exit, Error, Migrator};
+use dbtool::{Error, Migrator};
+
 pub use output::Output;
 
 const AFTER_HELP: &str = "\
@@ -119,6 +122,37 @@ enum Command {
     Diff(diff::Args),
 }
 
+impl Command {
+    /// Whether the command may write to the database or its backup folder (and so first removes
+    /// what killed runs left there).
+    fn writes(&self) -> bool {
+        match self {
+            Command::Init(_)
+            | Command::Upgrade(_)
+            | Command::Downgrade(_)
+            | Command::Rebuild(_)
+            | Command::Stamp(_)
+            | Command::Backup(_)
+            | Command::Restore(_)
+            | Command::Prune(_)
+            | Command::Reset(_)
+            | Command::Exec(_) => true,
+            Command::Current(_)
+            | Command::History(_)
+            | Command::Status(_)
+            | Command::Create(_)
+            | Command::Backups(_)
+            | Command::Check(_)
+            | Command::Verify(_)
+            | Command::Inspect(_)
+            | Command::Rehearse(_)
+            | Command::Config(_)
+            | Command::Schema(_)
+            | Command::Diff(_) => false,
+        }
+    }
+}
+
 /// What every command gets: resolved configuration and the output sink.
 pub struct Context {
     pub config: Config,
@@ -170,20 +204,25 @@ pub fn main() -> u8 {
         busy_timeout_ms: cli.global.busy_timeout,
         schema: cli.global.schema.clone(),
     };
-    let result = Config::resolve(&overrides, &env).and_then(|config| {
-        let ctx = Context { config, out };
-        dispatch(&ctx, cli.command)
-    });
+    let result = Config::resolve(&overrides, &env)
+        .map_err(Error::from)
+        .and_then(|config| {
+            let ctx = Context { config, out };
+            dispatch(&ctx, cli.command)
+        });
     match result {
         Ok(code) => code,
         Err(e) => {
             report_error(&e, json);
-            e.exit_code()
+            errors::exit_status(&e)
         }
     }
 }
 
 fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
+    if command.writes() {
+        safety::remove_leftovers(ctx);
+    }
     match command {
         Command::Init(args) => init::run(ctx, args),
         Command::Upgrade(args) => upgrade::run(ctx, args),
@@ -225,10 +264,10 @@ fn report_error(e: &Error, json: bool) {
         let value = serde_json::json!({
             "error": {
                 "code": e.code(),
-                "exit_code": e.exit_code(),
+                "exit_code": errors::exit_status(e),
                 "message": e.to_string(),
                 "causes": causes(e),
-                "hint": e.hint(),
+                "hint": errors::hint(e),
             }
         });
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
@@ -238,7 +277,7 @@ fn report_error(e: &Error, json: bool) {
     for cause in causes(e) {
         eprintln!("  caused by: {cause}");
     }
-    if let Some(hint) = e.hint() {
+    if let Some(hint) = errors::hint(e) {
         eprintln!("  hint: {hint}");
     }
 }

@@ -12,7 +12,6 @@ use super::Output;
 
 pub struct ProgressLine {
     enabled: bool,
-    crash_at: Option<Phase>,
     start: Instant,
     last_draw: Cell<Option<Instant>>,
     phase: RefCell<Option<(Phase, Instant)>>,
@@ -23,7 +22,6 @@ impl ProgressLine {
     pub fn new(out: &Output) -> Self {
         ProgressLine {
             enabled: !out.quiet && std::io::stderr().is_terminal(),
-            crash_at: crash_point(),
             start: Instant::now(),
             last_draw: Cell::new(None),
             phase: RefCell::new(None),
@@ -32,12 +30,6 @@ impl ProgressLine {
     }
 
     pub fn update(&self, p: Progress) {
-        if self.crash_at == Some(p.phase)
-            && (p.done.saturating_mul(2) >= p.total || p.phase == Phase::Replace)
-        {
-            // Simulated crash for the kill tests: no destructors, no cleanup, like SIGKILL.
-            std::process::abort();
-        }
         if !self.enabled {
             return;
         }
@@ -105,20 +97,6 @@ impl ProgressLine {
 impl Drop for ProgressLine {
     fn drop(&mut self) {
         self.finish();
-    }
-}
-
-/// Test hook: `DBTOOL_TEST_CRASH=backup|read-back|decompress|integrity-check|replace` aborts the
-/// process halfway through that phase (at its start for phases without byte counts), so tests
-/// can check what a crash at that point leaves behind.
-fn crash_point() -> Option<Phase> {
-    match std::env::var("DBTOOL_TEST_CRASH").ok()?.as_str() {
-        "backup" => Some(Phase::Backup),
-        "read-back" => Some(Phase::ReadBack),
-        "decompress" => Some(Phase::Decompress),
-        "integrity-check" => Some(Phase::IntegrityCheck),
-        "replace" => Some(Phase::Replace),
-        _ => None,
     }
 }
 

@@ -1,7 +1,9 @@
 //! `dbtool prune`: delete old backups by count and age; never the newest.
 
 use dbtool::backup::{self, Retention};
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 use time::OffsetDateTime;
 
 use super::{safety, Context};

@@ -1,7 +1,9 @@
 //! `dbtool rebuild TABLE [changes…]`, and the change flags it shares with `create --rebuild`.
 
 use dbtool::rebuild::{Change, RebuildSpec};
-use dbtool::{exit, Error, RunOptions};
+use dbtool::{Error, RunOptions};
+
+use super::exit;
 
 use super::{safety, Context};
 

@@ -1,7 +1,9 @@
 //! `dbtool rehearse [TARGET]`; also rendered by `upgrade --rehearse`.
 
 use dbtool::check::{RehearsalReport, RehearsalStep};
-use dbtool::{exit, Error, UpTarget};
+use dbtool::{Error, UpTarget};
+
+use super::exit;
 
 use super::{findings, render, Context, Output};
 
@@ -17,7 +19,9 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: UpTarget = args.target.parse()?;
-    let report = ctx.checker().rehearse(target)?;
+    let mut report = ctx.checker().rehearse(target)?;
+    findings::attach_hints(&mut report.findings);
+    findings::attach_hints(report.steps.iter_mut().flat_map(|s| &mut s.problems));
     if ctx.out.json {
         ctx.out.json(&report);
     } else {

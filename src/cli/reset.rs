@@ -2,15 +2,19 @@
 //! old one with it.
 //!
 //! Fails closed: the new database is built and seeded in a temporary file beside the old one, and
-//! only once that has succeeded does it replace the old database (side files removed, then one
-//! atomic rename). A failing migration or seed leaves the old database byte-for-byte as it was.
+//! only once that has succeeded is it written into the old database, in one SQLite transaction
+//! ([`backup::Replacement`]). A failing migration or seed, or a crash at any point, leaves the old
+//! database with every committed row (or, after the commit, the new one).
 
 use std::path::{Path, PathBuf};
 
-use dbtool::backup::{self, BackupError, BackupReport};
+use dbtool::backup::{self, BackupReport};
+use dbtool::check::{CheckError, ExecOptions, ScriptKind};
 use dbtool::db::{self, OpenMode};
 use dbtool::migrate::{InitReport, StatementReport};
-use dbtool::{exit, Error, RunOptions};
+use dbtool::{Error, RunOptions};
+
+use super::exit;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -37,7 +41,8 @@ struct Report {
     database: PathBuf,
     backup: Option<BackupReport>,
     backup_skipped: bool,
-    removed: Vec<PathBuf>,
+    /// Temporary files of killed dbtool runs removed from the database's folder.
+    leftovers_removed: Vec<PathBuf>,
     init: InitReport,
     seed: Option<SeedReport>,
 }
@@ -50,8 +55,8 @@ struct SeedReport {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let db = &ctx.config.database.value;
-    if db.is_dir() {
-        return Err(BackupError::DatabaseIsDirectory { path: db.clone() }.into());
+    if db.exists() {
+        dbtool::db::check_file(db, OpenMode::ReadWrite)?;
     }
     // Everything that could fail after the delete is checked before it: the migrations load and
     // the seed file is readable.
@@ -59,12 +64,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let seed = match &args.seed {
         Some(path) => {
             let path = ctx.out.cwd.join(path);
-            let sql = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-                action: "reading the seed file".into(),
+            // Read now so that a missing seed stops the reset before anything happens; it is
+            // read again (and run) by the exec write path on the new database.
+            std::fs::read(&path).map_err(|source| CheckError::ScriptRead {
+                kind: ScriptKind::Seed,
                 path: path.clone(),
                 source,
             })?;
-            Some((path, sql))
+            Some(path)
         }
         None => None,
     };
@@ -78,23 +85,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             backup_report = Some(safety::take(ctx, db, &opts)?);
         }
     }
-    let fresh = fresh_path(db);
-    discard(&fresh); // leftovers of a reset that was killed half-way
-    let built = build(ctx, &fresh, seed.as_ref());
-    let (mut init, seed) = match built {
-        Ok(built) => built,
-        Err(e) => {
-            discard(&fresh);
-            return Err(e);
-        }
-    };
-    let removed = match backup::replace_database(db, &fresh) {
-        Ok(removed) => removed,
-        Err(e) => {
-            discard(&fresh);
-            return Err(e.into());
-        }
-    };
+    // Killed runs' leftovers go first; the new database is built in a temporary file beside the
+    // old one, which is only written to once that has succeeded.
+    let replacement = backup::Replacement::begin(db)?;
+    let (mut init, seed) = build(ctx, replacement.path(), seed.as_ref())?;
+    let leftovers_removed = replacement.leftovers_removed.clone();
+    replacement.commit(ctx.config.busy_timeout)?;
     // The reports name the database the user asked for, not the temporary file.
     init.database = db.clone();
     if let Some(run) = &mut init.run {
@@ -106,7 +102,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         database: db.clone(),
         backup_skipped: exists && args.no_backup,
         backup: backup_report,
-        removed,
+        leftovers_removed,
         init,
         seed,
     };
@@ -138,34 +134,17 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
-/// Where the new database is built: beside the old one, so the final rename stays on one file
-/// system.
-fn fresh_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().unwrap_or_default().to_owned();
-    name.push(".dbtool-reset.tmp");
-    db.with_file_name(name)
-}
-
-/// Remove a temporary database and its side files; nothing to report if they are not there.
-fn discard(fresh: &Path) {
-    for suffix in ["", "-journal", "-wal", "-shm"] {
-        let mut path = fresh.as_os_str().to_owned();
-        path.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(path));
-    }
-}
-
 /// Create the new database at head in `fresh` and run the seed on it.
 fn build(
     ctx: &Context,
     fresh: &Path,
-    seed: Option<&(PathBuf, String)>,
+    seed: Option<&PathBuf>,
 ) -> Result<(InitReport, Option<SeedReport>), Error> {
     let migrator = dbtool::Migrator::new(fresh, &ctx.config.migrations.value)
         .busy_timeout(ctx.config.busy_timeout);
     let init = migrator.init(&RunOptions::default())?;
     let seed = match seed {
-        Some((path, sql)) => Some(run_seed(ctx, fresh, path, sql)?),
+        Some(path) => Some(run_seed(ctx, fresh, path)?),
         None => None,
     };
     Ok((init, seed))
@@ -175,42 +154,26 @@ fn build(
 fn row_counts(ctx: &Context, db: &Path) -> Result<Vec<String>, Error> {
     let conn = db::open(db, OpenMode::ReadOnly, ctx.config.busy_timeout)?;
     let mut lines = vec![format!("database: {}", db.display())];
-    for table in db::user_tables(&conn, db)? {
-        let n: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM {}", db::quote_ident(&table)),
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|source| Error::Sqlite {
-                action: format!("counting rows of {table}"),
-                path: db.to_path_buf(),
-                source,
-            })?;
+    for (table, n) in db::row_counts(&conn, db)? {
         lines.push(format!("  {table}: {n} row(s)"));
     }
     Ok(lines)
 }
 
-fn run_seed(ctx: &Context, db: &Path, path: &Path, sql: &str) -> Result<SeedReport, Error> {
-    let conn = db::open(db, OpenMode::ReadWrite, ctx.config.busy_timeout)?;
-    db::begin_immediate(&conn, db, ctx.config.busy_timeout)?;
-    match dbtool::migrate::run_script(&conn, sql, path) {
-        Ok(statements) => {
-            conn.execute_batch("COMMIT")
-                .map_err(|source| Error::Sqlite {
-                    action: "committing the seed".into(),
-                    path: db.to_path_buf(),
-                    source,
-                })?;
-            Ok(SeedReport {
-                path: path.to_path_buf(),
-                statements,
-            })
-        }
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+/// The seed runs through the same write path as `dbtool exec` (foreign keys off, one
+/// transaction, no new foreign-key violation), on the new database before it is swapped in.
+fn run_seed(ctx: &Context, fresh: &Path, path: &Path) -> Result<SeedReport, Error> {
+    let checker = dbtool::Checker::new(fresh, &ctx.config.migrations.value)
+        .busy_timeout(ctx.config.busy_timeout);
+    let report = checker.exec(
+        path,
+        &ExecOptions {
+            kind: ScriptKind::Seed,
+            ..Default::default()
+        },
+    )?;
+    Ok(SeedReport {
+        path: path.to_path_buf(),
+        statements: report.statements,
+    })
 }

@@ -3,7 +3,9 @@
 use std::path::Path;
 
 use dbtool::backup::{self, BackupError, CheckLevel, RestoreOptions, RestoreReport};
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 use serde::Serialize;
 use time::OffsetDateTime;
 

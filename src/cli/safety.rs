@@ -10,7 +10,7 @@ use dbtool::backup::{
     self, BackupDir, BackupEntry, BackupError, BackupReport, CreateOptions, Retention,
 };
 use dbtool::migrate::{BeforeChange, ChangeContext};
-use dbtool::Error;
+use dbtool::{sidefiles, Error};
 use time::OffsetDateTime;
 
 use super::progress::{self, ProgressLine};
@@ -26,6 +26,29 @@ pub const DEFAULT_RETENTION: Retention = Retention {
 pub fn backup_dir(ctx: &Context) -> BackupDir {
     let explicit = ctx.config.backup_dir.as_ref().map(|d| d.value.as_path());
     backup::resolve_dir(&ctx.config.database.value, explicit)
+}
+
+/// Temporary files that killed dbtool runs left beside the configured database and in its
+/// backup folder (see `dbtool::sidefiles`).
+pub fn leftovers(ctx: &Context) -> Vec<PathBuf> {
+    let db = &ctx.config.database.value;
+    let mut found = sidefiles::leftovers(sidefiles::folder_of(db));
+    found.extend(sidefiles::leftovers(&backup_dir(ctx).path));
+    found
+}
+
+/// Remove [`leftovers`], with a note for each: every command that writes to the database (or
+/// its backups) starts with this, so a killed run's full-size copies do not pile up.
+pub fn remove_leftovers(ctx: &Context) {
+    let db = &ctx.config.database.value;
+    let mut removed = sidefiles::remove_leftovers(sidefiles::folder_of(db));
+    removed.extend(sidefiles::remove_leftovers(&backup_dir(ctx).path));
+    for path in removed {
+        ctx.out.note(format!(
+            "removed {} (left by a dbtool run that was killed)",
+            ctx.out.path(&path)
+        ));
+    }
 }
 
 /// The newest readable backup of the configured database in its backup folder.
@@ -54,7 +77,7 @@ pub fn create_options(ctx: &Context, reason: &str, now: OffsetDateTime) -> Creat
 
 /// Take a verified backup of `db` with progress on a terminal, then apply retention (a failed
 /// prune is only a note: the new backup is safely on disk either way).
-pub fn take(ctx: &Context, db: &Path, opts: &CreateOptions) -> Result<BackupReport, Error> {
+pub fn take(ctx: &Context, db: &Path, opts: &CreateOptions) -> Result<BackupReport, BackupError> {
     let bar = ProgressLine::new(&ctx.out);
     let report = backup::create(db, opts, &mut |p| bar.update(p))?;
     bar.finish();
@@ -99,14 +122,14 @@ pub fn describe(ctx: &Context, report: &BackupReport) -> String {
 
 /// Run `operation` with the automatic backup as its before-change hook (for `RunOptions` or
 /// `ExecOptions`), then say so if `--no-backup` skipped a backup that would have been taken.
-pub fn with_auto_backup<T>(
+pub fn with_auto_backup<T, E: Into<Error>>(
     ctx: &Context,
     no_backup: bool,
-    operation: impl FnOnce(&BeforeChange<'_>) -> Result<T, Error>,
+    operation: impl FnOnce(&BeforeChange<'_>) -> Result<T, E>,
 ) -> Result<T, Error> {
     let auto = AutoBackup::new(ctx, no_backup);
     let hook = |change: &ChangeContext<'_>| auto.before_change(change);
-    let result = operation(&hook)?;
+    let result = operation(&hook).map_err(Into::into)?;
     auto.report_skipped();
     Ok(result)
 }
@@ -131,7 +154,7 @@ impl<'a> AutoBackup<'a> {
     }
 
     /// Called with the write lock held and nothing changed yet; an error aborts the run.
-    fn before_change(&self, change: &ChangeContext<'_>) -> Result<Option<PathBuf>, Error> {
+    fn before_change(&self, change: &ChangeContext<'_>) -> Result<Option<PathBuf>, BackupError> {
         // Nothing to lose: the file is new, or still empty (another process created it and has
         // not written to it yet).
         let empty = std::fs::metadata(change.db_path).is_ok_and(|m| m.len() == 0);

@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use dbtool::autogen;
-use dbtool::{exit, Error};
+use dbtool::db::DbError;
+use dbtool::Error;
+
+use super::exit;
 
 use super::Context;
 
@@ -43,11 +46,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     match &args.output {
         Some(path) => {
             let path = ctx.out.cwd.join(path);
-            std::fs::write(&path, &text).map_err(|e| Error::Io {
-                action: "writing the schema file".into(),
-                path: path.clone(),
-                source: e,
-            })?;
+            std::fs::write(&path, &text)
+                .map_err(|e| Error::from(DbError::io("writing the schema file", &path, e)))?;
             if out.json {
                 out.json(&serde_json::json!({ "written": path }));
             } else {

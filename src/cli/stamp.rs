@@ -1,6 +1,8 @@
 //! `dbtool stamp TARGET`: record migrations as applied without running them.
 
-use dbtool::{exit, Error, RunOptions, StampTarget};
+use dbtool::{Error, RunOptions, StampTarget};
+
+use super::exit;
 
 use super::{render, safety, Context};
 

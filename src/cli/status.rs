@@ -1,6 +1,8 @@
 //! `dbtool status [--exit-code]`.
 
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{render, Context};
 
@@ -13,7 +15,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
-    let report = ctx.migrator().status()?;
+    let mut report = ctx.migrator().status()?;
+    super::findings::attach_problem_hints(&mut report.problems);
     let out = &ctx.out;
     let code = if args.exit_code && (!report.pending.is_empty() || !report.problems.is_empty()) {
         exit::DIFFERENCE

@@ -1,7 +1,9 @@
 //! `dbtool upgrade [TARGET]`.
 
 use dbtool::check::CheckError;
-use dbtool::{exit, Error, RunOptions, UpTarget};
+use dbtool::{Error, RunOptions, UpTarget};
+
+use super::exit;
 
 use super::{rehearse, render, safety, Context};
 
@@ -25,7 +27,9 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: UpTarget = args.target.parse()?;
     let rehearsal = if args.rehearse {
-        let report = ctx.checker().rehearse(target)?;
+        let mut report = ctx.checker().rehearse(target)?;
+        super::findings::attach_hints(&mut report.findings);
+        super::findings::attach_hints(report.steps.iter_mut().flat_map(|s| &mut s.problems));
         if !ctx.out.json {
             rehearse::show(&ctx.out, &report);
         }

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use dbtool::check::VerifyOptions;
 use dbtool::config::Source;
-use dbtool::{exit, Error};
+use dbtool::Error;
+
+use super::exit;
 
 use super::{findings, render, Context};
 
@@ -29,7 +31,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         data: args.data.map(|d| ctx.out.cwd.join(d)),
         schema_file: ctx.config.schema.as_ref().map(|s| s.value.clone()),
     };
-    let report = ctx.checker().verify(&options)?;
+    let mut report = ctx.checker().verify(&options)?;
+    findings::attach_hints(&mut report.findings);
+    if let Some(db) = &mut report.database {
+        findings::attach_hints(&mut db.findings);
+    }
+    if let Some(data) = &mut report.data {
+        findings::attach_hints(&mut data.findings);
+    }
     let code = if report.passed() {
         exit::OK
     } else {

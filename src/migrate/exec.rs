@@ -10,7 +10,7 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Batch, Connection};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use super::error::{MigrateError, Result};
 
 /// What one statement did.
 #[derive(Debug, Clone, Serialize)]
@@ -48,7 +48,7 @@ pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<State
         if in_callers_transaction && ends_transaction(bare) {
             // Run, it would commit (or drop) the caller's transaction half-way through the plan
             // and leave the rest to autocommit: refuse it before it runs.
-            return Err(Error::TransactionControl {
+            return Err(MigrateError::TransactionControl {
                 path: path.to_path_buf(),
                 line: line_of(sql, statement_start),
                 statement: bare.trim().to_string(),
@@ -61,7 +61,7 @@ pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<State
             Ok(())
         };
         if let Err(source) = run() {
-            return Err(Error::MigrationFailed {
+            return Err(MigrateError::MigrationFailed {
                 path: path.to_path_buf(),
                 line: line_of(sql, statement_start),
                 statement: text.trim().to_string(),
@@ -93,7 +93,7 @@ fn ends_transaction(statement: &str) -> bool {
 
 /// A statement that failed to prepare (syntax error, unknown table): SQLite gives the offset of
 /// the offending token within the remaining text.
-fn prepare_error(e: rusqlite::Error, sql: &str, cursor: usize, path: PathBuf) -> Error {
+fn prepare_error(e: rusqlite::Error, sql: &str, cursor: usize, path: PathBuf) -> MigrateError {
     let (error_at, statement_start) = match &e {
         rusqlite::Error::SqlInputError {
             sql: rest, offset, ..
@@ -114,7 +114,7 @@ fn prepare_error(e: rusqlite::Error, sql: &str, cursor: usize, path: PathBuf) ->
     };
     let tail = &sql[statement_start..];
     let end = tail.find(';').map_or(tail.len(), |i| i + 1);
-    Error::MigrationFailed {
+    MigrateError::MigrationFailed {
         path,
         line: line_of(sql, error_at.min(sql.len())),
         statement: tail[..end].trim().to_string(),
@@ -168,7 +168,7 @@ mod tests {
         let sql = "-- header\nCREATE TABLE t(a UNIQUE);\nINSERT INTO t VALUES (1);\n\n  INSERT INTO t VALUES (1);\n";
         let err = run_script(&conn, sql, Path::new("V1__t.sql")).unwrap_err();
         match err {
-            Error::MigrationFailed {
+            MigrateError::MigrationFailed {
                 line, statement, ..
             } => {
                 assert_eq!(line, 5);
@@ -184,7 +184,7 @@ mod tests {
         let sql = "CREATE TABLE t(a);\n\nSELECT * FROM\n  missing_table;\n";
         let err = run_script(&conn, sql, Path::new("V1__t.sql")).unwrap_err();
         match err {
-            Error::MigrationFailed {
+            MigrateError::MigrationFailed {
                 line,
                 statement,
                 source,
@@ -207,7 +207,7 @@ mod tests {
         let sql = "CREATE TABLE a(x);\n-- done\nCOMMIT;\nCREATE TABLE b(x);\n";
         let err = run_script(&conn, sql, Path::new("V2__b.sql")).unwrap_err();
         match err {
-            Error::TransactionControl {
+            MigrateError::TransactionControl {
                 line, statement, ..
             } => {
                 assert_eq!(line, 3);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use super::error::{MigrateError, Result};
 
 /// Header directives: `-- dbtool:KEY [VALUE]` lines in the file's leading comment block.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -141,14 +141,15 @@ fn collect_entries(root: &Path, folder: &Path, out: &mut Vec<(PathBuf, bool)>) -
     let entries = match std::fs::read_dir(folder) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && folder == root => {
-            return Err(Error::MigrationsDirMissing {
+            return Err(MigrateError::MigrationsDirMissing {
                 path: root.to_path_buf(),
             })
         }
-        Err(e) => return Err(Error::io("reading the migrations folder", folder, e)),
+        Err(e) => return Err(MigrateError::io("reading the migrations folder", folder, e)),
     };
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io("reading the migrations folder", folder, e))?;
+        let entry =
+            entry.map_err(|e| MigrateError::io("reading the migrations folder", folder, e))?;
         // The entry's type comes with the listing; only a symlink costs a stat.
         let (is_dir, descend) = match entry.file_type() {
             Ok(t) if t.is_symlink() => (entry.path().is_dir(), false),
@@ -182,12 +183,12 @@ impl MigrationSet {
                 continue;
             }
             let Some((version, name, kind)) = parse_file_name(file_name) else {
-                return Err(Error::BadMigrationName { path });
+                return Err(MigrateError::BadMigrationName { path });
             };
             match kind {
                 Kind::Up => {
                     if let Some(existing) = ups.get(&version) {
-                        return Err(Error::DuplicateVersion {
+                        return Err(MigrateError::DuplicateVersion {
                             version,
                             first: existing.up.clone(),
                             second: path,
@@ -211,14 +212,14 @@ impl MigrationSet {
             match ups.get_mut(&version) {
                 Some(m) if m.name == name && m.down.is_none() => m.down = Some(down),
                 Some(m) if m.name == name => {
-                    return Err(Error::DuplicateVersion {
+                    return Err(MigrateError::DuplicateVersion {
                         version,
                         first: m.down.clone().unwrap_or_default(),
                         second: down,
                     })
                 }
                 _ => {
-                    return Err(Error::OrphanDown {
+                    return Err(MigrateError::OrphanDown {
                         path: down,
                         version,
                         name,
@@ -263,8 +264,8 @@ impl MigrationSet {
 }
 
 fn read_sql(path: PathBuf) -> Result<SqlFile> {
-    let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-    let sql = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: path.clone() })?;
+    let bytes = std::fs::read(&path).map_err(|e| MigrateError::io("reading", &path, e))?;
+    let sql = String::from_utf8(bytes).map_err(|_| MigrateError::NotUtf8 { path: path.clone() })?;
     Ok(SqlFile {
         directives: Directives::parse(&sql),
         path,
@@ -291,7 +292,7 @@ fn refinery_checksum(version: i32, name: &str, up: &SqlFile) -> Result<u64> {
     }
     let label = format!("V{version}__{name}");
     let migration = refinery_core::Migration::unapplied(&label, &up.sql).map_err(|_| {
-        Error::BadMigrationName {
+        MigrateError::BadMigrationName {
             path: up.path.clone(),
         }
     })?;

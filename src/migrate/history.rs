@@ -1,6 +1,6 @@
 //! refinery's history table, `refinery_schema_history(version, name, applied_on, checksum)`,
 //! read defensively: refinery 0.10 `unwrap`s `applied_on` and the checksum, so a damaged row
-//! panics there. Here every row is validated and a bad one is a [`Error::HistoryDamaged`] naming
+//! panics there. Here every row is validated and a bad one is a [`MigrateError::HistoryDamaged`] naming
 //! the row.
 
 use std::path::Path;
@@ -11,9 +11,9 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::error::{Error, Result};
+use super::error::{MigrateError, Result};
 
-pub const HISTORY_TABLE: &str = "refinery_schema_history";
+pub use crate::db::HISTORY_TABLE;
 
 /// The same DDL refinery runs (`int4` versions), so either tool can create the table.
 pub const CREATE_HISTORY_TABLE: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history(
@@ -39,7 +39,7 @@ pub fn table_exists(conn: &Connection, path: &Path) -> Result<bool> {
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)
-    .map_err(|e| Error::sqlite("looking for the history table", path, e))
+    .map_err(|e| MigrateError::sqlite("looking for the history table", path, e))
 }
 
 /// Every applied migration, oldest first. An absent table is an empty history.
@@ -47,7 +47,7 @@ pub fn read(conn: &Connection, path: &Path) -> Result<Vec<AppliedMigration>> {
     if !table_exists(conn, path)? {
         return Ok(Vec::new());
     }
-    let damaged = |detail: String| Error::HistoryDamaged {
+    let damaged = |detail: String| MigrateError::HistoryDamaged {
         path: path.to_path_buf(),
         table: HISTORY_TABLE.into(),
         detail,
@@ -56,16 +56,17 @@ pub fn read(conn: &Connection, path: &Path) -> Result<Vec<AppliedMigration>> {
         .prepare("SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version")
         .map_err(|e| match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::Unknown) | None => damaged(format!("cannot read it: {e}")),
-            _ => crate::db::classify(e, "reading the history table", path, Default::default()),
+            _ => crate::db::classify(e, "reading the history table", path, Default::default())
+                .into(),
         })?;
     let mut rows = stmt
         .query([])
-        .map_err(|e| Error::sqlite("reading the history table", path, e))?;
+        .map_err(|e| MigrateError::sqlite("reading the history table", path, e))?;
     let mut applied = Vec::new();
     let mut row_number = 0;
     while let Some(row) = rows
         .next()
-        .map_err(|e| Error::sqlite("reading the history table", path, e))?
+        .map_err(|e| MigrateError::sqlite("reading the history table", path, e))?
     {
         row_number += 1;
         let at = |what: &str| format!("row {row_number}: {what}");
@@ -136,7 +137,7 @@ pub fn insert(
         rusqlite::params![version, name, applied_on, checksum.to_string()],
     )
     .map(drop)
-    .map_err(|e| Error::sqlite(format!("recording V{version}__{name} in the history"), path, e))
+    .map_err(|e| MigrateError::sqlite(format!("recording V{version}__{name} in the history"), path, e))
 }
 
 /// Forget a migration (its down ran), in the caller's transaction.
@@ -147,7 +148,7 @@ pub fn delete(conn: &Connection, path: &Path, version: i32) -> Result<()> {
     )
     .map(drop)
     .map_err(|e| {
-        Error::sqlite(
+        MigrateError::sqlite(
             format!("removing version {version} from the history"),
             path,
             e,

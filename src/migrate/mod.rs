@@ -22,24 +22,28 @@
 //! released around them, a folder holding any such migration also takes an advisory lock on
 //! `<database>.dbtool-lock` for the whole run, so concurrent dbtool runs still serialise.
 
+mod error;
 mod exec;
+mod executor;
 mod files;
 mod history;
 mod plan;
 mod rebuild_cmd;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rusqlite::Connection;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::db::{self, OpenMode};
-use crate::error::{Error, FkViolation, Result};
+use crate::db::{self, DbError, OpenMode, WriteSession};
 use crate::rebuild;
+use error::Result;
 
+pub use error::MigrateError;
 pub use exec::{run_script, StatementReport};
+pub use executor::{apply_in_memory, execute, run_plan, run_rebuild_sql, Observer, Prepared};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
 pub use plan::{
@@ -101,7 +105,8 @@ pub struct ChangeContext<'a> {
 
 /// Runs after the plan is known and before the first change; an error aborts the run with the
 /// database untouched. Returns the path of the backup it took, if any.
-pub type BeforeChange<'a> = dyn Fn(&ChangeContext<'_>) -> Result<Option<PathBuf>> + 'a;
+pub type BeforeChange<'a> =
+    dyn Fn(&ChangeContext<'_>) -> Result<Option<PathBuf>, crate::backup::BackupError> + 'a;
 
 /// Options of one run.
 pub struct RunOptions<'a> {
@@ -187,12 +192,12 @@ pub struct Problem {
     pub hint: Option<String>,
 }
 
-impl From<&Error> for Problem {
-    fn from(e: &Error) -> Self {
+impl From<&MigrateError> for Problem {
+    fn from(e: &MigrateError) -> Self {
         Problem {
             code: e.code().into(),
             message: e.to_string(),
-            hint: e.hint(),
+            hint: None, // attached by the CLI, by code
         }
     }
 }
@@ -236,24 +241,16 @@ pub struct Migrator {
     busy_timeout: Duration,
 }
 
-/// Everything a run learns under the write lock.
-struct Locked {
-    conn: Connection,
-    created: bool,
-    fk_was_on: bool,
-    applied: Vec<AppliedMigration>,
-}
-
 impl Migrator {
     pub fn new(database: impl Into<PathBuf>, migrations: impl Into<PathBuf>) -> Migrator {
         Migrator {
             database: database.into(),
             migrations: migrations.into(),
-            busy_timeout: crate::config::DEFAULT_BUSY_TIMEOUT,
+            busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
         }
     }
 
-    /// How long to wait for another process's lock before failing with [`Error::Locked`].
+    /// How long to wait for another process's lock before failing with [`MigrateError::Locked`].
     pub fn busy_timeout(mut self, timeout: Duration) -> Migrator {
         self.busy_timeout = timeout;
         self
@@ -411,13 +408,14 @@ impl Migrator {
     ) -> Result<CreateReport> {
         let slug = slugify(description);
         if slug.is_empty() {
-            return Err(Error::EmptySlug {
+            return Err(MigrateError::EmptySlug {
                 name: description.to_string(),
             });
         }
         if !self.migrations.exists() {
-            std::fs::create_dir_all(&self.migrations)
-                .map_err(|e| Error::io("creating the migrations folder", &self.migrations, e))?;
+            std::fs::create_dir_all(&self.migrations).map_err(|e| {
+                MigrateError::io("creating the migrations folder", &self.migrations, e)
+            })?;
         }
         let set = self.load_migrations()?;
         let version = set.head().map_or(1, |m| m.version + 1);
@@ -434,13 +432,14 @@ impl Migrator {
         Ok(CreateReport { version, up, down })
     }
 
-    /// Open, lock, plan, run the hook, execute, check, commit.
+    /// Open, lock, plan, run the hook, execute, check, commit: [`executor::execute`] on the
+    /// database's [`WriteSession`].
     fn run(
         &self,
         operation: Operation,
         set: &MigrationSet,
         options: &RunOptions<'_>,
-        make_plan: impl Fn(&[AppliedMigration]) -> Result<Plan>,
+        make_plan: impl FnOnce(&[AppliedMigration]) -> Result<Plan>,
     ) -> Result<RunReport> {
         if options.dry_run {
             return self.dry_run(operation, set, make_plan);
@@ -451,115 +450,84 @@ impl Migrator {
         } else {
             None
         };
-        let locked = self.lock(operation)?;
-        let result = self.run_locked(operation, set, options, &locked, make_plan);
-        let conn = &locked.conn;
-        if result.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        let restored = db::set_foreign_keys(conn, &self.database, locked.fk_was_on);
-        let Locked { conn, created, .. } = locked;
+        let mode = match operation {
+            Operation::Upgrade => OpenMode::Create,
+            _ => OpenMode::ReadWrite,
+        };
+        let created = !self.database.exists();
+        let conn = db::open(&self.database, mode, self.busy_timeout)?;
+        let result = self.run_on(&conn, operation, set, options, created, make_plan);
         drop(conn);
         if result.is_err() && created {
             self.remove_if_empty();
         }
-        let report = result?;
-        restored?;
-        Ok(report)
+        result
     }
 
-    fn lock(&self, operation: Operation) -> Result<Locked> {
-        let mode = match operation {
-            Operation::Upgrade => OpenMode::Create,
-            Operation::Downgrade | Operation::Stamp | Operation::Rebuild | Operation::Exec => {
-                OpenMode::ReadWrite
-            }
-        };
-        let created = !self.database.exists();
-        let conn = db::open(&self.database, mode, self.busy_timeout)?;
-        let fk_was_on = db::foreign_keys_enabled(&conn, &self.database)?;
-        let locked = (|| {
-            db::set_foreign_keys(&conn, &self.database, false)?;
-            db::begin_immediate(&conn, &self.database, self.busy_timeout)?;
-            let applied = history::read(&conn, &self.database)?;
-            // Unmanaged means no history table at all: an empty one (after `downgrade base`)
-            // is still dbtool's, whatever other tables the application keeps beside it.
-            if operation == Operation::Upgrade && !history::table_exists(&conn, &self.database)? {
-                let tables = db::user_tables(&conn, &self.database)?;
-                if !tables.is_empty() {
-                    return Err(Error::UnmanagedDatabase {
-                        path: self.database.clone(),
-                        tables,
-                    });
-                }
-            }
-            Ok(applied)
-        })();
-        match locked {
-            Ok(applied) => Ok(Locked {
-                conn,
-                created,
-                fk_was_on,
-                applied,
-            }),
-            Err(e) => {
-                if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                drop(conn);
-                if created {
-                    self.remove_if_empty();
-                }
-                Err(e)
-            }
-        }
-    }
-
-    fn run_locked(
+    fn run_on(
         &self,
+        conn: &Connection,
         operation: Operation,
         set: &MigrationSet,
         options: &RunOptions<'_>,
-        locked: &Locked,
-        make_plan: impl Fn(&[AppliedMigration]) -> Result<Plan>,
+        created: bool,
+        make_plan: impl FnOnce(&[AppliedMigration]) -> Result<Plan>,
     ) -> Result<RunReport> {
-        let conn = &locked.conn;
-        let plan = make_plan(&locked.applied)?;
-        let mut report = RunReport {
+        let mut session = WriteSession::new(conn, &self.database, self.busy_timeout)?;
+        let prepare = |conn: &Connection| -> Result<Prepared> {
+            let applied = history::read(conn, &self.database)?;
+            if operation == Operation::Upgrade {
+                self.refuse_unmanaged(conn)?;
+            }
+            let plan = make_plan(&applied)?;
+            let backup = match options.before_change {
+                Some(hook) if !plan.is_empty() => hook(&ChangeContext {
+                    conn,
+                    db_path: &self.database,
+                    operation,
+                    plan: &plan,
+                    database_created: created,
+                })?,
+                _ => None,
+            };
+            Ok(Prepared { plan, backup })
+        };
+        let (prepared, steps) = executor::execute(
+            &mut session,
+            operation,
+            options.now,
+            prepare,
+            &mut |_, _, _| Ok(()),
+        )?;
+        session.finish()?;
+        Ok(RunReport {
             operation,
             database: self.database.clone(),
             dry_run: false,
-            created: locked.created,
-            from: plan.from,
-            to: plan.to,
+            created,
+            from: prepared.plan.from,
+            to: prepared.plan.to,
             head: set.head().map(|m| m.version),
-            steps: Vec::new(),
-            backup: None,
+            steps,
+            backup: prepared.backup,
             warnings: Vec::new(),
-        };
-        if plan.is_empty() {
-            conn.execute_batch("ROLLBACK")
-                .map_err(|e| Error::sqlite("ending the transaction", &self.database, e))?;
-            return Ok(report);
+        })
+    }
+
+    /// Unmanaged means no history table at all: an empty one (after `downgrade base`) is still
+    /// dbtool's, whatever other tables the application keeps beside it.
+    fn refuse_unmanaged(&self, conn: &Connection) -> Result<()> {
+        if history::table_exists(conn, &self.database)? {
+            return Ok(());
         }
-        if let Some(hook) = options.before_change {
-            report.backup = hook(&ChangeContext {
-                conn,
-                db_path: &self.database,
-                operation,
-                plan: &plan,
-                database_created: locked.created,
-            })?;
+        let tables = db::user_tables(conn, &self.database)?;
+        if tables.is_empty() {
+            return Ok(());
         }
-        report.steps = execute_steps(
-            conn,
-            &self.database,
-            &plan,
-            operation,
-            options.now,
-            self.busy_timeout,
-        )?;
-        Ok(report)
+        Err(MigrateError::UnmanagedDatabase {
+            path: self.database.clone(),
+            tables,
+        })
     }
 
     /// Plan against the database as it is (or as empty when it does not exist), change nothing.
@@ -567,32 +535,25 @@ impl Migrator {
         &self,
         operation: Operation,
         set: &MigrationSet,
-        make_plan: impl Fn(&[AppliedMigration]) -> Result<Plan>,
+        make_plan: impl FnOnce(&[AppliedMigration]) -> Result<Plan>,
     ) -> Result<RunReport> {
         let exists = self.database.exists();
         let mut existing = None;
         let applied = if exists {
             let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
             let applied = history::read(&conn, &self.database)?;
-            // Unmanaged means no history table at all: an empty one (after `downgrade base`)
-            // is still dbtool's, whatever other tables the application keeps beside it.
-            if operation == Operation::Upgrade && !history::table_exists(&conn, &self.database)? {
-                let tables = db::user_tables(&conn, &self.database)?;
-                if !tables.is_empty() {
-                    return Err(Error::UnmanagedDatabase {
-                        path: self.database.clone(),
-                        tables,
-                    });
-                }
+            if operation == Operation::Upgrade {
+                self.refuse_unmanaged(&conn)?;
             }
             existing = Some(conn);
             applied
         } else if operation == Operation::Upgrade {
             Vec::new()
         } else {
-            return Err(Error::DatabaseMissing {
+            return Err(DbError::DatabaseMissing {
                 path: self.database.clone(),
-            });
+            }
+            .into());
         };
         let plan = make_plan(&applied)?;
         Ok(RunReport {
@@ -649,172 +610,6 @@ fn has_no_transaction_step(m: &MigrationFile) -> bool {
     m.up.directives.no_transaction || m.down.as_ref().is_some_and(|d| d.directives.no_transaction)
 }
 
-/// Run the steps of `plan` on `conn`, which must already hold the write transaction with foreign
-/// keys off (as [`Migrator`] and [`execute_plan`] arrange). Commits at the end, and around
-/// `-- dbtool:no-transaction` steps; refuses to commit new foreign-key violations. On error the
-/// caller rolls back whatever is still open.
-pub fn execute_steps(
-    conn: &Connection,
-    db_path: &Path,
-    plan: &Plan,
-    operation: Operation,
-    now: OffsetDateTime,
-    busy_timeout: Duration,
-) -> Result<Vec<StepReport>> {
-    if plan.steps.iter().any(|s| s.action != Action::Rebuild) {
-        conn.execute_batch(CREATE_HISTORY_TABLE)
-            .map_err(|e| Error::sqlite("creating the history table", db_path, e))?;
-    }
-    let mut fk_before = db::foreign_key_violations(conn, db_path)?;
-    let mut reports = Vec::new();
-    let mut committed_through: Option<&Step> = None;
-    for step in &plan.steps {
-        if step.no_transaction {
-            commit_checked(conn, db_path, &fk_before, operation, busy_timeout)?;
-            let report =
-                run_step(conn, db_path, step, now).map_err(|e| Error::NoTransactionFailed {
-                    path: step.path.clone().unwrap_or_default(),
-                    committed_through: committed_through
-                        .map(|s| format!("V{}__{}", s.version, s.name)),
-                    source: Box::new(e),
-                })?;
-            reports.push(report);
-        } else {
-            if conn.is_autocommit() {
-                db::begin_immediate(conn, db_path, busy_timeout)?;
-                fk_before = db::foreign_key_violations(conn, db_path)?;
-            }
-            reports.push(run_step(conn, db_path, step, now)?);
-        }
-        committed_through = Some(step);
-    }
-    commit_checked(conn, db_path, &fk_before, operation, busy_timeout)?;
-    Ok(reports)
-}
-
-/// Execute a plan on an open connection (an in-memory scratch database for verify, rebuild
-/// generation or rehearsal): foreign keys off and read back, `BEGIN IMMEDIATE`, the steps, the
-/// foreign-key check, `COMMIT`, foreign keys restored. All or nothing, as for [`Migrator`].
-pub fn execute_plan(
-    conn: &Connection,
-    db_path: &Path,
-    plan: &Plan,
-    operation: Operation,
-    now: OffsetDateTime,
-) -> Result<Vec<StepReport>> {
-    let fk_was_on = db::foreign_keys_enabled(conn, db_path)?;
-    db::set_foreign_keys(conn, db_path, false)?;
-    let timeout = crate::config::DEFAULT_BUSY_TIMEOUT;
-    let result = db::begin_immediate(conn, db_path, timeout)
-        .and_then(|()| execute_steps(conn, db_path, plan, operation, now, timeout));
-    if result.is_err() && !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    let restored = db::set_foreign_keys(conn, db_path, fk_was_on);
-    let reports = result?;
-    restored?;
-    Ok(reports)
-}
-
-/// A fresh in-memory database with the migrations of `set` applied up to `target` (with history
-/// rows): the schema "as the migrations say it should be".
-pub fn apply_in_memory(set: &MigrationSet, target: UpTarget) -> Result<Connection> {
-    let path = Path::new(":memory:");
-    let conn = Connection::open_in_memory()
-        .map_err(|e| Error::sqlite("opening a scratch database", path, e))?;
-    let plan = plan_upgrade(set, &[], target)?;
-    execute_plan(
-        &conn,
-        path,
-        &plan,
-        Operation::Upgrade,
-        OffsetDateTime::UNIX_EPOCH,
-    )?;
-    Ok(conn)
-}
-
-/// Commit unless the transaction added foreign-key violations.
-fn commit_checked(
-    conn: &Connection,
-    db_path: &Path,
-    before: &[FkViolation],
-    operation: Operation,
-    busy_timeout: Duration,
-) -> Result<()> {
-    if conn.is_autocommit() {
-        return Ok(());
-    }
-    let after = db::foreign_key_violations(conn, db_path)?;
-    let new: Vec<FkViolation> = after
-        .into_iter()
-        .filter(|v| before.binary_search(v).is_err())
-        .collect();
-    if !new.is_empty() {
-        return Err(Error::ForeignKeyViolations {
-            what: format!("this {}", operation.as_str()),
-            violations: new,
-        });
-    }
-    conn.execute_batch("COMMIT")
-        .map_err(|e| db::classify(e, "committing", db_path, busy_timeout))
-}
-
-fn run_step(
-    conn: &Connection,
-    db_path: &Path,
-    step: &Step,
-    now: OffsetDateTime,
-) -> Result<StepReport> {
-    let started = Instant::now();
-    let path = step
-        .path
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("<{}>", step.name)));
-    // A generated rebuild is checked before its DDL and after it, inside this transaction.
-    let refused = |source| match &step.path {
-        Some(path) => Error::RebuildMigration {
-            path: path.clone(),
-            source: Box::new(source),
-        },
-        None => Error::from(source),
-    };
-    let rebuild = match (&step.sql, step.action) {
-        (Some(sql), Action::Apply | Action::Revert | Action::Rebuild) => {
-            rebuild::RebuildFile::parse(sql).map_err(refused)?
-        }
-        _ => None,
-    };
-    let preflight = match &rebuild {
-        Some(file) => Some(rebuild::preflight(conn, file).map_err(refused)?),
-        None => None,
-    };
-    let statements = match &step.sql {
-        Some(sql) => run_script(conn, sql, &path)?,
-        None => Vec::new(),
-    };
-    if let Some(pre) = &preflight {
-        rebuild::postcheck(conn, pre).map_err(refused)?;
-    }
-    match step.action {
-        Action::Apply | Action::Record => {
-            history::insert(conn, db_path, step.version, &step.name, step.checksum, now)?
-        }
-        Action::Revert | Action::Forget => history::delete(conn, db_path, step.version)?,
-        Action::Rebuild => {}
-    }
-    Ok(StepReport {
-        action: step.action,
-        version: step.version,
-        name: step.name.clone(),
-        path: step.path.clone(),
-        no_transaction: step.no_transaction,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        sql: None,
-        statements,
-        warnings: preflight.map(|p| p.warnings).unwrap_or_default(),
-    })
-}
-
 /// Lint warnings for migrations about to run, each judged against the schema the ones before it
 /// leave: a replica of `db`'s schema (or an empty database), with each file applied in turn.
 fn lint_steps<'a>(
@@ -823,12 +618,11 @@ fn lint_steps<'a>(
 ) -> Vec<Warning> {
     let scratch = match db {
         Some(conn) => crate::schema::replica(conn).ok(),
-        None => Connection::open_in_memory().ok(),
+        None => db::scratch().ok(),
     };
     let Some(scratch) = scratch else {
         return Vec::new();
     };
-    let _ = scratch.pragma_update(None, "foreign_keys", false);
     let mut out = Vec::new();
     for (path, sql) in files {
         out.extend(rebuild::lint(sql, &scratch).into_iter().map(|w| Warning {
@@ -870,13 +664,13 @@ fn write_new(path: &Path, text: &str) -> Result<()> {
         .create_new(true)
         .open(path)
         .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::FileExists {
+            std::io::ErrorKind::AlreadyExists => MigrateError::FileExists {
                 path: path.to_path_buf(),
             },
-            _ => Error::io("creating", path, e),
+            _ => MigrateError::io("creating", path, e),
         })?;
     file.write_all(text.as_bytes())
-        .map_err(|e| Error::io("writing", path, e))
+        .map_err(|e| MigrateError::io("writing", path, e))
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use std::str::FromStr;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::error::{MigrateError, Result};
 use super::files::{MigrationFile, MigrationSet};
 use super::history::AppliedMigration;
-use crate::error::{Error, Result};
 
 /// `upgrade` target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +45,8 @@ pub enum StampTarget {
     Base,
 }
 
-fn invalid(target: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidTarget {
+fn invalid(target: &str, reason: impl Into<String>) -> MigrateError {
+    MigrateError::InvalidTarget {
         target: target.to_string(),
         reason: reason.into(),
     }
@@ -69,7 +69,7 @@ fn parse_count(s: &str, target: &str) -> Result<u32> {
 }
 
 impl FromStr for UpTarget {
-    type Err = Error;
+    type Err = MigrateError;
     fn from_str(s: &str) -> Result<Self> {
         if s == "head" {
             Ok(UpTarget::Head)
@@ -89,7 +89,7 @@ impl FromStr for UpTarget {
 }
 
 impl FromStr for DownTarget {
-    type Err = Error;
+    type Err = MigrateError;
     fn from_str(s: &str) -> Result<Self> {
         if s == "base" {
             Ok(DownTarget::Base)
@@ -109,7 +109,7 @@ impl FromStr for DownTarget {
 }
 
 impl FromStr for StampTarget {
-    type Err = Error;
+    type Err = MigrateError;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "head" => Ok(StampTarget::Head),
@@ -226,13 +226,13 @@ impl Overview {
 
 /// Every reason the folder and the history disagree, most fundamental first. Empty when it is
 /// safe to plan. `status` lists them all; commands that change the database stop at the first.
-pub fn problems(set: &MigrationSet, applied: &[AppliedMigration]) -> Vec<Error> {
+pub fn problems(set: &MigrationSet, applied: &[AppliedMigration]) -> Vec<MigrateError> {
     let mut problems = Vec::new();
     let current = applied.iter().map(|a| a.version).max();
     let newest_file = set.head().map(|m| m.version);
     if let Some(db_version) = current {
         if newest_file.is_none_or(|newest| db_version > newest) {
-            problems.push(Error::DatabaseAhead {
+            problems.push(MigrateError::DatabaseAhead {
                 db_version,
                 newest: set.head().map_or("none".into(), MigrationFile::label),
                 dir: set.dir.clone(),
@@ -243,7 +243,7 @@ pub fn problems(set: &MigrationSet, applied: &[AppliedMigration]) -> Vec<Error> 
         match set.get(a.version) {
             None => {
                 if newest_file.is_some_and(|newest| a.version <= newest) {
-                    problems.push(Error::MissingMigrationFile {
+                    problems.push(MigrateError::MissingMigrationFile {
                         version: a.version,
                         name: a.name.clone(),
                         dir: set.dir.clone(),
@@ -251,7 +251,7 @@ pub fn problems(set: &MigrationSet, applied: &[AppliedMigration]) -> Vec<Error> 
                 }
             }
             Some(file) if file.checksum != a.checksum || file.name != a.name => {
-                problems.push(Error::EditedMigration {
+                problems.push(MigrateError::EditedMigration {
                     version: a.version,
                     name: a.name.clone(),
                     path: file.up.path.clone(),
@@ -263,7 +263,7 @@ pub fn problems(set: &MigrationSet, applied: &[AppliedMigration]) -> Vec<Error> 
     if let Some(current) = current {
         for file in &set.migrations {
             if file.version < current && !applied.iter().any(|a| a.version == file.version) {
-                problems.push(Error::OutOfOrder {
+                problems.push(MigrateError::OutOfOrder {
                     version: file.version,
                     path: file.up.path.clone(),
                     current,
@@ -446,13 +446,13 @@ pub fn plan_downgrade(
         let expected_down = down_path_for(file);
         let Some(step) = Step::revert(file) else {
             if file.up.directives.irreversible {
-                return Err(Error::Irreversible {
+                return Err(MigrateError::Irreversible {
                     version: file.version,
                     name: file.name.clone(),
                     path: file.up.path.clone(),
                 });
             }
-            return Err(Error::MissingDown {
+            return Err(MigrateError::MissingDown {
                 version: file.version,
                 name: file.name.clone(),
                 path: expected_down,
@@ -508,14 +508,14 @@ pub fn plan_stamp(
     for a in applied.iter().filter(|a| keeps(a.version)) {
         match set.get(a.version) {
             None => {
-                return Err(Error::MissingMigrationFile {
+                return Err(MigrateError::MissingMigrationFile {
                     version: a.version,
                     name: a.name.clone(),
                     dir: set.dir.clone(),
                 })
             }
             Some(file) if file.checksum != a.checksum || file.name != a.name => {
-                return Err(Error::EditedMigration {
+                return Err(MigrateError::EditedMigration {
                     version: a.version,
                     name: a.name.clone(),
                     path: file.up.path.clone(),

@@ -6,12 +6,12 @@
 
 use serde::Serialize;
 
+use super::error::Result;
 use super::{
-    apply_in_memory, execute_steps, history, Action, ChangeContext, CreateReport, Migrator,
-    Operation, Plan, RunOptions, RunReport, Step, StepReport, UpTarget,
+    apply_in_memory, execute, history, Action, ChangeContext, CreateReport, Migrator, Operation,
+    Plan, Prepared, RunOptions, RunReport, Step, StepReport, UpTarget,
 };
-use crate::db::{self, OpenMode};
-use crate::error::Result;
+use crate::db::{self, OpenMode, WriteSession};
 use crate::rebuild::{generate, GenerateOptions, Generated, RebuildSpec};
 
 /// The result of `dbtool rebuild`: what changed and the run.
@@ -88,43 +88,45 @@ impl Migrator {
                 run: self.rebuild_report(true, current, steps),
             });
         }
-        let locked = self.lock(Operation::Rebuild)?;
-        let conn = &locked.conn;
-        let result = (|| -> Result<RebuildRun> {
-            let current = locked.applied.iter().map(|a| a.version).max();
+        let conn = db::open(&self.database, OpenMode::ReadWrite, self.busy_timeout)?;
+        let mut session = WriteSession::new(&conn, &self.database, self.busy_timeout)?;
+        let mut generated_table = None;
+        let prepare = |conn: &rusqlite::Connection| -> Result<Prepared> {
+            let current = history::read(conn, &self.database)?
+                .iter()
+                .map(|a| a.version)
+                .max();
             let generated = generate(conn, spec, up_only)?;
             let plan = rebuild_plan(current, &generated);
-            let mut run = self.rebuild_report(false, current, Vec::new());
-            if let Some(hook) = options.before_change {
-                run.backup = hook(&ChangeContext {
+            let backup = match options.before_change {
+                Some(hook) => hook(&ChangeContext {
                     conn,
                     db_path: &self.database,
                     operation: Operation::Rebuild,
                     plan: &plan,
                     database_created: false,
-                })?;
-            }
-            run.steps = execute_steps(
-                conn,
-                &self.database,
-                &plan,
-                Operation::Rebuild,
-                options.now,
-                self.busy_timeout,
-            )?;
-            Ok(RebuildRun {
-                table: generated.table,
-                summary: generated.summary,
-                run,
-            })
-        })();
-        if result.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        let restored = db::set_foreign_keys(conn, &self.database, locked.fk_was_on);
-        let report = result?;
-        restored?;
-        Ok(report)
+                })?,
+                None => None,
+            };
+            generated_table = Some((generated.table, generated.summary));
+            Ok(Prepared { plan, backup })
+        };
+        let (prepared, steps) = execute(
+            &mut session,
+            Operation::Rebuild,
+            options.now,
+            prepare,
+            &mut |_, _, _| Ok(()),
+        )?;
+        session.finish()?;
+        let (table, summary) = generated_table.unwrap_or_default();
+        let mut run = self.rebuild_report(false, prepared.plan.from, steps);
+        run.backup = prepared.backup;
+        Ok(RebuildRun {
+            table,
+            summary,
+            run,
+        })
     }
 
     fn rebuild_report(

@@ -2,8 +2,6 @@
 //! column or object), keeps the SQLite cause as `source`, and maps to a stable code, an exit status
 //! and a hint through three exhaustive matches.
 
-use crate::exit;
-
 /// A value that blocks a change, with how many rows hold it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ValueCount {
@@ -124,11 +122,6 @@ pub enum RebuildError {
     LossyDown { table: String, reasons: Vec<String> },
     #[error("foreign keys are still ON for the rebuild of {table:?}; DROP TABLE would delete or change rows of child tables")]
     ForeignKeysOn { table: String },
-    #[error("the rebuild of {table:?} would add foreign key violations: {}", violations.join(", "))]
-    NewForeignKeyViolations {
-        table: String,
-        violations: Vec<String>,
-    },
     #[error("view {view} would no longer compile after the rebuild of {table:?} (it uses what the change removes or renames)")]
     ViewBroken {
         table: String,
@@ -152,6 +145,9 @@ pub enum RebuildError {
     RoundTrip { table: String, detail: String },
     #[error("rebuild file header is invalid: {reason}")]
     Header { reason: String },
+    /// The write path refused (locked, a new foreign-key violation) or SQLite failed under it.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
     #[error("{doing} for table {table:?} failed")]
     Sqlite {
         table: String,
@@ -172,6 +168,14 @@ impl RebuildError {
             table,
             doing,
             source,
+        }
+    }
+
+    /// The database-layer error at the bottom of this one, if any.
+    pub fn db(&self) -> Option<&crate::db::DbError> {
+        match self {
+            RebuildError::Db(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -196,87 +200,19 @@ impl RebuildError {
             RebuildError::TypeMismatch { .. } => "rebuild-type-mismatch",
             RebuildError::LossyDown { .. } => "rebuild-lossy-down",
             RebuildError::ForeignKeysOn { .. } => "rebuild-foreign-keys-on",
-            RebuildError::NewForeignKeyViolations { .. } => "rebuild-foreign-key-check",
+            RebuildError::Db(e) => e.code(),
             RebuildError::ViewBroken { .. } => "rebuild-view-broken",
             RebuildError::IntegrityFailed { .. } => "rebuild-integrity-check",
             RebuildError::Simulation { .. } => "rebuild-simulation-failed",
             RebuildError::RoundTrip { .. } => "rebuild-round-trip",
             RebuildError::Header { .. } => "rebuild-header-invalid",
             RebuildError::Sqlite { source, .. } if is_busy(source) => "database-locked",
-            RebuildError::Sqlite { .. } => "rebuild-sqlite",
-        }
-    }
-
-    /// Exit status (`dbtool::exit`).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            RebuildError::InvalidChange { .. }
-            | RebuildError::TableNotFound { .. }
-            | RebuildError::ColumnNotFound { .. }
-            | RebuildError::Conflict { .. } => exit::USAGE,
-            RebuildError::LossyDown { .. } => exit::NEEDS_CONFIRMATION,
-            RebuildError::Sqlite { source, .. } if is_busy(source) => exit::LOCKED,
-            RebuildError::Unsupported { .. }
-            | RebuildError::Parse { .. }
-            | RebuildError::ColumnInUse { .. }
-            | RebuildError::BrokenSchema { .. }
-            | RebuildError::TableChanged { .. }
-            | RebuildError::CheckViolated { .. }
-            | RebuildError::RowsViolateCheck { .. }
-            | RebuildError::NullsPresent { .. }
-            | RebuildError::Duplicates { .. }
-            | RebuildError::ForeignKeyViolated { .. }
-            | RebuildError::ForeignKeyTarget { .. }
-            | RebuildError::TypeMismatch { .. }
-            | RebuildError::ForeignKeysOn { .. }
-            | RebuildError::NewForeignKeyViolations { .. }
-            | RebuildError::ViewBroken { .. }
-            | RebuildError::IntegrityFailed { .. }
-            | RebuildError::Simulation { .. }
-            | RebuildError::RoundTrip { .. }
-            | RebuildError::Header { .. }
-            | RebuildError::Sqlite { .. } => exit::FAILURE,
-        }
-    }
-
-    /// What to do about it, where there is something to say.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            RebuildError::InvalidChange { .. } => Some(
-                "changes: --enum COL=a,b,c  --check COL=EXPR  --drop-check COL  --type COL=TYPE  --not-null COL[=FILL]  --nullable COL  --default COL=VALUE  --drop-default COL  --rename OLD=NEW  --drop COL  --add-fk COL=TABLE(COL)[:on-delete-action]  --drop-fk COL  --unique COL[,COL…]".into(),
-            ),
-            RebuildError::TableNotFound { .. } => Some("the table is looked up in the schema at the head of the migrations folder (create) or in the database (rebuild)".into()),
-            RebuildError::Unsupported { .. } => None,
-            RebuildError::ColumnNotFound { .. } => Some("column names are matched ignoring ASCII case; quote a name that contains = or , with double quotes".into()),
-            RebuildError::Conflict { .. } => None,
-            RebuildError::Parse { .. } => Some("write this migration by hand, or report the statement so dbtool learns to read it".into()),
-            RebuildError::ColumnInUse { .. } => Some("drop or change those objects first (in an earlier migration), then rebuild".into()),
-            RebuildError::BrokenSchema { .. } => Some("fix or drop the broken object first; SQLite's ALTER TABLE RENAME refuses to run while it exists".into()),
-            RebuildError::TableChanged { .. } => Some("regenerate the rebuild with `dbtool create NAME --rebuild TABLE …` from the current migrations".into()),
-            RebuildError::CheckViolated { .. } | RebuildError::RowsViolateCheck { .. } => Some("update or delete those rows first (a data migration), or keep the values allowed".into()),
-            RebuildError::NullsPresent { column, .. } => Some(format!("give a fill value: --not-null {column}=VALUE, or backfill the NULLs first")),
-            RebuildError::Duplicates { .. } => Some("remove the duplicates first (a data migration)".into()),
-            RebuildError::ForeignKeyViolated { .. } => Some("fix or delete the orphan rows first, or choose another parent".into()),
-            RebuildError::ForeignKeyTarget { .. } => Some("a foreign key must point at the parent's PRIMARY KEY or a UNIQUE column".into()),
-            RebuildError::TypeMismatch { .. } => Some("convert those values first, or choose a type that holds them".into()),
-            RebuildError::LossyDown { .. } => Some("pass --allow-lossy to write a down migration that says what it cannot restore".into()),
-            RebuildError::ForeignKeysOn { .. } => Some("run the migration with `dbtool upgrade`, which turns foreign keys off before the transaction".into()),
-            RebuildError::NewForeignKeyViolations { .. } => Some("nothing was changed; fix the rows named, then run again".into()),
-            RebuildError::ViewBroken { .. } => Some("nothing was changed; change or drop the view first (in an earlier migration)".into()),
-            RebuildError::IntegrityFailed { .. } => Some("nothing was changed; run `PRAGMA integrity_check` on the database".into()),
-            RebuildError::Simulation { .. } => Some("nothing was written; SQLite's message (Caused by) names the object in the way: change or drop it in an earlier migration. If it looks like a dbtool bug, report it with the table's CREATE statement".into()),
-            RebuildError::RoundTrip { .. } => Some("nothing was written; this is a dbtool bug, please report it with the table's CREATE statement".into()),
-            RebuildError::Header { .. } => Some("the first comment lines of a generated rebuild are read by dbtool; restore them or regenerate the file".into()),
-            RebuildError::Sqlite { source, .. } if is_busy(source) => Some("another process holds the database; retry, or raise the busy timeout".into()),
-            RebuildError::Sqlite { .. } => None,
+            RebuildError::Sqlite { .. } => "sqlite",
         }
     }
 }
 
 /// SQLITE_BUSY / SQLITE_LOCKED.
 pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-    )
+    crate::db::SqliteFailure::of(e) == crate::db::SqliteFailure::Busy
 }

@@ -9,12 +9,16 @@
 //! table → recreate indexes, triggers and views verbatim, in creation order → column renames.
 //! The old table is never renamed (that would rewrite the children's foreign keys).
 
+use std::path::Path;
+use std::time::Duration;
+
 use rusqlite::Connection;
 
 use super::edit::{self, affinity, Context};
 use super::schema::{self, fingerprint, rowid_alias, sha256_hex};
 use super::spec::RebuildSpec;
 use super::RebuildError;
+use crate::db::{Ending, WriteSession};
 use crate::schema::ddl::{
     parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind,
 };
@@ -621,8 +625,8 @@ fn dependent_names(p: &Plan) -> Vec<String> {
     names
 }
 
-/// Run a generated file on a replica the way the runner does (foreign keys off, one transaction,
-/// views compiled before commit).
+/// Run a generated file on a replica the way the runner does: through the write path (foreign
+/// keys off, one transaction, no new foreign-key violation), views compiled before commit.
 fn run_on_replica(
     replica: &Connection,
     sql: &str,
@@ -634,26 +638,24 @@ fn run_on_replica(
         step: step.to_string(),
         source,
     };
-    replica.execute_batch("BEGIN").map_err(sim)?;
-    let result = replica.execute_batch(sql).map_err(sim).and_then(|()| {
-        let s = Schema::read(replica).map_err(sim)?;
-        // A view that stops compiling uses something the change removes: name it.
-        if let Some((view, source)) = schema::broken_view(replica, &s) {
-            return Err(RebuildError::ViewBroken {
-                table: table.to_string(),
-                view,
-                source,
-            });
-        }
-        replica
-            .execute_batch("PRAGMA foreign_key_check")
-            .map_err(sim)
-    });
-    match result {
-        Ok(()) => replica.execute_batch("COMMIT").map_err(sim),
-        Err(e) => {
-            let _ = replica.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
+    let mut session = WriteSession::new(replica, Path::new(":memory:"), Duration::ZERO)?;
+    let ((), ()) = session.transaction(
+        &format!("the {step} of the rebuild of {table}"),
+        Ending::Commit,
+        |_| Ok(()),
+        |conn, ()| {
+            conn.execute_batch(sql).map_err(sim)?;
+            let s = Schema::read(conn).map_err(sim)?;
+            // A view that stops compiling uses something the change removes: name it.
+            if let Some((view, source)) = schema::broken_view(conn, &s) {
+                return Err(RebuildError::ViewBroken {
+                    table: table.to_string(),
+                    view,
+                    source,
+                });
+            }
+            Ok(())
+        },
+    )?;
+    Ok(session.finish()?)
 }

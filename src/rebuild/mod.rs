@@ -23,5 +23,5 @@ pub mod spec;
 pub use error::{RebuildError, ValueCount};
 pub use generate::{generate, GenerateOptions, Generated};
 pub use lint::{lint, LintWarning};
-pub use run::{execute, postcheck, preflight, Preflight, RebuildFile, RebuildReport};
+pub use run::{postcheck, preflight, Preflight, RebuildFile};
 pub use spec::{Change, RebuildSpec};

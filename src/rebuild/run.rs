@@ -14,7 +14,7 @@ use rusqlite::Connection;
 
 use super::edit::affinity;
 use super::error::ValueCount;
-use super::schema::{self, broken_view, fingerprint, sha256_hex};
+use super::schema::{broken_view, fingerprint, sha256_hex};
 use super::RebuildError;
 use crate::schema::ddl::{
     parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind,
@@ -210,17 +210,11 @@ fn sql_err(table: &str, doing: &str) -> impl FnOnce(rusqlite::Error) -> RebuildE
     RebuildError::sqlite(table, doing.to_string())
 }
 
-/// Whether foreign keys are on for `conn`.
-pub fn foreign_keys_on(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, i64>(0))
-        .map(|v| v != 0)
-}
-
 /// Refuse before any DDL: foreign keys on, a changed table, a broken view, or rows the new table
 /// would reject. Call it inside the transaction, just before the file's SQL.
 pub fn preflight(conn: &Connection, file: &RebuildFile) -> Result<Preflight, RebuildError> {
     let table = file.table.as_str();
-    if foreign_keys_on(conn).map_err(sql_err(table, "reading PRAGMA foreign_keys"))? {
+    if crate::db::foreign_keys_enabled(conn, std::path::Path::new(table))? {
         return Err(RebuildError::ForeignKeysOn {
             table: table.into(),
         });
@@ -299,41 +293,6 @@ pub fn preflight(conn: &Connection, file: &RebuildFile) -> Result<Preflight, Reb
         }
     }
     Ok(pre)
-}
-
-/// Tables whose foreign-key checks a rebuild of `table` can change: the table and its children.
-fn fk_tables(conn: &Connection, table: &str) -> Result<Vec<String>, RebuildError> {
-    let schema = Schema::read(conn).map_err(sql_err(table, "reading the schema"))?;
-    let children = schema::child_keys(conn, &schema, table)
-        .map_err(sql_err(table, "reading child foreign keys"))?;
-    let mut tables = vec![table.to_string()];
-    for k in children {
-        if !tables.iter().any(|t| t.eq_ignore_ascii_case(&k.child)) {
-            tables.push(k.child);
-        }
-    }
-    Ok(tables)
-}
-
-fn fk_violations(conn: &Connection, tables: &[String]) -> rusqlite::Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    for t in tables {
-        let mut stmt = conn.prepare(&format!(
-            "PRAGMA main.foreign_key_check({})",
-            quote_ident(t)
-        ))?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let table: String = r.get(0)?;
-            let rowid: Option<i64> = r.get(1)?;
-            let parent: String = r.get(2)?;
-            out.insert(match rowid {
-                Some(id) => format!("{table} rowid {id} → {parent}"),
-                None => format!("{table} (WITHOUT ROWID) → {parent}"),
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// The checks a new table's constraints imply for the rows about to be copied into it. A
@@ -788,71 +747,4 @@ pub fn postcheck(conn: &Connection, pre: &Preflight) -> Result<PostCheck, Rebuil
         views_compiled: schema.views().count(),
         analyzed: true,
     })
-}
-
-/// What [`execute`] did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RebuildReport {
-    pub table: String,
-    pub direction: String,
-    pub lossy: Vec<String>,
-    pub warnings: Vec<String>,
-    pub post: PostCheck,
-}
-
-/// Run a generated rebuild file on `conn` with its own transaction: foreign keys off (read back)
-/// → `BEGIN IMMEDIATE` → [`preflight`] → the SQL → [`postcheck`] → `COMMIT`, foreign keys
-/// restored. On any error everything is rolled back.
-pub fn execute(conn: &Connection, sql: &str) -> Result<RebuildReport, RebuildError> {
-    let file = RebuildFile::parse(sql)?.ok_or_else(|| RebuildError::Header {
-        reason: "not a generated rebuild (no `-- dbtool:rebuild` line at the top)".into(),
-    })?;
-    let table = file.table.clone();
-    let was_on = foreign_keys_on(conn).map_err(sql_err(&table, "reading PRAGMA foreign_keys"))?;
-    conn.pragma_update(None, "foreign_keys", false)
-        .map_err(sql_err(&table, "turning foreign keys off"))?;
-    let result = (|| {
-        if foreign_keys_on(conn).map_err(sql_err(&table, "reading PRAGMA foreign_keys"))? {
-            return Err(RebuildError::ForeignKeysOn {
-                table: table.clone(),
-            });
-        }
-        conn.execute_batch("BEGIN IMMEDIATE")
-            .map_err(sql_err(&table, "beginning the transaction"))?;
-        let inner = (|| {
-            let pre = preflight(conn, &file)?;
-            let tables = fk_tables(conn, &pre.table)?;
-            let fk_before = fk_violations(conn, &tables)
-                .map_err(sql_err(&table, "running PRAGMA foreign_key_check"))?;
-            conn.execute_batch(sql)
-                .map_err(sql_err(&table, "running the rebuild SQL"))?;
-            let after = fk_violations(conn, &tables)
-                .map_err(sql_err(&table, "running PRAGMA foreign_key_check"))?;
-            let new: Vec<String> = after.difference(&fk_before).cloned().collect();
-            if !new.is_empty() {
-                return Err(RebuildError::NewForeignKeyViolations {
-                    table: pre.table.clone(),
-                    violations: new,
-                });
-            }
-            let post = postcheck(conn, &pre)?;
-            conn.execute_batch("COMMIT")
-                .map_err(sql_err(&table, "committing"))?;
-            Ok(RebuildReport {
-                table: pre.table.clone(),
-                direction: file.direction.clone(),
-                lossy: file.lossy.clone(),
-                warnings: pre.warnings,
-                post,
-            })
-        })();
-        if inner.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        inner
-    })();
-    if was_on {
-        let _ = conn.pragma_update(None, "foreign_keys", true);
-    }
-    result
 }

@@ -140,7 +140,7 @@ impl Default for TestEnv {
 }
 
 /// Apply the hermetic environment to a command.
-fn hermetic(cmd: &mut std::process::Command, root: &Path) {
+pub fn hermetic(cmd: &mut std::process::Command, root: &Path) {
     cmd.current_dir(root);
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();

@@ -4,14 +4,27 @@
 //! to an existing one — with one exception SQLite itself makes on every read-write open: a hot
 //! journal left by a crashed writer is rolled back, restoring the last committed state; a
 //! path that is a folder, or a file that is not SQLite, is refused before SQLite touches it;
-//! "busy" and "locked" always surface as [`Error::Locked`].
+//! "busy" and "locked" always surface as [`DbError::Locked`].
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{Error, FkViolation, Result};
+mod error;
+mod session;
+
+pub use error::{DbError, FkViolation, SqliteFailure};
+pub use session::{begin_read, end_read, foreign_keys_enabled, scratch, Ending, WriteSession};
+
+type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// refinery's history table, which dbtool shares (name and columns are refinery's).
+pub const HISTORY_TABLE: &str = "refinery_schema_history";
+
+/// The busy timeout when none is configured: how long to wait for another process's lock.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
@@ -80,7 +93,7 @@ fn is_hot_journal(e: &rusqlite::Error) -> bool {
 /// text file and only fail later, or create a database where a typo pointed).
 pub fn check_file(path: &Path, mode: OpenMode) -> Result<()> {
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => Err(Error::NotADatabase {
+        Ok(meta) if meta.is_dir() => Err(DbError::NotADatabase {
             path: path.to_path_buf(),
             reason: "it is a folder".into(),
         }),
@@ -95,42 +108,42 @@ pub fn check_file(path: &Path, mode: OpenMode) -> Result<()> {
             });
             match read {
                 Ok(()) if &header == SQLITE_HEADER => Ok(()),
-                Ok(()) => Err(Error::NotADatabase {
+                Ok(()) => Err(DbError::NotADatabase {
                     path: path.to_path_buf(),
                     reason: "the file does not start with the SQLite header".into(),
                 }),
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    Err(Error::NotADatabase {
+                    Err(DbError::NotADatabase {
                         path: path.to_path_buf(),
                         reason: format!("the file is only {} bytes long", meta.len()),
                     })
                 }
-                Err(e) => Err(Error::io("reading the header of", path, e)),
+                Err(e) => Err(DbError::io("reading the header of", path, e)),
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => match mode {
             OpenMode::Create => Ok(()),
-            OpenMode::ReadOnly | OpenMode::ReadWrite => Err(Error::DatabaseMissing {
+            OpenMode::ReadOnly | OpenMode::ReadWrite => Err(DbError::DatabaseMissing {
                 path: path.to_path_buf(),
             }),
         },
-        Err(e) => Err(Error::io("looking at", path, e)),
+        Err(e) => Err(DbError::io("looking at", path, e)),
     }
 }
 
-/// Map SQLite's errors onto dbtool's: busy/locked become [`Error::Locked`], "not a database"
-/// becomes [`Error::NotADatabase`], the rest keep their cause and say what we were doing.
-pub fn classify(e: rusqlite::Error, action: &str, path: &Path, waited: Duration) -> Error {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => Error::Locked {
+/// Map SQLite's errors onto dbtool's: busy/locked become [`DbError::Locked`], "not a database"
+/// becomes [`DbError::NotADatabase`], the rest keep their cause and say what we were doing.
+pub fn classify(e: rusqlite::Error, action: &str, path: &Path, waited: Duration) -> DbError {
+    match SqliteFailure::of(&e) {
+        SqliteFailure::Busy => DbError::Locked {
             path: path.to_path_buf(),
             waited_ms: waited.as_millis() as u64,
         },
-        Some(ErrorCode::NotADatabase) => Error::NotADatabase {
+        SqliteFailure::NotADatabase => DbError::NotADatabase {
             path: path.to_path_buf(),
             reason: e.to_string(),
         },
-        _ => Error::sqlite(action, path, e),
+        _ => DbError::sqlite(action, path, e),
     }
 }
 
@@ -146,20 +159,27 @@ pub struct RunLock {
 
 /// The path of the run lock file beside `db_path`.
 pub fn run_lock_path(db_path: &Path) -> std::path::PathBuf {
-    let mut name = db_path.as_os_str().to_owned();
-    name.push(".dbtool-lock");
-    name.into()
+    crate::sidefiles::lock_path(db_path)
 }
 
 /// Take the run lock, waiting up to `busy_timeout` for another dbtool process to finish.
 pub fn run_lock(db_path: &Path, busy_timeout: Duration) -> Result<RunLock> {
     let path = run_lock_path(db_path);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io("opening the lock file", &path, e))?;
+    // Never through a link planted at the lock's path: that would create or truncate its target.
+    let file = crate::sidefiles::open_nofollow(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true),
+        &path,
+    )
+    .map_err(|e| {
+        if crate::sidefiles::is_symlink(&path) {
+            DbError::SymlinkRefused { path: path.clone() }
+        } else {
+            DbError::io("opening the lock file", &path, e)
+        }
+    })?;
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
@@ -168,7 +188,7 @@ pub fn run_lock(db_path: &Path, busy_timeout: Duration) -> Result<RunLock> {
             Err(std::fs::TryLockError::WouldBlock) => {
                 let waited = started.elapsed();
                 if waited >= busy_timeout {
-                    return Err(Error::Locked {
+                    return Err(DbError::Locked {
                         path: db_path.to_path_buf(),
                         waited_ms: busy_timeout.as_millis() as u64,
                     });
@@ -179,35 +199,10 @@ pub fn run_lock(db_path: &Path, busy_timeout: Duration) -> Result<RunLock> {
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::io("locking", &path, e));
+                return Err(DbError::io("locking", &path, e));
             }
         }
     }
-}
-
-/// `BEGIN IMMEDIATE`: takes the write lock now (waiting up to the busy timeout), so the
-/// migration plan is computed and applied under one lock. This is the cross-process lock.
-pub fn begin_immediate(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| classify(e, "starting a write transaction", path, busy_timeout))
-}
-
-/// Set `PRAGMA foreign_keys` and read it back: inside a transaction the pragma is a silent
-/// no-op, so trusting it unread is how cascades delete rows.
-pub fn set_foreign_keys(conn: &Connection, path: &Path, on: bool) -> Result<()> {
-    conn.pragma_update(None, "foreign_keys", on)
-        .map_err(|e| Error::sqlite("setting foreign_keys", path, e))?;
-    if foreign_keys_enabled(conn, path)? != on {
-        return Err(Error::ForeignKeysStillOn {
-            path: path.to_path_buf(),
-        });
-    }
-    Ok(())
-}
-
-pub fn foreign_keys_enabled(conn: &Connection, path: &Path) -> Result<bool> {
-    conn.query_row("PRAGMA foreign_keys", [], |r| r.get::<_, bool>(0))
-        .map_err(|e| Error::sqlite("reading foreign_keys", path, e))
 }
 
 /// Every row `PRAGMA foreign_key_check` reports, sorted.
@@ -224,7 +219,7 @@ pub fn foreign_key_violations(conn: &Connection, path: &Path) -> Result<Vec<FkVi
         })?;
         rows.collect()
     };
-    let mut violations = run().map_err(|e| Error::sqlite("checking foreign keys", path, e))?;
+    let mut violations = run().map_err(|e| DbError::sqlite("checking foreign keys", path, e))?;
     violations.sort();
     Ok(violations)
 }
@@ -236,10 +231,48 @@ pub fn user_tables(conn: &Connection, path: &Path) -> Result<Vec<String>> {
             "SELECT name FROM sqlite_schema WHERE type = 'table' \
              AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?1 ORDER BY name",
         )?;
-        let rows = stmt.query_map([crate::migrate::HISTORY_TABLE], |r| r.get(0))?;
+        let rows = stmt.query_map([HISTORY_TABLE], |r| r.get(0))?;
         rows.collect()
     };
-    run().map_err(|e| Error::sqlite("listing tables", path, e))
+    run().map_err(|e| DbError::sqlite("listing tables", path, e))
+}
+
+/// Rows per user table, by name.
+pub fn row_counts(conn: &Connection, path: &Path) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    for table in user_tables(conn, path)? {
+        let sql = format!("SELECT count(*) FROM {}", quote_ident(&table));
+        let n: i64 = conn
+            .query_row(&sql, [], |r| r.get(0))
+            .map_err(|e| DbError::sqlite(format!("counting the rows of {table}"), path, e))?;
+        counts.insert(table, n as u64);
+    }
+    Ok(counts)
+}
+
+/// How thoroughly to check a database's structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Integrity {
+    /// `PRAGMA quick_check`: the b-trees and records, not index contents (O(N)).
+    Quick,
+    /// `PRAGMA integrity_check`: also every index entry against its table.
+    Full,
+}
+
+/// The messages of `PRAGMA quick_check` or `integrity_check`; empty when the database is sound.
+pub fn integrity_problems(conn: &Connection, path: &Path, level: Integrity) -> Result<Vec<String>> {
+    let pragma = match level {
+        Integrity::Quick => "quick_check",
+        Integrity::Full => "integrity_check",
+    };
+    let run = || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare(&format!("PRAGMA {pragma}"))?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    };
+    let messages =
+        run().map_err(|e| DbError::sqlite(format!("running PRAGMA {pragma}"), path, e))?;
+    Ok(messages.into_iter().filter(|m| m != "ok").collect())
 }
 
 /// Quote an identifier for SQL: `"na""me"`.
@@ -274,15 +307,5 @@ mod tests {
         let err = open(&missing, OpenMode::ReadWrite, Duration::ZERO).unwrap_err();
         assert_eq!(err.code(), "database-missing");
         assert!(!missing.exists());
-    }
-
-    #[test]
-    fn foreign_keys_cannot_be_turned_off_inside_a_transaction() {
-        let conn = Connection::open_in_memory().unwrap();
-        let path = Path::new(":memory:");
-        set_foreign_keys(&conn, path, true).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
-        let err = set_foreign_keys(&conn, path, false).unwrap_err();
-        assert_eq!(err.code(), "foreign-keys-on");
     }
 }

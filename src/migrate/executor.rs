@@ -1,0 +1,225 @@
+//! The executor: runs a plan's steps through the one write path ([`db::WriteSession`]).
+//!
+//! The plan is computed under the write lock, in the first transaction's `prepare` (so two
+//! concurrent runs never apply a migration twice), and the before-change hook (the automatic
+//! backup) runs there too, before anything changes. The steps then run in that same transaction
+//! with their history rows: all or nothing. A `-- dbtool:no-transaction` step is a commit
+//! boundary: the steps before it commit, it runs alone in autocommit mode with its history row
+//! right after, and the rest continues in a new transaction, which begins like every other one
+//! (foreign keys off and read back, whatever the no-transaction step did to them).
+//!
+//! `upgrade`, `downgrade`, `stamp`, `rebuild`, `redo`, `rehearse`, `verify` and `check` all run
+//! their steps here, so what a rehearsal or the stairway proves is what an upgrade does.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rusqlite::Connection;
+use time::OffsetDateTime;
+
+use super::error::{MigrateError, Result};
+use super::history::{self, CREATE_HISTORY_TABLE};
+use super::{run_script, Action, Operation, Plan, Step, StepReport};
+use crate::db::{self, Ending, WriteSession};
+use crate::rebuild;
+
+/// What `prepare` learnt under the lock: the plan, and the backup the hook took (if any).
+pub struct Prepared {
+    pub plan: Plan,
+    pub backup: Option<PathBuf>,
+}
+
+/// Called after each step has run, inside its transaction (a rehearsal counts rows and runs
+/// `quick_check` here). An error aborts the run and rolls the transaction back. It may be called
+/// again for the same step when the session re-runs a transaction (see [`WriteSession`]).
+pub type Observer<'a> = dyn FnMut(&Connection, &Step, &StepReport) -> Result<()> + 'a;
+
+/// Run the plan `prepare` makes under the write lock. Returns it with the report of each step.
+pub fn execute(
+    session: &mut WriteSession<'_>,
+    operation: Operation,
+    now: OffsetDateTime,
+    prepare: impl FnOnce(&Connection) -> Result<Prepared>,
+    observe: &mut Observer<'_>,
+) -> Result<(Prepared, Vec<StepReport>)> {
+    let what = format!("this {}", operation.as_str());
+    let db_path = session.path().to_path_buf();
+    let (prepared, mut reports) =
+        session.transaction(&what, Ending::Commit, prepare, |conn, prepared| {
+            let steps = &prepared.plan.steps;
+            let end = next_boundary(steps, 0);
+            run_steps(conn, &db_path, &steps[..end], now, observe)
+        })?;
+    let steps = &prepared.plan.steps;
+    let mut i = reports.len();
+    while i < steps.len() {
+        if steps[i].no_transaction {
+            let step = &steps[i];
+            let report = session
+                .outside_transaction(|conn| {
+                    let report =
+                        run_steps(conn, &db_path, std::slice::from_ref(step), now, observe)?;
+                    Ok::<_, MigrateError>(report)
+                })
+                .map_err(|e| MigrateError::NoTransactionFailed {
+                    path: step.path.clone().unwrap_or_default(),
+                    committed_through: i
+                        .checked_sub(1)
+                        .map(|k| format!("V{}__{}", steps[k].version, steps[k].name)),
+                    source: Box::new(e),
+                })?;
+            reports.extend(report);
+            i += 1;
+        } else {
+            let end = next_boundary(steps, i);
+            let ((), more) = session.transaction(
+                &what,
+                Ending::Commit,
+                |_| Ok::<_, MigrateError>(()),
+                |conn, ()| run_steps(conn, &db_path, &steps[i..end], now, observe),
+            )?;
+            reports.extend(more);
+            i = end;
+        }
+    }
+    Ok((prepared, reports))
+}
+
+/// Run a ready-made plan on a connection through the write path (scratch databases of `verify`,
+/// `check` and rebuild generation; the copy a rehearsal works on).
+pub fn run_plan(
+    conn: &Connection,
+    db_path: &Path,
+    plan: Plan,
+    operation: Operation,
+    observe: &mut Observer<'_>,
+) -> Result<Vec<StepReport>> {
+    let mut session = WriteSession::new(conn, db_path, db::DEFAULT_BUSY_TIMEOUT)?;
+    let (_, reports) = execute(
+        &mut session,
+        operation,
+        OffsetDateTime::UNIX_EPOCH,
+        |_| Ok(Prepared { plan, backup: None }),
+        observe,
+    )?;
+    session.finish()?;
+    Ok(reports)
+}
+
+/// Run a generated rebuild file (`-- dbtool:rebuild` header) on `conn` exactly as `upgrade` and
+/// `dbtool rebuild` run it: preflight, the SQL, post-checks, the foreign-key check, all in one
+/// transaction of the write path. No history row is written.
+pub fn run_rebuild_sql(conn: &Connection, db_path: &Path, sql: &str) -> Result<StepReport> {
+    let plan = Plan {
+        from: None,
+        to: None,
+        steps: vec![Step {
+            action: Action::Rebuild,
+            version: 0,
+            name: "rebuild".into(),
+            path: None,
+            sql: Some(sql.to_string()),
+            checksum: 0,
+            no_transaction: false,
+        }],
+    };
+    let mut reports = run_plan(conn, db_path, plan, Operation::Rebuild, &mut |_, _, _| {
+        Ok(())
+    })?;
+    Ok(reports.remove(0))
+}
+
+/// A fresh in-memory database with the migrations of `set` applied up to `target` (with history
+/// rows): the schema "as the migrations say it should be".
+pub fn apply_in_memory(set: &super::MigrationSet, target: super::UpTarget) -> Result<Connection> {
+    let path = Path::new(":memory:");
+    let conn = Connection::open_in_memory()
+        .map_err(|e| MigrateError::sqlite("opening a scratch database", path, e))?;
+    let plan = super::plan_upgrade(set, &[], target)?;
+    run_plan(&conn, path, plan, Operation::Upgrade, &mut |_, _, _| Ok(()))?;
+    Ok(conn)
+}
+
+/// The index of the first no-transaction step at or after `from` (or the end).
+fn next_boundary(steps: &[Step], from: usize) -> usize {
+    steps[from..]
+        .iter()
+        .position(|s| s.no_transaction)
+        .map_or(steps.len(), |k| from + k)
+}
+
+fn run_steps(
+    conn: &Connection,
+    db_path: &Path,
+    steps: &[Step],
+    now: OffsetDateTime,
+    observe: &mut Observer<'_>,
+) -> Result<Vec<StepReport>> {
+    if steps.iter().any(|s| s.action != Action::Rebuild) {
+        conn.execute_batch(CREATE_HISTORY_TABLE)
+            .map_err(|e| MigrateError::sqlite("creating the history table", db_path, e))?;
+    }
+    let mut reports = Vec::with_capacity(steps.len());
+    for step in steps {
+        let report = run_step(conn, db_path, step, now)?;
+        observe(conn, step, &report)?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+fn run_step(
+    conn: &Connection,
+    db_path: &Path,
+    step: &Step,
+    now: OffsetDateTime,
+) -> Result<StepReport> {
+    let started = Instant::now();
+    let path = step
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("<{}>", step.name)));
+    // A generated rebuild is checked before its DDL and after it, inside this transaction.
+    let refused = |source| match &step.path {
+        Some(path) => MigrateError::RebuildMigration {
+            path: path.clone(),
+            source: Box::new(source),
+        },
+        None => MigrateError::from(source),
+    };
+    let rebuild = match (&step.sql, step.action) {
+        (Some(sql), Action::Apply | Action::Revert | Action::Rebuild) => {
+            rebuild::RebuildFile::parse(sql).map_err(refused)?
+        }
+        _ => None,
+    };
+    let preflight = match &rebuild {
+        Some(file) => Some(rebuild::preflight(conn, file).map_err(refused)?),
+        None => None,
+    };
+    let statements = match &step.sql {
+        Some(sql) => run_script(conn, sql, &path)?,
+        None => Vec::new(),
+    };
+    if let Some(pre) = &preflight {
+        rebuild::postcheck(conn, pre).map_err(refused)?;
+    }
+    match step.action {
+        Action::Apply | Action::Record => {
+            history::insert(conn, db_path, step.version, &step.name, step.checksum, now)?
+        }
+        Action::Revert | Action::Forget => history::delete(conn, db_path, step.version)?,
+        Action::Rebuild => {}
+    }
+    Ok(StepReport {
+        action: step.action,
+        version: step.version,
+        name: step.name.clone(),
+        path: step.path.clone(),
+        no_transaction: step.no_transaction,
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        sql: None,
+        statements,
+        warnings: preflight.map(|p| p.warnings).unwrap_or_default(),
+    })
+}
