@@ -72,9 +72,7 @@ pub fn load(path: &Path) -> Result<Declared, DeclaredError> {
         statement: statement.lines().next().unwrap_or_default().to_string(),
         source: Box::new(e),
     };
-    let conn = Connection::open_in_memory().map_err(|e| failed(0, "", e))?;
-    conn.pragma_update(None, "foreign_keys", false)
-        .map_err(|e| failed(0, "PRAGMA foreign_keys", e))?;
+    let conn = crate::db::scratch().map_err(|e| failed(0, "", e))?;
     for range in split_statements(&text) {
         let statement = &text[range.clone()];
         conn.execute_batch(statement)

@@ -278,9 +278,7 @@ pub fn replica(conn: &Connection) -> Result<Connection, ReplayError> {
         move |source| ReplayError { object, source }
     };
     let schema = Schema::read(conn).map_err(at("sqlite_schema"))?;
-    let out = Connection::open_in_memory().map_err(at("an in-memory database"))?;
-    out.pragma_update(None, "foreign_keys", false)
-        .map_err(at("PRAGMA foreign_keys"))?;
+    let out = crate::db::scratch().map_err(at("an in-memory database"))?;
     for o in &schema.objects {
         let Some(sql) = &o.sql else { continue };
         if o.name.to_ascii_lowercase().starts_with("sqlite_") || schema.is_shadow(&o.name) {

@@ -178,7 +178,7 @@ impl Model {
 /// `sqlite_*` objects and the migration history table: never the user's schema.
 pub fn is_internal(name: &str) -> bool {
     name.to_ascii_lowercase().starts_with("sqlite_")
-        || name.eq_ignore_ascii_case(crate::migrate::HISTORY_TABLE)
+        || name.eq_ignore_ascii_case(crate::db::HISTORY_TABLE)
 }
 
 /// How one object differs.
