@@ -371,27 +371,38 @@ pub fn table_shape(sql: &str) -> Option<TableShape> {
         let mut parts: Vec<String> = Vec::new();
         for k in &c.constraints {
             let text = canonical(&sql[k.span.clone()]);
-            match &k.kind {
-                ColumnConstraintKind::Null => {}
+            // A one-column UNIQUE, PRIMARY KEY or REFERENCES on the column means the same as the
+            // table constraint on that column: `a UNIQUE` is `UNIQUE (a)`, `a PRIMARY KEY` is
+            // `PRIMARY KEY (a)` (a rowid alias either way when the type is INTEGER; not so with
+            // DESC, which stays on the column), `a REFERENCES p` is `FOREIGN KEY (a) REFERENCES p`.
+            let col = canonical(&quote_name(&c.name));
+            let as_table = match &k.kind {
+                ColumnConstraintKind::Null => continue,
                 ColumnConstraintKind::Unique => {
-                    // `a UNIQUE [ON CONFLICT x]` means `UNIQUE (a) [ON CONFLICT x]`.
-                    let name = k
-                        .name
-                        .as_ref()
-                        .map(|n| format!("CONSTRAINT {} ", canonical(&quote_name(n))))
-                        .unwrap_or_default();
-                    let rest = text.split_once("UNIQUE").map_or("", |(_, r)| r.trim());
-                    let col = canonical(&quote_name(&c.name));
-                    let tail = if rest.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" {rest}")
-                    };
-                    canon
-                        .constraints
-                        .insert(format!("{name}UNIQUE ( {col} ){tail}"));
+                    move_to_table(&text, "UNIQUE", &format!("UNIQUE ( {col} )"))
                 }
-                _ => parts.push(text),
+                ColumnConstraintKind::PrimaryKey {
+                    desc: false,
+                    autoincrement: false,
+                } if !text.contains(" ASC") => {
+                    move_to_table(&text, "PRIMARY KEY", &format!("PRIMARY KEY ( {col} )"))
+                }
+                ColumnConstraintKind::References(_) => move_to_table(
+                    &text,
+                    "REFERENCES",
+                    &format!("FOREIGN KEY ( {col} ) REFERENCES"),
+                ),
+                ColumnConstraintKind::Default { .. } => {
+                    parts.push(unparenthesised_default(&text));
+                    continue;
+                }
+                _ => None,
+            };
+            match as_table {
+                Some(constraint) => {
+                    canon.constraints.insert(constraint);
+                }
+                None => parts.push(text),
             }
         }
         parts.sort();
@@ -417,6 +428,25 @@ pub fn table_shape(sql: &str) -> Option<TableShape> {
         canon.options.insert("WITHOUT ROWID".into());
     }
     Some(canon)
+}
+
+/// `[CONSTRAINT n] KEYWORD rest` → `[CONSTRAINT n] REPLACEMENT rest`.
+fn move_to_table(text: &str, keyword: &str, replacement: &str) -> Option<String> {
+    let at = text.find(keyword)?;
+    let (name, rest) = (&text[..at], &text[at + keyword.len()..]);
+    Some(format!("{name}{replacement}{rest}"))
+}
+
+/// `DEFAULT (0)` means `DEFAULT 0`: parentheses around a single token change nothing.
+fn unparenthesised_default(text: &str) -> String {
+    let words: Vec<&str> = text.split(' ').collect();
+    match words.as_slice() {
+        [.., "DEFAULT", "(", value, ")"] => {
+            let head = &words[..words.len() - 3];
+            format!("{} {value}", head.join(" "))
+        }
+        _ => text.to_string(),
+    }
 }
 
 fn quote_name(name: &str) -> String {
@@ -539,6 +569,12 @@ mod tests {
                 "CREATE TABLE t(a TEXT UNIQUE, b INT)",
                 "CREATE TABLE t(a TEXT, b INT, UNIQUE (a))",
             ),
+            // a one-column PRIMARY KEY or REFERENCES on the column or as a table constraint,
+            // a default in parentheses
+            (
+                "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(k TEXT PRIMARY KEY, p INT REFERENCES p(id) ON DELETE CASCADE, n INT DEFAULT (0))",
+                "CREATE TABLE p(id INTEGER, PRIMARY KEY (id)); CREATE TABLE c(k TEXT, p INT, n INT DEFAULT 0, PRIMARY KEY (k), FOREIGN KEY (p) REFERENCES p(id) ON DELETE CASCADE)",
+            ),
             // column order, constraint order, explicit NULL
             (
                 "CREATE TABLE t(a TEXT NOT NULL DEFAULT 'x', b INT NULL)",
@@ -566,6 +602,9 @@ mod tests {
             ("CREATE TABLE t(a INT)", "CREATE TABLE t(a INT) STRICT"),
             ("CREATE TABLE t(a INT PRIMARY KEY)", "CREATE TABLE t(a INT PRIMARY KEY) WITHOUT ROWID"),
             ("CREATE TABLE t(a, b, UNIQUE (a, b))", "CREATE TABLE t(a, b, UNIQUE (b), UNIQUE (a))"),
+            ("CREATE TABLE t(id INTEGER PRIMARY KEY DESC)", "CREATE TABLE t(id INTEGER, PRIMARY KEY (id))"),
+            ("CREATE TABLE t(a DEFAULT (1 + 1))", "CREATE TABLE t(a DEFAULT 2)"),
+            ("CREATE TABLE t(a, b, PRIMARY KEY (a, b))", "CREATE TABLE t(a PRIMARY KEY, b)"),
             (
                 "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p REFERENCES p(id))",
                 "CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p REFERENCES p(id) ON DELETE CASCADE)",
