@@ -247,3 +247,27 @@ fn the_example_project_schema_file_is_in_step_with_its_migrations() {
     let run = env.run(&["diff", "--schema", schema.to_str().unwrap()]);
     assert_eq!(run.code(), 0, "{}", run.stdout());
 }
+
+#[test]
+fn a_new_project_starts_from_its_schema_file() {
+    let env = TestEnv::new();
+    env.write(
+        "schema.sql",
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\nCREATE VIEW names AS SELECT name FROM a;\n",
+    );
+    assert_eq!(env.run(&["diff"]).code(), 3);
+    env.ok(&["create", "init", "--autogenerate"]);
+    let up = std::fs::read_to_string(env.migrations().join("V0001__init.sql")).unwrap();
+    assert!(up.contains("down gives the empty database back"), "{up}");
+    env.ok(&["upgrade"]);
+    env.ok(&["check"]);
+    env.ok(&["verify"]);
+    env.ok(&["downgrade", "base"]);
+    assert_eq!(
+        int(
+            &env.db(),
+            "SELECT count(*) FROM sqlite_schema WHERE name IN ('a', 'names')"
+        ),
+        0
+    );
+}
