@@ -56,8 +56,37 @@ fn defaults_are_content_db_and_migrations_in_the_current_folder() {
          migrations:   $TMP/migrations  [default]\n\
          backup dir:   $TMP/home/.local/share/dbtool/backups/content-HASH  [default: per database, in the data directory]\n\
          retention:    the newest 10 backups per database  [default]\n\
+         schema:       (none: no --schema, DBTOOL_SCHEMA, schema key or ./schema.sql)\n\
          busy timeout: 5000 ms\n"
     );
+}
+
+#[test]
+fn declared_schema_flag_beats_environment_beats_config_file_beats_default() {
+    let env = TestEnv::new();
+    let root = env.root();
+    let json = config_json(&env, root, &[], &[]);
+    assert!(json["schema"].is_null(), "{json}");
+
+    env.write("schema.sql", "CREATE TABLE t(x);\n");
+    let json = config_json(&env, root, &[], &[]);
+    assert_eq!(json["schema"]["value"], "$TMP/schema.sql");
+    assert_eq!(json["schema"]["source"]["kind"], "default");
+
+    env.write("app/dbtool.toml", "schema = \"db/declared.sql\"\n");
+    let app = root.join("app");
+    let json = config_json(&env, &app, &[], &[]);
+    assert_eq!(json["schema"]["value"], "$TMP/app/db/declared.sql");
+    assert_eq!(json["schema"]["source"]["kind"], "config-file");
+
+    let envs = [("DBTOOL_SCHEMA", "env.sql")];
+    let json = config_json(&env, &app, &envs, &[]);
+    assert_eq!(json["schema"]["value"], "$TMP/app/env.sql");
+    assert_eq!(json["schema"]["source"]["detail"], "DBTOOL_SCHEMA");
+
+    let json = config_json(&env, &app, &envs, &["--schema", "flag.sql"]);
+    assert_eq!(json["schema"]["value"], "$TMP/app/flag.sql");
+    assert_eq!(json["schema"]["source"]["detail"], "--schema");
 }
 
 #[test]

@@ -193,8 +193,8 @@ fn verify_keeps_checking_after_downs_that_fail_or_do_not_restore() {
     assert_eq!(json["migration_runs"], 6 + 5 + 3 + 5, "{json}");
 }
 
-/// A down that rebuilds a table with its columns in another order made `verify --data` blame
-/// the migrations below it (`data-reapply-differs`) without naming it. Now the down is named
+/// A down that rebuilds a table differently (columns in another order, a constraint lost) made
+/// `verify --data` blame the migrations below it (`data-reapply-differs`) without naming it. Now the down is named
 /// and the walk stops there.
 #[test]
 fn verify_data_names_the_down_that_broke_the_walk() {
@@ -204,8 +204,9 @@ fn verify_data_names_the_down_that_broke_the_walk() {
         4,
         "accounts_plan",
         "ALTER TABLE accounts ADD COLUMN plan TEXT;\n",
-        // Rebuilds accounts without plan, but with email before name.
-        Some("CREATE TABLE accounts_old (id INTEGER PRIMARY KEY, email TEXT, name TEXT NOT NULL);\nINSERT INTO accounts_old (id, email, name) SELECT id, email, name FROM accounts;\nDROP TABLE accounts;\nALTER TABLE accounts_old RENAME TO accounts;\nCREATE INDEX accounts_email ON accounts(email);\n"),
+        // Rebuilds accounts without plan, but with email before name and name nullable (column
+        // order alone is not a difference in the one schema model; the lost NOT NULL is).
+        Some("CREATE TABLE accounts_old (id INTEGER PRIMARY KEY, email TEXT, name TEXT);\nINSERT INTO accounts_old (id, email, name) SELECT id, email, name FROM accounts;\nDROP TABLE accounts;\nALTER TABLE accounts_old RENAME TO accounts;\nCREATE INDEX accounts_email ON accounts(email);\n"),
     );
     env.migration(
         5,

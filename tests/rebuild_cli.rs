@@ -136,10 +136,14 @@ impl Project {
 /// Normalised schema (internal tables aside) and every row of every ordinary table.
 fn state(p: &Project) -> (Vec<(String, String, String)>, Vec<String>) {
     let c = p.conn();
-    let schema: Vec<(String, String, String)> = dbtool::rebuild::schema::normalized(&c)
+    let schema: Vec<(String, String, String)> = dbtool::schema::Model::read(&c)
         .unwrap()
-        .into_iter()
-        .filter(|(_, name, _)| !name.starts_with("sqlite_"))
+        .objects
+        .iter()
+        .map(|o| {
+            let canonical = dbtool::schema::model::canonical(&o.sql);
+            (o.kind.clone(), o.name.to_ascii_lowercase(), canonical)
+        })
         .collect();
     let mut data = Vec::new();
     let tables: Vec<(String, i64)> = c

@@ -16,7 +16,7 @@ use super::{CheckError, Result};
 use crate::db::{self, DbError, OpenMode};
 
 /// A private read-write copy of a database; deleted on drop.
-pub(super) struct ScratchCopy {
+pub(crate) struct ScratchCopy {
     pub conn: Connection,
     pub path: PathBuf,
     // Declared last: the connection closes before the folder is removed.

@@ -23,6 +23,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         } else {
             IntegrityLevel::Quick
         },
+        schema_file: ctx.config.schema.as_ref().map(|s| s.value.clone()),
     };
     let mut report = ctx.checker().check(&options)?;
     let leftovers = safety::leftovers(ctx);

@@ -54,6 +54,16 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
         "retention:    {}  [{source}]",
         safety::describe_retention(retention)
     ));
+    match &config.schema {
+        Some(file) => out.line(format!(
+            "schema:       {}  [{}]",
+            file.value.display(),
+            file.source
+        )),
+        None => {
+            out.line("schema:       (none: no --schema, DBTOOL_SCHEMA, schema key or ./schema.sql)")
+        }
+    }
     out.line(format!(
         "busy timeout: {} ms",
         config.busy_timeout.as_millis()

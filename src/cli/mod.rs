@@ -9,6 +9,7 @@ mod config;
 mod create;
 mod current;
 mod deploy_script;
+mod diff;
 mod downgrade;
 mod errors;
 mod exec;
@@ -29,6 +30,7 @@ mod render;
 mod reset;
 mod restore;
 mod safety;
+mod schema;
 mod stamp;
 mod status;
 mod upgrade;
@@ -46,7 +48,7 @@ pub use output::Output;
 
 const AFTER_HELP: &str = "\
 Configuration (highest first): flags > environment (DATABASE_URL, DBTOOL_MIGRATIONS,
-DBTOOL_BACKUP_DIR) > dbtool.toml in this folder or the nearest parent > defaults
+DBTOOL_BACKUP_DIR, DBTOOL_SCHEMA) > dbtool.toml in this folder or the nearest parent > defaults
 (content.db, ./migrations). `dbtool config` shows what was resolved.
 
 Exit status:
@@ -105,6 +107,9 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     backup_dir: Option<PathBuf>,
+    /// Declared schema file [default: DBTOOL_SCHEMA, dbtool.toml, ./schema.sql if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    schema: Option<PathBuf>,
     /// How long to wait for another process's lock, in milliseconds [default: 5000]
     #[arg(
         long,
@@ -148,6 +153,8 @@ enum Command {
     DeployScript(deploy_script::Args),
     Completions(completions::Args),
     Man(completions::ManArgs),
+    Schema(schema::Args),
+    Diff(diff::Args),
 }
 
 impl Command {
@@ -178,6 +185,8 @@ impl Command {
             Command::DeployScript(_) => ("deploy-script", false),
             Command::Completions(_) => ("completions", false),
             Command::Man(_) => ("man", false),
+            Command::Schema(_) => ("schema", false),
+            Command::Diff(_) => ("diff", false),
         }
     }
 }
@@ -210,7 +219,9 @@ impl Command {
             | Command::Config(_)
             | Command::DeployScript(_)
             | Command::Completions(_)
-            | Command::Man(_) => false,
+            | Command::Man(_)
+            | Command::Schema(_)
+            | Command::Diff(_) => false,
         }
     }
 }
@@ -268,6 +279,7 @@ pub fn main() -> u8 {
         migrations: cli.global.migrations.clone(),
         backup_dir: cli.global.backup_dir.clone(),
         busy_timeout_ms: cli.global.busy_timeout,
+        schema: cli.global.schema.clone(),
     };
     let config = match Config::resolve(&overrides, &env) {
         Ok(config) => config,
@@ -327,6 +339,8 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::DeployScript(args) => deploy_script::run(ctx, args),
         Command::Completions(args) => completions::run(ctx, args),
         Command::Man(args) => completions::man(ctx, args),
+        Command::Schema(args) => schema::run(ctx, args),
+        Command::Diff(args) => diff::run(ctx, args),
     }
 }
 

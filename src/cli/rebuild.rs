@@ -38,7 +38,7 @@ pub struct ChangeArgs {
     drop_default: Vec<String>,
     /// Rename a column (indexes, triggers, views and child foreign keys follow)
     #[arg(long, value_name = "OLD=NEW")]
-    rename: Vec<String>,
+    pub rename: Vec<String>,
     /// Drop a column (refused while a view, trigger, index or constraint uses it)
     #[arg(long, value_name = "COL")]
     drop: Vec<String>,
@@ -56,6 +56,13 @@ pub struct ChangeArgs {
 impl ChangeArgs {
     pub fn is_empty(&self) -> bool {
         self.all().iter().all(|(_, v)| v.is_empty())
+    }
+
+    /// Whether any change flag other than --rename is given.
+    pub fn has_other_than_rename(&self) -> bool {
+        self.all()
+            .iter()
+            .any(|(flag, v)| *flag != "rename" && !v.is_empty())
     }
 
     fn all(&self) -> [(&'static str, &Vec<String>); 13] {

@@ -118,7 +118,7 @@ fn warn_empty(out: &Output, steps: &[Step]) {
 }
 
 fn warn_if_empty(out: &Output, path: &Path, sql: &str) {
-    if dbtool::rebuild::tokenize::significant(sql).is_empty() {
+    if dbtool::sql::significant(sql).is_empty() {
         out.note(format!(
             "warning[empty-migration]: {}: has no SQL statements; it will be recorded as applied and not run again",
             out.path(path)

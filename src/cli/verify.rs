@@ -30,6 +30,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         // content.db of a checkout may not exist.
         check_database: matches!(ctx.config.database.source, Source::Flag(_)),
         data: args.data.map(|d| ctx.out.cwd.join(d)),
+        schema_file: ctx.config.schema.as_ref().map(|s| s.value.clone()),
     };
     let spinner = Spinner::start(&ctx.out, "verifying the migrations (up, down, up)");
     let report = ctx.checker().verify(&options);

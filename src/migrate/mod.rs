@@ -470,7 +470,7 @@ impl Migrator {
 
     /// Write `V{next}__{slug}.sql` and its `.down.sql` with the texts `contents(version)` gives.
     /// Neither file is left behind on error.
-    fn create_with(
+    pub fn create_with(
         &self,
         description: &str,
         contents: impl FnOnce(i32) -> (String, String),
@@ -684,7 +684,7 @@ fn lint_steps<'a>(
     files: impl IntoIterator<Item = (&'a Path, &'a str)>,
 ) -> Vec<Warning> {
     let scratch = match db {
-        Some(conn) => rebuild::schema::replica(conn).ok(),
+        Some(conn) => crate::schema::replica(conn).ok(),
         None => db::scratch().ok(),
     };
     let Some(scratch) = scratch else {

@@ -8,12 +8,13 @@
 
 use rusqlite::Connection;
 
-use super::ddl::{parse_create_table, ColumnConstraintKind};
 use super::edit::{self, Context};
-use super::schema::{child_keys, Schema};
+use super::schema::child_keys;
 use super::spec::{Change, RebuildSpec};
-use super::tokenize::{line_of, same_name, significant, split_statements, unquote, Kind, Token};
 use super::{RebuildError, RebuildFile};
+use crate::schema::ddl::{parse_create_table, ColumnConstraintKind};
+use crate::schema::Schema;
+use crate::sql::{line_of, same_name, significant, split_statements, unquote, Kind, Token};
 
 /// One warning about a migration file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -12,12 +12,16 @@ use std::collections::BTreeSet;
 
 use rusqlite::Connection;
 
-use super::ddl::{parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind};
 use super::edit::affinity;
 use super::error::ValueCount;
-use super::schema::{self, broken_view, fingerprint, sha256_hex, Schema};
-use super::tokenize::{normalize, quote_ident, significant, split_statements, unquote, Kind};
+use super::schema::{broken_view, fingerprint, sha256_hex};
 use super::RebuildError;
+use crate::schema::ddl::{
+    parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind,
+};
+use crate::schema::model::canonical;
+use crate::schema::Schema;
+use crate::sql::{quote_ident, significant, split_statements, unquote, Kind};
 
 /// What the header and body of a generated rebuild file say.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -353,16 +357,16 @@ fn data_checks(
     // CHECK
     let source_checks: BTreeSet<String> = checks(ssrc, source)
         .into_iter()
-        .map(|(_, e)| normalize(&e))
+        .map(|(_, e)| canonical(&e))
         .collect();
     for (col, expr) in checks(tsrc, target) {
         let used: Vec<&str> = target
             .columns
             .iter()
-            .filter(|c| schema::mentions_column(&expr, &c.name))
+            .filter(|c| crate::schema::mentions_column(&expr, &c.name))
             .map(|c| c.name.as_str())
             .collect();
-        if source_checks.contains(&normalize(&expr)) && used.iter().all(|c| identity(c)) {
+        if source_checks.contains(&canonical(&expr)) && used.iter().all(|c| identity(c)) {
             continue;
         }
         // A widened enum: the rows already satisfy a source CHECK with a subset of the values.
