@@ -326,9 +326,18 @@ impl Migrator {
             // No migrations yet: still leave a database that is recognisably dbtool's (and not a
             // zero-byte file), so `upgrade` has something to open after the first `create`.
             let conn = db::open(&self.database, OpenMode::ReadWrite, self.busy_timeout)?;
-            conn.execute_batch(CREATE_HISTORY_TABLE).map_err(|e| {
-                MigrateError::sqlite("creating the history table", &self.database, e)
-            })?;
+            let mut session = WriteSession::new(&conn, &self.database, self.busy_timeout)?;
+            session.transaction(
+                "init",
+                db::Ending::Commit,
+                |_| Ok::<_, MigrateError>(()),
+                |conn, ()| {
+                    conn.execute_batch(CREATE_HISTORY_TABLE).map_err(|e| {
+                        MigrateError::sqlite("creating the history table", &self.database, e)
+                    })
+                },
+            )?;
+            session.finish()?;
         }
         Ok(InitReport {
             database: self.database.clone(),
