@@ -145,3 +145,27 @@ fn ctrl_c_during_a_long_script_exits_130_and_changes_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn the_library_reports_each_step_to_the_progress_callback() {
+    let env = TestEnv::new();
+    env.library_set();
+    env.empty_db();
+    let seen = std::cell::RefCell::new(Vec::new());
+    let on_step = |step: &dbtool::migrate::StepReport, done: usize, total: usize| {
+        seen.borrow_mut().push((step.version, done, total));
+    };
+    dbtool::Migrator::new(env.db(), env.migrations())
+        .upgrade(
+            dbtool::UpTarget::Head,
+            &dbtool::RunOptions {
+                on_step: Some(&on_step),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        seen.into_inner(),
+        vec![(1, 1, 4), (2, 2, 4), (3, 3, 4), (4, 4, 4)]
+    );
+}

@@ -98,6 +98,13 @@ fn label(phase: Phase) -> &'static str {
 pub struct Spinner(Option<ProgressBar>);
 
 impl Spinner {
+    /// Replace the message (the step being worked on).
+    pub fn set_message(&self, message: impl Into<String>) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(message.into());
+        }
+    }
+
     pub fn start(out: &Output, message: impl Into<String>) -> Spinner {
         if !enabled(out) {
             return Spinner(None);

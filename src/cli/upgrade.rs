@@ -80,11 +80,20 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             ));
             Ok(backup)
         };
+        let on_step = |step: &dbtool::migrate::StepReport, done: usize, total: usize| {
+            if let Some(spinner) = applying.borrow().as_ref() {
+                spinner.set_message(format!(
+                    "applying migrations: {done}/{total} done (V{}__{})",
+                    step.version, step.name
+                ));
+            }
+        };
         ctx.migrator().upgrade(
             target,
             &RunOptions {
                 dry_run: args.dry_run,
                 before_change: Some(&warn_then_backup),
+                on_step: Some(&on_step),
                 ..RunOptions::default()
             },
         )

@@ -120,7 +120,13 @@ pub struct RunOptions<'a> {
     pub before_change: Option<&'a BeforeChange<'a>>,
     /// The time written to the history's `applied_on`.
     pub now: OffsetDateTime,
+    /// Told after each step has run (inside the transaction, not yet committed): the CLI's
+    /// progress display. The library never prints.
+    pub on_step: Option<&'a OnStep<'a>>,
 }
+
+/// Progress callback: the step just run, its 1-based position and the plan's length.
+pub type OnStep<'a> = dyn Fn(&StepReport, usize, usize) + 'a;
 
 impl Default for RunOptions<'_> {
     fn default() -> Self {
@@ -128,6 +134,7 @@ impl Default for RunOptions<'_> {
             dry_run: false,
             before_change: None,
             now: OffsetDateTime::now_utc(),
+            on_step: None,
         }
     }
 }
@@ -541,12 +548,16 @@ impl Migrator {
         make_plan: impl FnOnce(&[AppliedMigration]) -> Result<Plan>,
     ) -> Result<RunReport> {
         let mut session = WriteSession::new(conn, &self.database, self.busy_timeout)?;
+        // For `on_step`: the plan's length, and how many steps have run.
+        let total = std::cell::Cell::new(0usize);
+        let mut done = 0usize;
         let prepare = |conn: &Connection| -> Result<Prepared> {
             let applied = history::read(conn, &self.database)?;
             if operation == Operation::Upgrade {
                 self.refuse_unmanaged(conn)?;
             }
             let plan = make_plan(&applied)?;
+            total.set(plan.steps.len());
             let backup = match options.before_change {
                 Some(hook) if !plan.is_empty() => hook(&ChangeContext {
                     conn,
@@ -564,7 +575,14 @@ impl Migrator {
             operation,
             options.now,
             prepare,
-            &mut |_, _, _| Ok(()),
+            &mut |_, _, report| {
+                if let Some(on_step) = options.on_step {
+                    // A re-run transaction reports its steps again: never count past the end.
+                    done = (done + 1).min(total.get());
+                    on_step(report, done, total.get());
+                }
+                Ok(())
+            },
         )?;
         session.finish()?;
         Ok(RunReport {
