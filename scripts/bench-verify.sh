@@ -7,12 +7,20 @@
 #   upgrade  `dbtool upgrade` of the same migrations from empty into a file (one pass)
 #
 # Goal (issue 5): verify over 200 migrations in under 2 s. Each figure is the best of $RUNS runs
-# (default 5) of the whole process. Usage: scripts/bench-verify.sh [N]
+# (default 5) of the whole process. Usage: scripts/bench-verify.sh [N] [MODE]
+#
+# MODE (issue 9: verify stays within 2x of the all-correct time whatever fails):
+#   correct   every down undoes its up (default)
+#   blank     every down file is empty (a no-op: the up then fails when run again)
+#   failing   every down fails (a statement SQLite rejects; the down rolls back)
+#   wrong     every down renames its table away instead of dropping it (does not restore)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 n=${1:-200}
+mode=${2:-correct}
 runs=${RUNS:-5}
+case "$mode" in correct|blank|failing|wrong) ;; *) echo "unknown MODE $mode" >&2; exit 2 ;; esac
 command -v sqlite3 >/dev/null || { echo "needs sqlite3 on PATH (the floor baseline)" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -43,19 +51,26 @@ for i in $(seq 1 "$n"); do
     fi
   } > "$up"
   {
-    if (( i % 10 == 0 )); then
-      echo "DROP INDEX idx_t${p}_note_$i;"
-      echo "ALTER TABLE t$p DROP COLUMN note_$i;"
-    fi
-    echo "DROP INDEX idx_t${i}_name;"
-    echo "DROP TABLE t$i;"
+    case "$mode" in
+      blank) echo "-- TODO" ;;
+      failing) echo "DROP TABLE no_such_table_$i;" ;;
+      *)
+        if (( i % 10 == 0 )); then
+          echo "DROP INDEX idx_t${p}_note_$i;"
+          echo "ALTER TABLE t$p DROP COLUMN note_$i;"
+        fi
+        [[ $mode == wrong ]] || echo "DROP INDEX idx_t${i}_name;"
+        [[ $mode == wrong ]] && echo "ALTER TABLE t$i RENAME TO t${i}_gone;"
+        [[ $mode == wrong ]] || echo "DROP TABLE t$i;"
+        ;;
+    esac
   } > "$down"
 done
 
-# The floor's script: for every migration, up, down, up.
+# The floor's script: for every migration, up, down, up (the correct downs, in every mode).
 for up in $(ls "$mig"/V*.sql | grep -v '\.down\.sql$' | sort); do
   down="${up%.sql}.down.sql"
-  cat "$up" "$down" "$up"
+  if [[ $mode == correct ]]; then cat "$up" "$down" "$up"; else cat "$up"; fi
 done > "$work/stairway.sql"
 
 cargo build --quiet --release
@@ -75,17 +90,21 @@ best_ms() {
   echo "$best"
 }
 
-"$bin" --migrations "$mig" verify >/dev/null || { echo "verify failed on the generated migrations" >&2; "$bin" --migrations "$mig" verify; exit 1; }
-
-verify_ms=$(best_ms "$bin" --migrations "$mig" verify)
+if [[ $mode == correct ]]; then
+  "$bin" --migrations "$mig" verify >/dev/null || { echo "verify failed on the generated migrations" >&2; "$bin" --migrations "$mig" verify; exit 1; }
+fi
+verify_or_findings() { "$bin" --migrations "$mig" verify || [[ $? == 3 && $mode != correct ]]; }
+verify_ms=$(best_ms verify_or_findings)
 floor_ms=$(best_ms sqlite3 :memory: ".read $work/stairway.sql")
 upgrade_once() { rm -f "$work/up.db"; "$bin" --database "$work/up.db" --migrations "$mig" --quiet upgrade; }
 upgrade_ms=$(best_ms upgrade_once)
-runs_made=$("$bin" --migrations "$mig" --json verify | sed -n 's/^  "migration_runs": \([0-9]*\),$/\1/p')
+runs_made=$({ "$bin" --migrations "$mig" --json verify || true; } | sed -n 's/^  "migration_runs": \([0-9]*\),$/\1/p')
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.1fx", a / b }'; }
-echo "dbtool verify over $n migrations ($runs_made migration runs), best of $runs:"
+echo "dbtool verify over $n migrations, downs: $mode ($runs_made migration runs), best of $runs:"
 printf '  %-46s %6d ms\n' "dbtool verify (stairway)" "$verify_ms"
-printf '  %-46s %6d ms   verify = %s\n' "floor: sqlite3 :memory: running the same SQL" "$floor_ms" "$(ratio "$verify_ms" "$floor_ms")"
+floor_what="floor: sqlite3 :memory: running the same SQL"
+[[ $mode == correct ]] || floor_what="floor: sqlite3 :memory: running every up once"
+printf '  %-46s %6d ms   verify = %s\n' "$floor_what" "$floor_ms" "$(ratio "$verify_ms" "$floor_ms")"
 printf '  %-46s %6d ms   verify = %s\n' "dbtool upgrade from empty (one pass, a file)" "$upgrade_ms" "$(ratio "$verify_ms" "$upgrade_ms")"
 if (( verify_ms < 2000 )); then echo "goal met: under 2 s"; else echo "goal MISSED: 2 s"; fi

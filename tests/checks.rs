@@ -343,7 +343,7 @@ fn verify_finds_a_down_that_forgets_an_index() {
     );
     p.migration(
         "V0009__index_names.down.sql",
-        "-- forgot DROP INDEX idx_users_name\n",
+        "-- a typo: the index is never dropped (an empty down is its own finding, empty-down)\nDROP INDEX IF EXISTS idx_users_nam;\n",
     );
     let (code, out, _) = p.run(&["verify"]);
     assert_eq!(code, DIFFERENCE, "{out}");

@@ -646,6 +646,51 @@ fn lint_warnings_in_status_and_upgrade_dry_run_name_file_and_line() {
     );
 }
 
+/// Found on real histories: a file that drops the children before the parent was warned about a
+/// cascade into children it had already dropped; and in a no-transaction file the pragma was said
+/// to do nothing although it takes effect there (issue 8, defect 1).
+#[test]
+fn lint_judges_each_statement_against_the_schema_the_file_left_and_knows_no_transaction_files() {
+    let p = Project::new();
+    p.ok(&["upgrade"]);
+    p.write(
+        "V0003__drop_all.sql",
+        "DROP TABLE posts;\nDROP TABLE sessions;\nDROP TABLE users;\n",
+    );
+    p.write(
+        "V0004__tune.sql",
+        "-- dbtool:no-transaction\nPRAGMA foreign_keys=OFF;\nVACUUM;\nPRAGMA foreign_keys=ON;\n",
+    );
+    let status = p.cmd(&["status", "--json"]).success();
+    let json: serde_json::Value = serde_json::from_slice(&status.get_output().stdout).unwrap();
+    let warnings = json["warnings"].as_array().unwrap();
+    let seen: Vec<(&str, &str, u64)> = warnings
+        .iter()
+        .map(|w| {
+            (
+                w["code"].as_str().unwrap(),
+                w["path"].as_str().unwrap().rsplit('/').next().unwrap(),
+                w["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("lint-pragma-foreign-keys", "V0004__tune.sql", 2),
+            ("lint-pragma-foreign-keys", "V0004__tune.sql", 4)
+        ],
+        "{warnings:#?}"
+    );
+    for w in warnings {
+        let message = w["message"].as_str().unwrap();
+        assert!(
+            !message.contains("does nothing") && message.contains("takes effect"),
+            "{message}"
+        );
+    }
+}
+
 #[test]
 fn a_locked_database_exits_4_and_changes_nothing() {
     let p = Project::new();

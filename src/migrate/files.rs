@@ -75,6 +75,20 @@ pub struct SqlFile {
     pub directives: Directives,
 }
 
+impl SqlFile {
+    /// Whether the file holds no statement once comments, whitespace and stray `;` are stripped:
+    /// running it does nothing (a down written as a placeholder and never filled in).
+    pub fn is_empty(&self) -> bool {
+        is_blank(&self.sql)
+    }
+}
+
+/// No statement in `sql` once comments, whitespace and stray `;` are stripped.
+pub fn is_blank(sql: &str) -> bool {
+    use crate::sql::{significant, Kind};
+    significant(sql).iter().all(|t| t.kind == Kind::Semi)
+}
+
 /// A migration as found in the folder.
 #[derive(Debug, Clone)]
 pub struct MigrationFile {

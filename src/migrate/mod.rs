@@ -364,13 +364,14 @@ impl Migrator {
         } else {
             None
         };
-        let warnings = lint_steps(
+        let mut warnings = lint_steps(
             existing.as_ref(),
             set.migrations
                 .iter()
                 .filter(|m| pending.contains(&m.version))
                 .map(|m| (m.up.path.as_path(), m.up.sql.as_str())),
         );
+        warnings.extend(plan::empty_downs(&set.migrations));
         Ok(StatusReport {
             database: self.database.clone(),
             database_exists,
@@ -510,7 +511,7 @@ impl Migrator {
             head: set.head().map(|m| m.version),
             steps,
             backup: prepared.backup,
-            warnings: Vec::new(),
+            warnings: plan::empty_down_steps(&prepared.plan.steps),
         })
     }
 
@@ -588,7 +589,7 @@ impl Migrator {
                         .filter_map(|s| Some((s.path.as_deref()?, s.sql.as_deref()?))),
                 )
             } else {
-                Vec::new()
+                plan::empty_down_steps(&plan.steps)
             },
         })
     }
@@ -625,19 +626,16 @@ fn lint_steps<'a>(
     };
     let mut out = Vec::new();
     for (path, sql) in files {
-        out.extend(rebuild::lint(sql, &scratch).into_iter().map(|w| Warning {
+        let no_transaction = Directives::parse(sql).no_transaction;
+        let outcome = rebuild::lint(sql, &scratch, no_transaction);
+        out.extend(outcome.warnings.into_iter().map(|w| Warning {
             code: w.code.to_string(),
             path: Some(path.to_path_buf()),
             line: Some(w.line),
             message: w.message,
             hint: Some(w.hint),
         }));
-        // Advance the scratch schema by running the file, unless it could write outside the
-        // scratch database (ATTACH, VACUUM INTO); later files are then judged no further.
-        let escapes = crate::sql::significant(sql)
-            .iter()
-            .any(|t| t.is_word(sql, "ATTACH") || t.is_word(sql, "VACUUM"));
-        if escapes || scratch.execute_batch(sql).is_err() {
+        if !outcome.advanced {
             break; // later files would be judged against a schema they never see
         }
     }

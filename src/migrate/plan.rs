@@ -14,7 +14,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::error::{MigrateError, Result};
-use super::files::{MigrationFile, MigrationSet};
+use super::files::{is_blank, MigrationFile, MigrationSet};
 use super::history::AppliedMigration;
 
 /// `upgrade` target.
@@ -350,6 +350,48 @@ impl Step {
             checksum: file.checksum,
             no_transaction: down.directives.no_transaction,
         })
+    }
+}
+
+/// `empty-down` warnings for the migrations whose down file holds no statement: a downgrade
+/// past them runs nothing, records them as reverted and reports success (found on a real history,
+/// where `downgrade base` "succeeded" and left three tables). For `status`.
+pub fn empty_downs<'a>(files: impl IntoIterator<Item = &'a MigrationFile>) -> Vec<super::Warning> {
+    files
+        .into_iter()
+        .filter_map(|m| {
+            let down = m.down.as_ref().filter(|d| d.is_empty())?;
+            Some(empty_down_warning(&down.path, &m.label()))
+        })
+        .collect()
+}
+
+/// The same warnings for the downs a plan runs (`downgrade`, with or without `--dry-run`).
+pub fn empty_down_steps(steps: &[Step]) -> Vec<super::Warning> {
+    steps
+        .iter()
+        .filter(|s| s.action == Action::Revert && s.sql.as_deref().is_some_and(is_blank))
+        .filter_map(|s| {
+            let path = s.path.as_deref()?;
+            Some(empty_down_warning(
+                path,
+                &format!("V{}__{}", s.version, s.name),
+            ))
+        })
+        .collect()
+}
+
+fn empty_down_warning(path: &std::path::Path, label: &str) -> super::Warning {
+    super::Warning {
+        code: "empty-down".into(),
+        path: Some(path.to_path_buf()),
+        line: None,
+        message: format!(
+            "the down of {label} is empty: downgrading past it runs nothing and reports success, leaving whatever the up did"
+        ),
+        hint: Some(
+            "write the down, or delete it and mark the up `-- dbtool:irreversible` if it cannot be undone".into(),
+        ),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Lint for hand-written migrations: the statements that look harmless in SQLite and are not,
 //! each pointing to `--rebuild`.
 //!
-//! Invariants: [`lint`] is pure (it reads the schema connection, never writes) and never fails:
-//! what it cannot read it does not warn about. Generated rebuild files (with a
+//! Invariants: [`lint`] never fails (what it cannot read it does not warn about) and writes only
+//! to the caller's schema-only scratch database, which it advances statement by statement so that
+//! each statement is judged against the schema the file has left so far. Generated rebuild files (with a
 //! `-- dbtool:rebuild` header) are not linted: their DROP/RENAME are the safe procedure itself.
 
 use rusqlite::Connection;
@@ -26,20 +27,69 @@ pub struct LintWarning {
     pub hint: String,
 }
 
-/// Warnings for the migration `sql`, judged against the schema it will run on.
-pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
+/// What [`lint`] found in one file.
+#[derive(Debug, Clone, Default)]
+pub struct LintOutcome {
+    pub warnings: Vec<LintWarning>,
+    /// Whether every statement also ran on the scratch schema, which then holds the schema the
+    /// file leaves. False after a statement failed there or could write outside it (ATTACH,
+    /// VACUUM): later files would be judged against a schema they never see.
+    pub advanced: bool,
+}
+
+/// Warnings for the migration `sql`, each statement judged against the schema as the file has
+/// left it so far: `scratch` is a schema-only scratch database the caller owns, and each
+/// statement runs on it after being judged (so a `DROP TABLE` of a parent whose children the
+/// same file already dropped is not a cascade). `no_transaction` is the file's
+/// `-- dbtool:no-transaction` directive, which changes what a `PRAGMA foreign_keys` does.
+pub fn lint(sql: &str, scratch: &Connection, no_transaction: bool) -> LintOutcome {
     if matches!(RebuildFile::parse(sql), Ok(Some(_))) {
-        return Vec::new();
+        return LintOutcome {
+            warnings: Vec::new(),
+            advanced: scratch.execute_batch(sql).is_ok(),
+        };
     }
-    let Ok(s) = Schema::read(schema) else {
-        return Vec::new();
-    };
+    let schema = scratch;
+    let mut advanced = true;
     let mut out = Vec::new();
     for range in split_statements(sql) {
         let stmt = &sql[range.clone()];
         let toks = significant(stmt);
         let line = line_of(sql, range.start);
-        let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(stmt, w));
+        judge(stmt, &toks, line, schema, no_transaction, &mut out);
+        // Advance the scratch schema past this statement, unless it could write outside the
+        // scratch database or fails there; the rest of the file is then judged against the
+        // schema as far as it got.
+        if advanced {
+            let escapes = toks.first().is_some_and(|t| {
+                t.is_word(stmt, "ATTACH") || t.is_word(stmt, "DETACH") || t.is_word(stmt, "VACUUM")
+            });
+            advanced = !escapes && schema.execute_batch(stmt).is_ok();
+        }
+    }
+    LintOutcome {
+        warnings: out,
+        advanced,
+    }
+}
+
+/// Warnings about one statement, judged against `schema` as it is now.
+fn judge(
+    stmt: &str,
+    toks: &[Token],
+    line: usize,
+    schema: &Connection,
+    no_transaction: bool,
+    out: &mut Vec<LintWarning>,
+) {
+    let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(stmt, w));
+    if !(word(0, "PRAGMA") || word(0, "DROP") || word(0, "ALTER")) {
+        return;
+    }
+    let Ok(s) = Schema::read(schema) else {
+        return;
+    };
+    {
         if word(0, "PRAGMA") {
             let name_at = if toks.get(2).is_some_and(|t| t.kind == Kind::Dot) {
                 3
@@ -47,20 +97,15 @@ pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
                 1
             };
             if word(name_at, "foreign_keys") {
-                out.push(LintWarning {
-                    code: "lint-pragma-foreign-keys",
-                    line,
-                    message: "PRAGMA foreign_keys inside a migration does nothing: SQLite ignores it inside a transaction".into(),
-                    hint: "remove it; dbtool turns foreign keys off before each migration's transaction and checks them before commit. For a table change use `dbtool create NAME --rebuild TABLE …`".into(),
-                });
+                out.push(pragma_foreign_keys_warning(line, no_transaction));
             }
         } else if word(0, "DROP") && word(1, "TABLE") {
             let mut i = 2;
             if word(2, "IF") && word(3, "EXISTS") {
                 i = 4;
             }
-            let Some(table) = name_at(stmt, &toks, i) else {
-                continue;
+            let Some(table) = name_at(stmt, toks, i) else {
+                return;
             };
             let acting: Vec<String> = child_keys(schema, &s, &table)
                 .unwrap_or_default()
@@ -83,8 +128,8 @@ pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
                 });
             }
         } else if word(0, "ALTER") && word(1, "TABLE") {
-            let Some(table) = name_at(stmt, &toks, 2) else {
-                continue;
+            let Some(table) = name_at(stmt, toks, 2) else {
+                return;
             };
             let mut i = if toks.get(3).is_some_and(|t| t.kind == Kind::Dot) {
                 5
@@ -100,7 +145,7 @@ pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
                         .map(|k| k.child)
                         .collect();
                     if !referencing.is_empty() {
-                        let new = name_at(stmt, &toks, i + 2).unwrap_or_default();
+                        let new = name_at(stmt, toks, i + 2).unwrap_or_default();
                         out.push(LintWarning {
                             code: "lint-rename-referenced-table",
                             line,
@@ -112,14 +157,14 @@ pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
                         });
                     }
                 }
-                continue;
+                return;
             }
             if word(i, "ADD") {
                 i += 1;
                 if word(i, "COLUMN") {
                     i += 1;
                 }
-                let Some(first) = toks.get(i) else { continue };
+                let Some(first) = toks.get(i) else { return };
                 let def = &stmt[first.start..];
                 if let Some(problem) = add_column_problem(def) {
                     out.push(alter_warning(
@@ -129,15 +174,15 @@ pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
                         &format!("--rebuild {table} …"),
                     ));
                 }
-                continue;
+                return;
             }
             if word(i, "DROP") {
                 i += 1;
                 if word(i, "COLUMN") {
                     i += 1;
                 }
-                let Some(column) = name_at(stmt, &toks, i) else {
-                    continue;
+                let Some(column) = name_at(stmt, toks, i) else {
+                    return;
                 };
                 if let Some(users) = drop_column_users(schema, &s, &table, &column) {
                     out.push(alter_warning(
@@ -147,7 +192,7 @@ pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
                         &format!("--rebuild {table} --drop {column} (after removing what uses it)"),
                     ));
                 }
-                continue;
+                return;
             }
             let form = toks
                 .get(i)
@@ -165,7 +210,26 @@ pub fn lint(sql: &str, schema: &Connection) -> Vec<LintWarning> {
             ));
         }
     }
-    out
+}
+
+/// `PRAGMA foreign_keys` in a migration: inside dbtool's transaction SQLite ignores it; in a
+/// `-- dbtool:no-transaction` file it takes effect on the connection.
+fn pragma_foreign_keys_warning(line: usize, no_transaction: bool) -> LintWarning {
+    if no_transaction {
+        LintWarning {
+            code: "lint-pragma-foreign-keys",
+            line,
+            message: "PRAGMA foreign_keys in a no-transaction migration takes effect: it changes the connection for the statements after it in this file and for the rest of the run (dbtool turns foreign keys off again before each transaction it begins)".into(),
+            hint: "remove it unless a statement after it in this file needs it: dbtool turns foreign keys off before each migration's transaction and checks them before commit".into(),
+        }
+    } else {
+        LintWarning {
+            code: "lint-pragma-foreign-keys",
+            line,
+            message: "PRAGMA foreign_keys inside a migration does nothing: SQLite ignores it inside a transaction".into(),
+            hint: "remove it; dbtool turns foreign keys off before each migration's transaction and checks them before commit. For a table change use `dbtool create NAME --rebuild TABLE …`".into(),
+        }
+    }
 }
 
 fn alter_warning(line: usize, table: &str, what: &str, rebuild: &str) -> LintWarning {
@@ -282,8 +346,12 @@ mod tests {
         c
     }
 
+    fn warnings(sql: &str) -> Vec<LintWarning> {
+        lint(sql, &schema(), false).warnings
+    }
+
     fn codes(sql: &str) -> Vec<(&'static str, usize)> {
-        lint(sql, &schema())
+        warnings(sql)
             .into_iter()
             .map(|w| (w.code, w.line))
             .collect()
@@ -291,35 +359,98 @@ mod tests {
 
     #[test]
     fn warns_with_lines() {
-        let sql = "-- header\nPRAGMA foreign_keys = OFF;\nCREATE TABLE x(a);\n\nDROP TABLE IF EXISTS main.users;\nALTER TABLE users RENAME TO old_users;\nALTER TABLE posts RENAME TO articles;\nALTER TABLE users ALTER COLUMN name SET NOT NULL;\nALTER TABLE users ADD COLUMN age INTEGER NOT NULL;\nALTER TABLE users ADD COLUMN ok INTEGER NOT NULL DEFAULT 0;\nALTER TABLE users ADD created TEXT DEFAULT CURRENT_TIMESTAMP;\nALTER TABLE users DROP COLUMN name;\nALTER TABLE users DROP COLUMN nick;\nALTER TABLE users DROP email;\n";
+        // Each statement is judged against the schema the file has left so far; the first one
+        // SQLite rejects (line 5) freezes that schema, as the real run would stop there.
+        let sql = "-- header\nPRAGMA foreign_keys = OFF;\nCREATE TABLE x(a);\n\nALTER TABLE users ALTER COLUMN name SET NOT NULL;\nALTER TABLE users ADD COLUMN age INTEGER NOT NULL;\nALTER TABLE users ADD COLUMN ok INTEGER NOT NULL DEFAULT 0;\nALTER TABLE users ADD created TEXT DEFAULT CURRENT_TIMESTAMP;\nALTER TABLE users DROP COLUMN name;\nALTER TABLE users DROP COLUMN nick;\nALTER TABLE users DROP email;\nALTER TABLE posts RENAME TO articles;\nALTER TABLE users RENAME TO old_users;\nDROP TABLE IF EXISTS main.users;\n";
         assert_eq!(
             codes(sql),
             [
                 ("lint-pragma-foreign-keys", 2),
-                ("lint-drop-table-cascade", 5),
-                ("lint-rename-referenced-table", 6),
+                ("lint-alter-unsupported", 5),
+                ("lint-alter-unsupported", 6),
                 ("lint-alter-unsupported", 8),
                 ("lint-alter-unsupported", 9),
                 ("lint-alter-unsupported", 11),
-                ("lint-alter-unsupported", 12),
-                ("lint-alter-unsupported", 14),
+                ("lint-rename-referenced-table", 13),
+                ("lint-drop-table-cascade", 14),
             ]
         );
-        let w = lint(sql, &schema());
+        let w = warnings(sql);
         assert!(
-            w[1].message.contains("posts (ON DELETE CASCADE)") && !w[1].message.contains("logs"),
+            w[7].message.contains("posts (ON DELETE CASCADE)") && !w[7].message.contains("logs"),
             "{}",
-            w[1].message
+            w[7].message
         );
-        assert!(w[2].message.contains("posts, logs"), "{}", w[2].message);
+        assert!(w[6].message.contains("posts, logs"), "{}", w[6].message);
         assert!(
-            w[6].message.contains("index users_name"),
+            w[4].message.contains("index users_name"),
             "{}",
-            w[6].message
+            w[4].message
         );
         assert!(w
             .iter()
             .all(|w| w.hint.contains("--rebuild") || w.code == "lint-pragma-foreign-keys"));
+    }
+
+    /// Found on a real history: a file that drops the children and then the parent was warned
+    /// about cascading into children it had already dropped.
+    #[test]
+    fn drop_table_cascade_is_judged_against_the_schema_the_file_has_left() {
+        assert!(codes("DROP TABLE posts;\nDROP TABLE users;").is_empty());
+        // Children dropped after the parent still see the cascade.
+        assert_eq!(
+            codes("DROP TABLE users;\nDROP TABLE posts;"),
+            [("lint-drop-table-cascade", 1)]
+        );
+        // A child created earlier in the file counts too.
+        let w = warnings("CREATE TABLE tags (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id) ON DELETE SET NULL);\nDROP TABLE posts;\nDROP TABLE users;");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].message.contains("tags (ON DELETE SET NULL)") && !w[0].message.contains("posts"),
+            "{}",
+            w[0].message
+        );
+    }
+
+    #[test]
+    fn the_scratch_schema_ends_where_the_file_leaves_it() {
+        let scratch = schema();
+        let outcome = lint("DROP TABLE posts;\nCREATE TABLE t(a);", &scratch, false);
+        assert!(outcome.advanced);
+        let names: Vec<String> = scratch
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(names, ["logs", "t", "users"]);
+        assert!(!lint("CREATE TABLE t(a);", &scratch, false).advanced);
+        assert!(!lint("ATTACH 'x.db' AS x;", &schema(), false).advanced);
+    }
+
+    /// In a `-- dbtool:no-transaction` file the pragma does take effect (issue 8, defect 1).
+    #[test]
+    fn pragma_foreign_keys_in_a_no_transaction_file_takes_effect() {
+        let sql = "-- dbtool:no-transaction\nPRAGMA foreign_keys=OFF;\nCREATE INDEX i ON posts(author_id);\nPRAGMA foreign_keys=ON;\n";
+        let w = lint(sql, &schema(), true).warnings;
+        assert_eq!(
+            w.iter().map(|w| (w.code, w.line)).collect::<Vec<_>>(),
+            [
+                ("lint-pragma-foreign-keys", 2),
+                ("lint-pragma-foreign-keys", 4)
+            ]
+        );
+        for w in &w {
+            assert!(!w.message.contains("does nothing"), "{}", w.message);
+            assert!(
+                w.message.contains("takes effect") && w.message.contains("rest of the run"),
+                "{}",
+                w.message
+            );
+        }
+        let w = lint("PRAGMA foreign_keys=OFF;", &schema(), false).warnings;
+        assert!(w[0].message.contains("does nothing"), "{}", w[0].message);
     }
 
     #[test]
