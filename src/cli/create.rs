@@ -10,7 +10,8 @@ use super::diff::AutogenArgs;
 use super::rebuild::ChangeArgs;
 use super::Context;
 
-/// Write a new migration pair V{next}__{slug}.sql and .down.sql (a table rebuild with --rebuild)
+/// Write a new migration pair V{next}__{slug}.sql and .down.sql (a table rebuild with --rebuild;
+/// generated from the declared schema, and proven, with --autogenerate)
 #[derive(clap::Args)]
 pub struct Args {
     /// What the migration does, e.g. "Add user preferences table"

@@ -36,7 +36,8 @@ pub struct ChangeArgs {
     /// Remove COL's DEFAULT
     #[arg(long, value_name = "COL")]
     drop_default: Vec<String>,
-    /// Rename a column (indexes, triggers, views and child foreign keys follow)
+    /// Rename a column (indexes, triggers, views and child foreign keys follow); with create
+    /// --autogenerate: TABLE.OLD=NEW for a column, OLD=NEW for a table
     #[arg(long, value_name = "OLD=NEW")]
     pub rename: Vec<String>,
     /// Drop a column (refused while a view, trigger, index or constraint uses it)
