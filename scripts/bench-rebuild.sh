@@ -32,7 +32,7 @@ base="$dir/base-$rows.db"
 if [ ! -f "$base" ]; then
     echo "generating $base ($rows posts, about 1 KiB each)..." >&2
     rm -f "$base" "$base-wal" "$base-shm"
-    "$dbtool" --quiet -d "$base" -m "$mig" init
+    "$dbtool" --quiet -d "$base" --migrations "$mig" init
     sqlite3 "$base" <<SQL
 PRAGMA journal_mode = WAL;
 BEGIN;
@@ -53,8 +53,8 @@ echo "base: $base, $(du -m "$base" | cut -f1) MiB, $(sqlite3 "$base" 'SELECT cou
 
 # The generated rebuilds (from the migrations folder, as `create --rebuild` does).
 
-"$dbtool" -m "$mig" create --rebuild posts --enum status=draft,scheduled,posted,failed --sql bench >"$dir/enum.sql"
-"$dbtool" -m "$mig" create --rebuild posts --default "platform='x'" --sql bench >"$dir/default.sql"
+"$dbtool" --migrations "$mig" create --rebuild posts --enum status=draft,scheduled,posted,failed --sql bench >"$dir/enum.sql"
+"$dbtool" --migrations "$mig" create --rebuild posts --default "platform='x'" --sql bench >"$dir/default.sql"
 # Floor: the generated up (between "-- up" and "-- down") without its guard, by hand in sqlite3.
 floor_sql() {
     awk '/^-- up$/{on=1; next} /^-- down$/{on=0} on' "$1" \
@@ -66,7 +66,7 @@ floor_sql "$dir/default.sql" >"$dir/floor-default.sql"
 # The V0007 migration as dbtool would write it, for the upgrade run.
 mig7="$dir/migrations-v7"
 rm -rf "$mig7" && cp -r "$mig" "$mig7"
-"$dbtool" --quiet -m "$mig7" create "bench enum" --rebuild posts --enum status=draft,scheduled,posted,failed >/dev/null
+"$dbtool" --quiet --migrations "$mig7" create "bench enum" --rebuild posts --enum status=draft,scheduled,posted,failed >/dev/null
 
 work="$dir/work.db"
 result="$dir/results.txt"
@@ -103,7 +103,7 @@ for i in $(seq "$runs"); do
     echo "round $i/$runs" >&2
     run A-floor sqlite3 -bail "$work" ".read $dir/floor-enum.sql"
     run A-dbtool-rebuild "$dbtool" -d "$work" rebuild posts --enum status=draft,scheduled,posted,failed
-    run A-dbtool-upgrade "$dbtool" -d "$work" -m "$mig7" upgrade
+    run A-dbtool-upgrade "$dbtool" -d "$work" --migrations "$mig7" upgrade
     run B-floor sqlite3 -bail "$work" ".read $dir/floor-default.sql"
     run B-dbtool-rebuild "$dbtool" -d "$work" rebuild posts --default "platform='x'"
     if command -v sqlite-utils >/dev/null; then

@@ -41,6 +41,7 @@ fn empty_downs_are_warned_about_everywhere() {
         "CREATE TABLE sessions (id INTEGER PRIMARY KEY, account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE, token TEXT);\n",
         Some("-- write the down migration here\n\n;\n"),
     );
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
 
     let status = env.ok(&["status"]);
@@ -212,6 +213,7 @@ fn verify_data_names_the_down_that_broke_the_walk() {
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n",
         Some("DROP TABLE notes;\n"),
     );
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     exec(
         &env.db(),

@@ -79,6 +79,8 @@ impl Project {
         );
         p.write("V0002__data.sql", DATA);
         p.write("V0002__data.down.sql", "DELETE FROM posts;\n");
+        // `upgrade` never creates the database: start from an empty one.
+        std::fs::write(p.db(), b"").unwrap();
         p
     }
     fn write(&self, name: &str, sql: &str) {

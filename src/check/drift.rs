@@ -49,7 +49,9 @@ pub struct CheckOptions {
 pub struct CheckReport {
     pub database: PathBuf,
     pub migrations: PathBuf,
+    #[serde(rename = "current_version")]
     pub current: Option<i32>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub integrity: IntegrityLevel,
     /// Whether the schema was compared (it is not when an applied migration's file is missing).

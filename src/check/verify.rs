@@ -46,6 +46,7 @@ pub struct VerifyOptions {
 pub struct VerifyReport {
     pub migrations: PathBuf,
     pub migration_count: usize,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     /// Migrations whose down-then-up was exercised on the stairway.
     pub round_trips: usize,

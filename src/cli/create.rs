@@ -13,7 +13,11 @@ use super::Context;
 #[derive(clap::Args)]
 pub struct Args {
     /// What the migration does, e.g. "Add user preferences table"
-    name: String,
+    #[arg(required_unless_present = "message", conflicts_with = "message")]
+    name: Option<String>,
+    /// The same as NAME (Alembic's `revision -m`)
+    #[arg(long, short = 'm', value_name = "MESSAGE")]
+    message: Option<String>,
     /// Generate a table rebuild (SQLite's 12-step procedure) from the schema at the head of the
     /// migrations folder, with the changes given below
     #[arg(long, value_name = "TABLE")]
@@ -30,6 +34,11 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let out = &ctx.out;
+    let name = args
+        .name
+        .as_deref()
+        .or(args.message.as_deref())
+        .unwrap_or_default();
     let Some(table) = &args.rebuild else {
         if !args.changes.is_empty() {
             return Err(dbtool::rebuild::RebuildError::InvalidChange {
@@ -38,9 +47,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             }
             .into());
         }
-        let report = ctx
-            .migrator()
-            .create(&args.name, OffsetDateTime::now_utc())?;
+        let report = ctx.migrator().create(name, OffsetDateTime::now_utc())?;
         if out.json {
             out.json(&report);
         } else {
@@ -65,7 +72,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         }
         return Ok(exit::OK);
     }
-    let (report, generated) = migrator.create_rebuild(&args.name, &spec, options)?;
+    let (report, generated) = migrator.create_rebuild(name, &spec, options)?;
     if out.json {
         out.json(&serde_json::json!({ "created": report, "rebuild": generated }));
         return Ok(exit::OK);

@@ -99,10 +99,16 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
 ];
 
 /// Hints for what checks find (`problem[code]`) that is not an error of its own.
-const FINDING_HINTS: &[(&str, &str)] = &[(
-    "integrity-check",
-    "restore a backup first (`dbtool restore`); do not migrate a damaged file",
-)];
+const FINDING_HINTS: &[(&str, &str)] = &[
+    (
+        "integrity-check",
+        "restore a backup first (`dbtool restore`); do not migrate a damaged file",
+    ),
+    (
+        "leftover-temp-files",
+        "the next dbtool command that writes to this database removes them (`dbtool backup` will do)",
+    ),
+];
 
 fn row(code: &str) -> Option<&'static (&'static str, u8, Option<&'static str>)> {
     CODES.iter().find(|(c, _, _)| *c == code)
@@ -152,6 +158,18 @@ fn detailed_hint(e: &Error) -> Option<String> {
                 "the disk (or a file-size limit) is full: free space or choose another folder with --backup-dir"
                     .into(),
             );
+        }
+        match source.kind() {
+            // `backup -o EXISTING`: backups never overwrite; free space is not the cause.
+            std::io::ErrorKind::AlreadyExists => return Some(
+                "backups never overwrite a file: choose another name, or remove the old file first"
+                    .into(),
+            ),
+            std::io::ErrorKind::PermissionDenied => return Some(
+                "check the permissions of the backup folder (or choose another with --backup-dir)"
+                    .into(),
+            ),
+            _ => {}
         }
     }
     match e {
@@ -585,7 +603,7 @@ mod tests {
             assert!(row(code).is_some(), "{code} ({e}) has no row in CODES");
             // One code per situation: two variants share a code only when they are the same
             // situation (a SQLite failure met by the db layer or by the rebuild engine; rows a
-            // CHECK rejects, found per value or per row).
+            // CHECK rejects, found per value or per row.
             if let Some(other) = by_code.insert(code, format!("{e:?}")) {
                 assert!(
                     ["sqlite", "rebuild-check-violated"].contains(&code),

@@ -5,6 +5,7 @@ use dbtool::{Error, RunOptions};
 
 use super::exit;
 
+use super::progress::Spinner;
 use super::{safety, Context};
 
 /// The changes of one rebuild (several per rebuild).
@@ -104,16 +105,27 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let spec = args.changes.spec(&args.table)?;
+    // Drawn from the end of the automatic backup until the rebuild is committed.
+    let rebuilding: std::cell::RefCell<Option<Spinner>> = std::cell::RefCell::new(None);
     let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        let backup_then_spin = |change: &dbtool::migrate::ChangeContext<'_>| {
+            let backup = hook(change)?;
+            *rebuilding.borrow_mut() = Some(Spinner::start(
+                &ctx.out,
+                format!("rebuilding table {}", args.table),
+            ));
+            Ok(backup)
+        };
         ctx.migrator().rebuild(
             &spec,
             &RunOptions {
                 dry_run: args.dry_run,
-                before_change: Some(hook),
+                before_change: Some(&backup_then_spin),
                 ..RunOptions::default()
             },
         )
     })?;
+    drop(rebuilding.take());
     let out = &ctx.out;
     if out.json {
         out.json(&report);

@@ -8,6 +8,7 @@ use dbtool::Error;
 
 use super::exit;
 
+use super::progress::Spinner;
 use super::{findings, render, Context};
 
 /// Prove the migrations on scratch databases: every up, down and up again restores the schema
@@ -30,7 +31,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         check_database: matches!(ctx.config.database.source, Source::Flag(_)),
         data: args.data.map(|d| ctx.out.cwd.join(d)),
     };
-    let mut report = ctx.checker().verify(&options)?;
+    let spinner = Spinner::start(&ctx.out, "verifying the migrations (up, down, up)");
+    let report = ctx.checker().verify(&options);
+    drop(spinner);
+    let mut report = report?;
     findings::attach_hints(&mut report.findings);
     if let Some(db) = &mut report.database {
         findings::attach_hints(&mut db.findings);
