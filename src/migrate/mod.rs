@@ -274,7 +274,7 @@ impl Migrator {
         }
     }
 
-    /// How long to wait for another process's lock before failing with [`MigrateError::Locked`].
+    /// How long to wait for another process's lock before failing with [`crate::db::DbError::Locked`].
     pub fn busy_timeout(mut self, timeout: Duration) -> Migrator {
         self.busy_timeout = timeout;
         self

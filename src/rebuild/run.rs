@@ -5,8 +5,8 @@
 //! Invariants: preflight only reads (a probe for type conversions lives in the `temp` schema and is
 //! dropped); every refusal names the table, column and values; post-checks compare foreign-key
 //! violations with those that existed before, so a rebuild is never blamed for old ones and never
-//! lets a new one through. [`execute`] owns a whole run (foreign keys off before `BEGIN IMMEDIATE`,
-//! read back, restored after) for callers without an executor of their own.
+//! lets a new one through. The migrate executor runs the file between the two, on the one write
+//! path (`db::WriteSession`: foreign keys off before `BEGIN IMMEDIATE`, read back, restored after).
 
 use std::collections::BTreeSet;
 
@@ -710,7 +710,7 @@ pub struct PostCheck {
 
 /// Before commit: every view compiles and `integrity_check` of the table passes; then `ANALYZE`
 /// the table (with `analysis_limit`, so it stays cheap). The foreign-key check is the executor's:
-/// dbtool's migration executor checks the whole database, [`execute`] the table and its children.
+/// the write session checks the whole database once, after the changes.
 pub fn postcheck(conn: &Connection, pre: &Preflight) -> Result<PostCheck, RebuildError> {
     let table = pre.table.as_str();
 
