@@ -31,7 +31,7 @@ fn main() {
     })
     .unwrap();
     lap("foreign_key_check (before)");
-    let statements: Vec<String> = rebuild::tokenize::split_statements(&sql)
+    let statements: Vec<String> = dbtool::sql::split_statements(&sql)
         .into_iter()
         .map(|r| sql[r].to_string())
         .collect();

@@ -39,7 +39,7 @@ base="$dir/base-$size.db"
 if [ ! -f "$base" ]; then
     echo "generating $base ($rows posts, about 1.3 KiB each)..." >&2
     rm -f "$base" "$base-wal" "$base-shm"
-    "$dbtool" --quiet -d "$base" -m "$mig" init
+    "$dbtool" --quiet -d "$base" --migrations "$mig" init
     sqlite3 "$base" <<SQL
 PRAGMA journal_mode = WAL;
 BEGIN;
@@ -59,7 +59,7 @@ fi
 echo "base: $base, $(du -m "$base" | cut -f1) MiB, $(sqlite3 "$base" 'SELECT count(*) FROM posts') posts" >&2
 
 # The generated rebuild (from the migrations folder, as `create --rebuild` does).
-"$dbtool" -m "$mig" create --rebuild posts --enum status=draft,scheduled,posted,failed --sql bench >"$dir/enum.sql"
+"$dbtool" --migrations "$mig" create --rebuild posts --enum status=draft,scheduled,posted,failed --sql bench >"$dir/enum.sql"
 # Floor: the generated up (between "-- up" and "-- down") without its guard, by hand in sqlite3.
 awk '/^-- up$/{on=1; next} /^-- down$/{on=0} on' "$dir/enum.sql" \
     | awk '/^-- 1. Guard/{skip=1} /^-- 2. /{skip=0} !skip' \
@@ -68,7 +68,7 @@ awk '/^-- up$/{on=1; next} /^-- down$/{on=0} on' "$dir/enum.sql" \
 # The V0007 migration as dbtool would write it, for the upgrade run.
 mig7="$dir/migrations-v7"
 rm -rf "$mig7" && cp -r "$mig" "$mig7"
-"$dbtool" --quiet -m "$mig7" create "bench enum" --rebuild posts --enum status=draft,scheduled,posted,failed >/dev/null
+"$dbtool" --quiet --migrations "$mig7" create "bench enum" --rebuild posts --enum status=draft,scheduled,posted,failed >/dev/null
 
 work="$dir/work.db"
 result="$dir/results.txt"
@@ -107,7 +107,7 @@ for i in $(seq "$rounds"); do
     echo "round $i/$rounds" >&2
     run floor sqlite3 -bail "$work" ".read $dir/floor-enum.sql"
     run rebuild "$dbtool" -d "$work" rebuild posts --no-backup "${enum[@]}"
-    run upgrade "$dbtool" -d "$work" -m "$mig7" upgrade --no-backup
+    run upgrade "$dbtool" -d "$work" --migrations "$mig7" upgrade --no-backup
     run with-backup "$dbtool" -d "$work" --backup-dir "$dir/backups" rebuild posts "${enum[@]}"
 done
 
@@ -129,7 +129,7 @@ for name in floor rebuild upgrade with-backup; do
         "$(echo "$(med "$name" 2) / $floor" | bc -l)" "$(echo "$(med "$name" 3) / 1024" | bc -l)" \
         "$(med "$name" 4)" "$(med "$name" 5)" "$(grep "^$name " "$result" | awk '{printf "%s ", $2}')"
 done
-printf 'one PRAGMA foreign_key_check of the whole database: %.2f s (checking once instead of before and after would save about that)\n' "$fk"
+printf 'one PRAGMA foreign_key_check of the whole database: %.2f s (the write session runs one, after the changes)\n' "$fk"
 printf 'rebuild / floor: %.2fx wall, %.2fx cpu; upgrade / floor: %.2fx wall (goal <= 1.1)\n' \
     "$(echo "$(med rebuild 2) / $floor" | bc -l)" "$(echo "$(med rebuild 6) / $floor_cpu" | bc -l)" \
     "$(echo "$(med upgrade 2) / $floor" | bc -l)"

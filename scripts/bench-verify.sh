@@ -13,7 +13,8 @@
 #   correct   every down undoes its up (default)
 #   blank     every down file is empty (a no-op: the up then fails when run again)
 #   failing   every down fails (a statement SQLite rejects; the down rolls back)
-#   wrong     every down renames its table away instead of dropping it (does not restore)
+#   wrong     every down also leaves a table behind (does not restore: the stairway's database is
+#             restored from its checkpoint after every migration)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,9 +60,9 @@ for i in $(seq 1 "$n"); do
           echo "DROP INDEX idx_t${p}_note_$i;"
           echo "ALTER TABLE t$p DROP COLUMN note_$i;"
         fi
-        [[ $mode == wrong ]] || echo "DROP INDEX idx_t${i}_name;"
-        [[ $mode == wrong ]] && echo "ALTER TABLE t$i RENAME TO t${i}_gone;"
-        [[ $mode == wrong ]] || echo "DROP TABLE t$i;"
+        echo "DROP INDEX idx_t${i}_name;"
+        echo "DROP TABLE t$i;"
+        [[ $mode != wrong ]] || echo "CREATE TABLE left_behind_$i (x);"
         ;;
     esac
   } > "$down"

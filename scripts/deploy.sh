@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Single-host production deploy: rehearse the migrations on a copy, upgrade (dbtool takes its
 # automatic verified backup first), restart the service, and if anything fails say exactly how
-# to go back. Read `scripts/deploy.sh --help` (or this file) before the first run; `--dry-run`
-# prints what would run and changes nothing.
+# to go back. Read `deploy.sh --help` (or this file) before the first run; `--dry-run` prints what
+# would run and changes nothing. Ships inside the binary: `dbtool deploy-script > deploy.sh`.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/deploy.sh [--database PATH] [--migrations DIR] [--service NAME]
-                         [--dbtool PATH] [--dry-run] [--help]
+Usage: deploy.sh [--database PATH] [--migrations DIR] [--service NAME] [--user]
+                 [--dbtool PATH] [--dry-run] [--help]
 
 Deploys the migrations of this release to a single host's SQLite database and restarts the
-application's systemd user service. Run it after the new release's files are in place.
+application's systemd service (a system unit; --user for a user unit). Run it after the new
+release's files are in place. Get the script with `dbtool deploy-script > deploy.sh`.
+
+Before anything else: dbtool must run (exit 4 if not), and `systemctl [--user] cat "$SERVICE"`
+must find the unit (exit 3 if not), so a typo never migrates a database it cannot restart.
 
 Steps, in order; each one stops the deploy when it fails:
   1. dbtool status     What is pending (read-only).
@@ -22,29 +26,37 @@ Steps, in order; each one stops the deploy when it fails:
   3. dbtool upgrade    Takes the automatic verified backup, then applies every pending
                        migration in one transaction. If it fails, the database is unchanged
                        (dbtool's all-or-nothing guarantee) and the service is not restarted.
-  4. systemctl --user restart "$SERVICE", then systemctl --user is-active, then
+  4. systemctl [--user] restart "$SERVICE", then systemctl [--user] is-active, then
      $HEALTH_CHECK if set. If this fails, the database is already migrated: the script prints
      the exact `dbtool restore` command for the backup taken in step 3, to run together with
-     rolling the code back.
+     rolling the code back (exit 5).
 Nothing pending: steps 2-3 are skipped and only the service is restarted.
 
 Options (each also readable from the environment):
   --database PATH    the database (DATABASE_URL, dbtool.toml, else content.db)
   --migrations DIR   the migrations folder (DBTOOL_MIGRATIONS, dbtool.toml, else ./migrations)
-  --service NAME     the systemd user service to restart (SERVICE; required)
+  --service NAME     the systemd service to restart (SERVICE; required)
+  --user             it is a user unit (systemctl --user); default: a system unit
   --dbtool PATH      the dbtool binary (DBTOOL; default: dbtool on PATH)
   --dry-run          run the read-only steps (1-2), print the others without running them
   --help             this text
 
 Environment: HEALTH_CHECK, a command that must succeed after the restart (for example
   HEALTH_CHECK='curl -fsS http://127.0.0.1:8000/health').
-Exit status: 0 deployed (or dry run done), 1 failed (see the messages), 2 usage error.
+Exit status:
+  0  deployed (or dry run done)
+  1  a dbtool step failed; the database is unchanged unless the message says otherwise
+  2  usage error
+  3  the service unit does not exist (systemctl cat failed); nothing was changed
+  4  dbtool not found or not runnable (--dbtool, DBTOOL, PATH); nothing was changed
+  5  the service did not come back after the upgrade; the restore command is printed
 EOF
 }
 
 dbtool=${DBTOOL:-dbtool}
 service=${SERVICE:-}
 dry_run=false
+systemctl=(systemctl)
 global=()   # options passed to every dbtool call
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -52,6 +64,7 @@ while [[ $# -gt 0 ]]; do
     --migrations) global+=(--migrations "$2"); shift 2 ;;
     --service) service=$2; shift 2 ;;
     --dbtool) dbtool=$2; shift 2 ;;
+    --user) systemctl=(systemctl --user); shift ;;
     --dry-run) dry_run=true; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "deploy: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -60,6 +73,19 @@ done
 if [[ -z "$service" ]]; then
   echo "deploy: which service? pass --service NAME or set SERVICE (see --help)" >&2
   exit 2
+fi
+if ! "$dbtool" --version >/dev/null 2>&1; then
+  echo "deploy: dbtool not found or not runnable: '$dbtool' (pass --dbtool PATH or set DBTOOL); nothing was changed" >&2
+  exit 4
+fi
+if ! "${systemctl[@]}" cat "$service" >/dev/null 2>&1; then
+  echo "deploy: no systemd unit '$service' (${systemctl[*]} cat $service failed); nothing was changed" >&2
+  if [[ ${#systemctl[@]} -eq 1 ]]; then
+    echo "  a user unit? pass --user" >&2
+  else
+    echo "  a system unit? drop --user" >&2
+  fi
+  exit 3
 fi
 
 say() { printf '\n== %s\n' "$*"; }
@@ -121,9 +147,9 @@ fi
 
 say "4. restart $service"
 restart_failed=false
-change systemctl --user restart "$service" || restart_failed=true
+change "${systemctl[@]}" restart "$service" || restart_failed=true
 if ! $restart_failed && ! $dry_run; then
-  systemctl --user is-active --quiet "$service" || restart_failed=true
+  "${systemctl[@]}" is-active --quiet "$service" || restart_failed=true
   if ! $restart_failed && [[ -n "${HEALTH_CHECK:-}" ]]; then
     bash -c "$HEALTH_CHECK" || restart_failed=true
   fi
@@ -138,11 +164,11 @@ if $restart_failed; then
       echo "    (the upgrade reported no backup path: check \`dbtool backups\` first)" >&2
       show "$dbtool" ${global[@]+"${global[@]}"} restore latest --yes >&2
     fi
-    show systemctl --user restart "$service" >&2
+    show "${systemctl[@]}" restart "$service" >&2
   else
     echo "  the database was not changed by this deploy: roll the code back and restart $service" >&2
   fi
-  exit 1
+  exit 5
 fi
 
 if $dry_run; then

@@ -42,6 +42,7 @@ type Result<T, E = ConfigError> = std::result::Result<T, E>;
 pub const CONFIG_FILE_NAME: &str = "dbtool.toml";
 pub const DEFAULT_DATABASE: &str = "content.db";
 pub const DEFAULT_MIGRATIONS: &str = "migrations";
+pub const DEFAULT_SCHEMA: &str = "schema.sql";
 pub use crate::db::DEFAULT_BUSY_TIMEOUT;
 
 /// Where a resolved value came from, shown by `dbtool config`.
@@ -78,6 +79,8 @@ pub struct Overrides {
     pub migrations: Option<PathBuf>,
     pub backup_dir: Option<PathBuf>,
     pub busy_timeout_ms: Option<u64>,
+    /// `--schema FILE`: the declared schema.
+    pub schema: Option<PathBuf>,
 }
 
 /// The process environment as far as dbtool cares.
@@ -87,6 +90,8 @@ pub struct Environment {
     pub database_url: Option<String>,
     pub migrations: Option<String>,
     pub backup_dir: Option<String>,
+    /// `DBTOOL_SCHEMA`.
+    pub schema: Option<String>,
 }
 
 impl Environment {
@@ -98,6 +103,7 @@ impl Environment {
             database_url: non_empty("DATABASE_URL"),
             migrations: non_empty("DBTOOL_MIGRATIONS"),
             backup_dir: non_empty("DBTOOL_BACKUP_DIR"),
+            schema: non_empty("DBTOOL_SCHEMA"),
         })
     }
 }
@@ -109,6 +115,8 @@ impl Environment {
 struct ConfigFile {
     database: Option<String>,
     migrations: Option<PathBuf>,
+    /// The declared schema file (`schema.sql`), relative to this file.
+    schema: Option<PathBuf>,
     busy_timeout_ms: Option<u64>,
     #[serde(default)]
     backup: BackupSection,
@@ -132,6 +140,9 @@ pub struct Config {
     pub backup_dir: Option<Resolved<PathBuf>>,
     pub backup_keep: Option<usize>,
     pub backup_keep_days: Option<u32>,
+    /// The declared schema (`--schema` > `DBTOOL_SCHEMA` > `schema` in dbtool.toml >
+    /// `./schema.sql` when it exists); `None` when there is none.
+    pub schema: Option<Resolved<PathBuf>>,
     #[serde(serialize_with = "serialize_millis")]
     pub busy_timeout: Duration,
 }
@@ -219,6 +230,29 @@ impl Config {
             })
         };
 
+        let schema = if let Some(file) = &overrides.schema {
+            Some(Resolved {
+                value: env.cwd.join(file),
+                source: Source::Flag("--schema".into()),
+            })
+        } else if let Some(file) = &env.schema {
+            Some(Resolved {
+                value: env.cwd.join(file),
+                source: Source::Env("DBTOOL_SCHEMA".into()),
+            })
+        } else if let Some(file) = &file.schema {
+            Some(Resolved {
+                value: from_file(file),
+                source: file_source(),
+            })
+        } else {
+            let default = env.cwd.join(DEFAULT_SCHEMA);
+            default.is_file().then_some(Resolved {
+                value: default,
+                source: Source::Default,
+            })
+        };
+
         let busy_timeout = overrides
             .busy_timeout_ms
             .or(file.busy_timeout_ms)
@@ -232,6 +266,7 @@ impl Config {
             backup_dir,
             backup_keep: file.backup.keep,
             backup_keep_days: file.backup.keep_days,
+            schema,
             busy_timeout,
         })
     }

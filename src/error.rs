@@ -2,6 +2,7 @@
 //! own stable codes. Nothing in the library below this file imports it; exit statuses and hints
 //! are attached by the CLI (`src/cli/errors.rs`).
 
+pub use crate::autogen::AutogenError;
 pub use crate::backup::BackupError;
 pub use crate::check::CheckError;
 pub use crate::config::ConfigError;
@@ -24,6 +25,8 @@ pub enum Error {
     Backup(Box<BackupError>),
     #[error(transparent)]
     Rebuild(Box<RebuildError>),
+    #[error(transparent)]
+    Autogen(Box<AutogenError>),
 }
 
 macro_rules! from_module_error {
@@ -42,7 +45,8 @@ from_module_error!(
     Migrate(MigrateError),
     Check(CheckError),
     Backup(BackupError),
-    Rebuild(RebuildError)
+    Rebuild(RebuildError),
+    Autogen(AutogenError)
 );
 
 impl Error {
@@ -55,6 +59,7 @@ impl Error {
             Error::Check(e) => e.code(),
             Error::Backup(e) => e.code(),
             Error::Rebuild(e) => e.code(),
+            Error::Autogen(e) => e.code(),
         }
     }
 
@@ -67,6 +72,7 @@ impl Error {
             Error::Check(e) => e.db(),
             Error::Backup(e) => e.db(),
             Error::Rebuild(e) => e.db(),
+            Error::Autogen(e) => e.db(),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! [`check::Checker`] checks one (drift, the stairway of `verify`, rehearsals, data scripts).
 #![forbid(unsafe_code)]
 
+pub mod autogen;
 pub mod backup;
 pub mod check;
 pub mod config;
@@ -14,7 +15,9 @@ pub mod db;
 pub mod error;
 pub mod migrate;
 pub mod rebuild;
+pub mod schema;
 pub mod sidefiles;
+pub mod sql;
 
 pub use check::Checker;
 pub use error::{Error, Result};

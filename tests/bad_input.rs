@@ -389,6 +389,7 @@ fn a_path_that_is_not_a_sqlite_database_is_refused() {
 fn a_sql_error_names_file_statement_line_and_sqlite_message_and_applies_nothing() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "1"]);
     // A plan of three: V2 and V3 succeed, V4 fails at its third statement (line 5).
     env.migration(
@@ -427,6 +428,7 @@ fn a_syntax_error_names_its_line() {
         "CREATE TABLE b(x);\n\n-- comment\nCREAT TABLE c(x);\n",
         None,
     );
+    env.empty_db(); // `upgrade` never creates the database
     let stderr = refused(
         &env,
         &["upgrade"],
@@ -444,6 +446,7 @@ fn begin_and_commit_inside_a_migration_are_refused_with_a_hint() {
     let env = TestEnv::new();
     env.migration(1, "a", "CREATE TABLE a(x);\n", None);
     env.migration(2, "b", "BEGIN;\nCREATE TABLE b(x);\nCOMMIT;\n", None);
+    env.empty_db(); // `upgrade` never creates the database
     let stderr = refused(
         &env,
         &["upgrade"],
@@ -546,6 +549,7 @@ fn cascade_children_keep_their_rows_when_a_migration_recreates_the_parent() {
          ALTER TABLE new_parent RENAME TO parent;\n",
         None,
     );
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     assert_eq!(versions(&env.db()), vec![1, 2]);
     assert_eq!(int(&env.db(), "SELECT count(*) FROM child"), 2);

@@ -52,6 +52,11 @@ impl Project {
         self.path("content.db")
     }
 
+    /// An empty content.db (`upgrade` never creates the file).
+    fn empty_db(&self) {
+        std::fs::write(self.db(), b"").unwrap();
+    }
+
     fn migration(&self, file: &str, sql: &str) {
         std::fs::write(self.path("migrations").join(file), sql).unwrap();
     }
@@ -251,6 +256,7 @@ fn check_finds_a_missing_applied_migration_file_and_skips_drift() {
 #[test]
 fn check_finds_pending_migrations() {
     let p = Project::new();
+    p.empty_db(); // `upgrade` never creates the database
     let (code, _, err) = p.run(&["upgrade", "4"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = p.run(&["check"]);
@@ -513,6 +519,7 @@ fn verify_data_finds_a_down_that_loses_rows() {
 #[test]
 fn rehearse_reports_each_step_and_leaves_the_file_byte_identical() {
     let p = Project::new();
+    p.empty_db(); // `upgrade` never creates the database
     p.run(&["upgrade", "4"]);
     p.sql("INSERT INTO users (linkedin_sub, name) VALUES ('a', 'Ann'), ('b', 'Bob');");
     let before = p.bytes();
@@ -554,6 +561,7 @@ fn rehearse_copies_a_live_wal_database_consistently() {
     // Rows committed to the -wal file and not yet checkpointed are part of the database; a copy
     // of the main file alone would miss them.
     let p = Project::new();
+    p.empty_db(); // `upgrade` never creates the database
     p.run(&["upgrade", "4"]);
     let conn = Connection::open(p.db()).unwrap();
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;")
@@ -649,6 +657,7 @@ fn rehearse_accepts_violations_that_a_later_step_of_the_plan_repairs() {
 #[test]
 fn upgrade_rehearse_upgrades_after_a_passing_rehearsal() {
     let p = Project::new();
+    p.empty_db(); // `upgrade` never creates the database
     p.run(&["upgrade", "4"]);
     let (code, out, err) = p.run(&["upgrade", "--rehearse"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -766,7 +775,7 @@ fn inspect_describes_the_file() {
     let before = p.bytes();
     let (code, json) = p.json(&["inspect"]);
     assert_eq!(code, 0);
-    assert_eq!(json["schema_version"], 8);
+    assert_eq!(json["current_version"], 8);
     assert_eq!(json["is_head"], true);
     assert_eq!(json["journal_mode"], "delete");
     assert_eq!(json["page_size"], 4096);

@@ -161,6 +161,7 @@ fn regression_a_no_transaction_migration_is_not_run_twice_by_concurrent_upgrades
 fn a_lock_held_past_the_busy_timeout_is_exit_4_and_changes_nothing() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "2"]);
     let before = bytes(&env.db());
 
@@ -221,6 +222,7 @@ fn regression_kill_9_mid_plan_leaves_the_old_version_and_read_only_commands_reco
         "CREATE TABLE small(x);\nINSERT INTO small VALUES (1);\n",
         None,
     );
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     let size_before = std::fs::metadata(env.db()).unwrap().len();
     env.migration(2, "tiny", "CREATE TABLE tiny(x);\n", None);
@@ -274,6 +276,7 @@ fn a_run_lock_held_past_the_busy_timeout_is_exit_4_and_changes_nothing() {
         "-- dbtool:no-transaction\nPRAGMA journal_mode = WAL;\n",
         None,
     );
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "1"]);
     let before = bytes(&env.db());
     // Another dbtool run in progress (in a no-transaction step, holding no SQLite lock).

@@ -45,14 +45,48 @@ fn config_json(
 fn defaults_are_content_db_and_migrations_in_the_current_folder() {
     let env = TestEnv::new();
     let run = env.ok(&["config"]);
+    // the backup folder's name ends in a hash of the database's full path
+    let stdout = run.stdout();
+    let hash_at = stdout.find("backups/content-").unwrap() + "backups/content-".len();
+    let stdout = format!("{}HASH{}", &stdout[..hash_at], &stdout[hash_at + 8..]);
     assert_eq!(
-        run.stdout(),
+        stdout,
         "config file:  (none found)\n\
          database:     $TMP/content.db  [default]\n\
          migrations:   $TMP/migrations  [default]\n\
-         backup dir:   (per-database folder in the platform data directory)  [default]\n\
+         backup dir:   $TMP/home/.local/share/dbtool/backups/content-HASH  [default: per database, in the data directory]\n\
+         retention:    the newest 10 backups per database  [default]\n\
+         schema:       (none: no --schema, DBTOOL_SCHEMA, schema key or ./schema.sql)\n\
          busy timeout: 5000 ms\n"
     );
+}
+
+#[test]
+fn declared_schema_flag_beats_environment_beats_config_file_beats_default() {
+    let env = TestEnv::new();
+    let root = env.root();
+    let json = config_json(&env, root, &[], &[]);
+    assert!(json["schema"].is_null(), "{json}");
+
+    env.write("schema.sql", "CREATE TABLE t(x);\n");
+    let json = config_json(&env, root, &[], &[]);
+    assert_eq!(json["schema"]["value"], "$TMP/schema.sql");
+    assert_eq!(json["schema"]["source"]["kind"], "default");
+
+    env.write("app/dbtool.toml", "schema = \"db/declared.sql\"\n");
+    let app = root.join("app");
+    let json = config_json(&env, &app, &[], &[]);
+    assert_eq!(json["schema"]["value"], "$TMP/app/db/declared.sql");
+    assert_eq!(json["schema"]["source"]["kind"], "config-file");
+
+    let envs = [("DBTOOL_SCHEMA", "env.sql")];
+    let json = config_json(&env, &app, &envs, &[]);
+    assert_eq!(json["schema"]["value"], "$TMP/app/env.sql");
+    assert_eq!(json["schema"]["source"]["detail"], "DBTOOL_SCHEMA");
+
+    let json = config_json(&env, &app, &envs, &["--schema", "flag.sql"]);
+    assert_eq!(json["schema"]["value"], "$TMP/app/flag.sql");
+    assert_eq!(json["schema"]["source"]["detail"], "--schema");
 }
 
 #[test]
@@ -71,6 +105,7 @@ fn database_url_forms_and_unsupported_schemes() {
         let json = config_json(&env, env.root(), &[("DATABASE_URL", url)], &[]);
         assert_eq!(json["database"]["value"], format!("$TMP/{file}"), "{url}");
         assert_eq!(json["database"]["source"]["detail"], "DATABASE_URL");
+        std::fs::write(env.root().join(file), b"").unwrap(); // `upgrade` never creates it
         let (code, _, stderr) = run_in(
             &env,
             env.root(),
@@ -96,6 +131,7 @@ fn database_url_forms_and_unsupported_schemes() {
         assert!(stderr.contains("hint: use sqlite:PATH"), "{stderr}");
     }
     // --database accepts the same forms.
+    std::fs::write(env.root().join("flag.db"), b"").unwrap();
     env.ok(&["--database", "sqlite:flag.db", "upgrade", "+1"]);
     assert_eq!(versions(&env.root().join("flag.db")), vec![1]);
 }
@@ -160,6 +196,7 @@ fn flag_beats_environment_beats_config_file_beats_default() {
             "flag_migrations",
         ),
     ] {
+        std::fs::write(root.join(db), b"").unwrap(); // `upgrade` never creates it
         let (code, _, stderr) = run_in(&env, root, envs, args);
         assert_eq!(code, 0, "{stderr}");
         assert_eq!(common::history(&root.join(db)), vec![(1, name.to_string())]);

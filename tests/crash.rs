@@ -266,6 +266,7 @@ fn scenario(name: &'static str, mode: Mode) -> Scenario {
     let template = World::new();
     let no_transaction = name == "upgrade-no-transaction";
     write_migrations(&template, no_transaction);
+    template.write("content.db", ""); // `upgrade` never creates the database: an empty one
     let mut also_allowed = Vec::new();
     let args: Vec<&'static str> = match name {
         "upgrade" | "upgrade-no-transaction" => {
@@ -690,6 +691,7 @@ fn defect_2_reset_killed_between_removing_the_wal_and_its_rename_keeps_every_row
         "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);\n",
     );
     template.write("seed.sql", "INSERT INTO t(v) VALUES ('seed');\n");
+    template.write("content.db", ""); // `upgrade` never creates the database
     template.ok(&["upgrade"]);
     // A writer with autocheckpoint off, killed after committing: the rows are only in the -wal.
     let mut writer = Command::new("sqlite3")

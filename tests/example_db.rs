@@ -37,7 +37,7 @@ fn example_database_matches_migrations() {
     let dir = tempfile::tempdir().unwrap();
     let fresh = dir.path().join("fresh.db");
     Migrator::new(&fresh, &migrations)
-        .upgrade(dbtool::UpTarget::Head, &Default::default())
+        .init(&Default::default())
         .unwrap();
     assert_eq!(schema(&example), schema(&fresh), "{hint}");
 

@@ -102,6 +102,7 @@ fn upgrade_to_plus_n_a_version_and_head() {
     let env = TestEnv::new();
     env.library_set();
 
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "+1"]);
     assert_eq!(versions(&env.db()), vec![1]);
     assert_eq!(tables(&env.db()), vec!["authors"]);
@@ -130,6 +131,7 @@ fn upgrade_to_plus_n_a_version_and_head() {
 fn upgrade_targets_that_make_no_sense_are_usage_errors() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "2"]);
     let before = bytes(&env.db());
 
@@ -209,6 +211,7 @@ fn downgrade_by_steps_to_a_version_and_to_base() {
 fn downgrade_targets_that_make_no_sense_are_usage_errors() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "2"]);
     let before = bytes(&env.db());
 
@@ -251,6 +254,7 @@ fn current_says_version_name_and_whether_it_is_head() {
     );
     assert!(!env.db().exists(), "current never creates the database");
 
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "+1"]);
     env.ok(&["downgrade", "base"]);
     assert_eq!(
@@ -274,11 +278,11 @@ fn current_says_version_name_and_whether_it_is_head() {
     assert_eq!(env.ok(&["current"]).stdout(), "4 add_isbn (head)\n");
 
     let json = env.ok(&["current", "--json"]).json();
-    assert_eq!(json["version"], 4);
+    assert_eq!(json["current_version"], 4);
     assert_eq!(json["name"], "add_isbn");
-    assert_eq!(json["head"], 4);
+    assert_eq!(json["head_version"], 4);
     assert_eq!(json["is_head"], true);
-    assert_eq!(json["pending"], 0);
+    assert_eq!(json["pending"], serde_json::json!([]));
 }
 
 #[test]
@@ -286,6 +290,7 @@ fn history_shows_every_state_oldest_first() {
     let env = TestEnv::new();
     env.library_set();
     env.migration(5, "later", "CREATE TABLE later(x);\n", None);
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "3"]);
     // V2 edited after it was applied, V3's file gone, V4 and V5 pending.
     let v2 = env.migrations().join("V0002__create_books.sql");
@@ -355,8 +360,8 @@ fn history_shows_every_state_oldest_first() {
             "pending"
         ]
     );
-    assert_eq!(json["current"], 3);
-    assert_eq!(json["head"], 5);
+    assert_eq!(json["current_version"], 3);
+    assert_eq!(json["head_version"], 5);
 
     let verbose = env.ok(&["history", "--verbose"]).stdout();
     assert!(
@@ -401,6 +406,7 @@ fn status_exit_code_is_3_when_anything_is_pending() {
     assert_eq!(run.code(), 3, "{}", run.stdout());
     assert!(!env.db().exists(), "status never creates the database");
 
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "2"]);
     let run = env.run(&["status", "--exit-code"]);
     assert_eq!(run.code(), 3);
@@ -434,6 +440,7 @@ fn status_exit_code_is_3_when_anything_is_pending() {
 #[test]
 fn create_writes_zero_padded_pairs_and_refuses_empty_names() {
     let env = TestEnv::new();
+    std::fs::create_dir(env.migrations()).unwrap(); // `create` never makes the folder
 
     let run = env.ok(&["create", "Add user preferences table"]);
     assert_eq!(
@@ -470,6 +477,7 @@ fn create_writes_zero_padded_pairs_and_refuses_empty_names() {
     );
 
     // The generated pair is a working migration: it applies and reverts.
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     assert_eq!(versions(&env.db()), vec![1, 41, 42]);
     env.ok(&["downgrade", "41"]);
@@ -560,9 +568,15 @@ fn dry_run_prints_the_plan_and_sql_and_leaves_the_file_byte_identical() {
     let env = TestEnv::new();
     env.library_set();
 
-    // On a database that does not exist yet: nothing is created.
-    let run = env.ok(&["upgrade", "--dry-run"]);
+    // On a database that does not exist yet: refused like the real run, nothing is created.
+    env.run(&["upgrade", "--dry-run"]).assert_error(
+        1,
+        "error[database-missing]: database $TMP/content.db does not exist",
+    );
     assert!(!env.db().exists());
+    env.empty_db();
+    let run = env.ok(&["upgrade", "--dry-run"]);
+    assert_eq!(bytes(&env.db()), b"", "the dry run wrote nothing");
     assert!(run
         .stdout()
         .contains("CREATE TABLE authors(id INTEGER PRIMARY KEY, name TEXT NOT NULL);"));
@@ -630,14 +644,14 @@ fn json_output_parses_for_every_command() {
 
     let down = env.ok(&["downgrade", "-2", "--json"]).json();
     assert_eq!(
-        (down["from"].as_i64(), down["to"].as_i64()),
+        (down["from_version"].as_i64(), down["to_version"].as_i64()),
         (Some(4), Some(2))
     );
     assert_eq!(down["steps"][0]["action"], "revert");
 
     let up = env.ok(&["upgrade", "--json"]).json();
     assert_eq!(up["operation"], "upgrade");
-    assert_eq!(up["to"], 4);
+    assert_eq!(up["to_version"], 4);
 
     let stamp = env.ok(&["stamp", "head", "--json"]).json();
     assert_eq!(stamp["steps"], serde_json::json!([]));
@@ -705,6 +719,7 @@ fn the_example_project_initialises_and_round_trips() {
 fn current_reads_file_names_only_but_still_checks_them() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "2"]);
     // `current` does not read or hash files (that is `status`'s job, and most of the cost)...
     env.write("migrations/V0005__latin1.sql", b"SELECT 'Jos\xe9';\n");

@@ -28,6 +28,7 @@ fn journal_mode_wal_in_the_middle_of_a_plan() {
         Some("DELETE FROM authors;\n"),
     );
 
+    env.empty_db(); // `upgrade` never creates the database
     let run = env.ok(&["upgrade"]);
     let stdout = run.stdout();
     let wal_line = stdout.lines().find(|l| l.contains("V2__wal")).unwrap();
@@ -62,6 +63,7 @@ fn vacuum_in_the_middle_of_a_plan() {
         None,
     );
 
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "2"]);
     assert!(
         int(&env.db(), "PRAGMA freelist_count") > 100,
@@ -86,7 +88,7 @@ fn vacuum_in_the_middle_of_a_plan() {
             std::fs::read(entry.path()).unwrap(),
         );
     }
-    env2.ok(&["upgrade"]);
+    env2.ok(&["init"]);
     assert_eq!(versions(&env2.db()), vec![1, 2, 3, 4]);
     assert_eq!(int(&env2.db(), "PRAGMA freelist_count"), 0);
 }
@@ -106,6 +108,7 @@ fn regression_a_failing_no_transaction_migration_says_what_is_committed() {
     );
     env.migration(4, "d", "CREATE TABLE d(x);\n", None);
 
+    env.empty_db(); // `upgrade` never creates the database
     let run = env.run(&["upgrade"]);
     run.assert_error(
         1,
@@ -168,6 +171,7 @@ fn cascade_after_no_transaction_project(env: &TestEnv) {
 fn regression_cascade_after_a_no_transaction_step_keeps_the_children() {
     let env = TestEnv::new();
     cascade_after_no_transaction_project(&env);
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "1"]);
     common::exec(
         &env.db(),
@@ -204,6 +208,7 @@ fn verify_runs_the_upgrade_executor_across_a_no_transaction_step() {
     // The stairway and the data walk see what upgrade does: no step loses the children.
     let env = TestEnv::new();
     cascade_after_no_transaction_project(&env);
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade", "3"]);
     common::exec(
         &env.db(),

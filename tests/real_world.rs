@@ -41,6 +41,7 @@ fn empty_downs_are_warned_about_everywhere() {
         "CREATE TABLE sessions (id INTEGER PRIMARY KEY, account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE, token TEXT);\n",
         Some("-- write the down migration here\n\n;\n"),
     );
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
 
     let status = env.ok(&["status"]);
@@ -192,8 +193,8 @@ fn verify_keeps_checking_after_downs_that_fail_or_do_not_restore() {
     assert_eq!(json["migration_runs"], 6 + 5 + 3 + 5, "{json}");
 }
 
-/// A down that rebuilds a table with its columns in another order made `verify --data` blame
-/// the migrations below it (`data-reapply-differs`) without naming it. Now the down is named
+/// A down that rebuilds a table differently (columns in another order, a constraint lost) made
+/// `verify --data` blame the migrations below it (`data-reapply-differs`) without naming it. Now the down is named
 /// and the walk stops there.
 #[test]
 fn verify_data_names_the_down_that_broke_the_walk() {
@@ -203,8 +204,9 @@ fn verify_data_names_the_down_that_broke_the_walk() {
         4,
         "accounts_plan",
         "ALTER TABLE accounts ADD COLUMN plan TEXT;\n",
-        // Rebuilds accounts without plan, but with email before name.
-        Some("CREATE TABLE accounts_old (id INTEGER PRIMARY KEY, email TEXT, name TEXT NOT NULL);\nINSERT INTO accounts_old (id, email, name) SELECT id, email, name FROM accounts;\nDROP TABLE accounts;\nALTER TABLE accounts_old RENAME TO accounts;\nCREATE INDEX accounts_email ON accounts(email);\n"),
+        // Rebuilds accounts without plan, but with email before name and name nullable (column
+        // order alone is not a difference in the one schema model; the lost NOT NULL is).
+        Some("CREATE TABLE accounts_old (id INTEGER PRIMARY KEY, email TEXT, name TEXT);\nINSERT INTO accounts_old (id, email, name) SELECT id, email, name FROM accounts;\nDROP TABLE accounts;\nALTER TABLE accounts_old RENAME TO accounts;\nCREATE INDEX accounts_email ON accounts(email);\n"),
     );
     env.migration(
         5,
@@ -212,12 +214,15 @@ fn verify_data_names_the_down_that_broke_the_walk() {
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);\n",
         Some("DROP TABLE notes;\n"),
     );
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     exec(
         &env.db(),
         "INSERT INTO accounts (id, name, email, plan) VALUES (1, 'a', 'a@x', 'free'), (2, 'b', 'b@x', NULL);
          INSERT INTO sessions (account_id, token) VALUES (1, 't1'), (2, 't2');
-         INSERT INTO notes (body) VALUES ('n');",
+         INSERT INTO notes (body) VALUES ('n');
+         -- drift elsewhere (found on real histories: a table rebuilt by hand) must not hide it
+         CREATE INDEX by_hand ON sessions(token);",
     );
     let json = env
         .run(&["verify", "--data", "content.db", "--json"])

@@ -79,6 +79,8 @@ impl Project {
         );
         p.write("V0002__data.sql", DATA);
         p.write("V0002__data.down.sql", "DELETE FROM posts;\n");
+        // `upgrade` never creates the database: start from an empty one.
+        std::fs::write(p.db(), b"").unwrap();
         p
     }
     fn write(&self, name: &str, sql: &str) {
@@ -134,10 +136,14 @@ impl Project {
 /// Normalised schema (internal tables aside) and every row of every ordinary table.
 fn state(p: &Project) -> (Vec<(String, String, String)>, Vec<String>) {
     let c = p.conn();
-    let schema: Vec<(String, String, String)> = dbtool::rebuild::schema::normalized(&c)
+    let schema: Vec<(String, String, String)> = dbtool::schema::Model::read(&c)
         .unwrap()
-        .into_iter()
-        .filter(|(_, name, _)| !name.starts_with("sqlite_"))
+        .objects
+        .iter()
+        .map(|o| {
+            let canonical = dbtool::schema::model::canonical(&o.sql);
+            (o.kind.clone(), o.name.to_ascii_lowercase(), canonical)
+        })
         .collect();
     let mut data = Vec::new();
     let tables: Vec<(String, i64)> = c

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use dbtool::rebuild::{generate, schema, GenerateOptions, Generated, RebuildError, RebuildSpec};
+use dbtool::rebuild::{generate, GenerateOptions, Generated, RebuildError, RebuildSpec};
+use dbtool::schema::{self, model::canonical, Model};
 use rusqlite::Connection;
 
 mod common;
@@ -107,7 +108,19 @@ fn snapshot(db: &Db) -> (Vec<(String, String, String)>, Vec<String>) {
         data.extend(seq.into_iter().map(|r| format!("seq {r}")));
     }
     data.sort();
-    (schema::normalized(&c).unwrap(), data)
+    let model = Model::read(&c).unwrap();
+    let normalised = model
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                o.kind.clone(),
+                o.name.to_ascii_lowercase(),
+                canonical(&o.sql),
+            )
+        })
+        .collect();
+    (normalised, data)
 }
 
 fn fk_check(db: &Db) -> Vec<String> {

@@ -30,6 +30,7 @@ fn temp_files(dir: &Path) -> Vec<String> {
 fn defect_3_reset_keeps_the_database_files_mode_owner_and_inode() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     let db = env.db();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -70,6 +71,7 @@ fn defect_3_reset_keeps_the_database_files_mode_owner_and_inode() {
 fn defect_4_restoring_a_wal_database_leaves_no_temporary_file() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     exec(&env.db(), "PRAGMA journal_mode=WAL;");
     env.ok(&["backup"]);
@@ -87,6 +89,7 @@ fn defect_4_restoring_a_wal_database_leaves_no_temporary_file() {
 fn defect_4_a_killed_runs_leftovers_are_reported_then_removed_by_the_next_write() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     let backups = env.root().join("backups");
     std::fs::create_dir(&backups).unwrap();
@@ -171,6 +174,7 @@ fn defect_5_a_symlink_planted_at_the_lock_path_is_not_followed() {
     let lock = env.root().join("content.db.dbtool-lock");
     std::os::unix::fs::symlink(&victim, &lock).unwrap();
 
+    env.empty_db(); // `upgrade` never creates the database
     let run = env.run(&["upgrade"]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
     assert!(
@@ -193,6 +197,7 @@ fn defect_5_a_symlink_planted_at_the_lock_path_is_not_followed() {
 fn defect_5_a_symlink_planted_at_a_backup_path_is_not_followed() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     let victim = env.root().join("victim.db.zst");
     let out = env.root().join("out.db.zst");
@@ -209,6 +214,7 @@ fn defect_5_a_symlink_planted_at_a_backup_path_is_not_followed() {
 fn defect_7_the_binary_has_no_crash_hook() {
     let env = TestEnv::new();
     env.library_set();
+    env.empty_db(); // `upgrade` never creates the database
     env.ok(&["upgrade"]);
     for phase in ["backup", "read-back"] {
         let out = env

@@ -35,8 +35,9 @@ pub use error::BackupError;
 pub use format::{BackupMeta, SnapshotMethod, FORMAT_VERSION};
 pub use snapshot::{MethodChoice, Snapshot, SnapshotInfo};
 pub use store::{
-    backup_file_name, canonical_db_path, cleanup_leftovers, list, prune, read_entry, resolve_dir,
-    BackupDir, BackupDirOrigin, BackupEntry, PruneReport, Retention,
+    backup_file_name, canonical_db_path, cleanup_leftovers, data_root, folders, list, prune,
+    prune_plan, read_entry, remove_folder_backups, resolve_dir, BackupDir, BackupDirOrigin,
+    BackupEntry, FolderSummary, PruneReport, Retention,
 };
 pub use swap::ReplacedBy;
 
@@ -141,10 +142,21 @@ pub fn create(
 ) -> Result<BackupReport, BackupError> {
     snapshot::check_database_path(db)?;
     let (dir, fixed_name) = output_location(opts)?;
+    let dir_existed = dir.exists();
     store::ensure_dir(&dir)?;
     let leftovers_removed = cleanup_leftovers(&dir);
 
-    let mut snap = Snapshot::begin(db, opts.method, opts.busy_timeout, &dir)?;
+    let mut snap = match Snapshot::begin(db, opts.method, opts.busy_timeout, &dir) {
+        Ok(snap) => snap,
+        Err(e) => {
+            // A file that turns out not to be a database (or cannot be read) leaves no empty
+            // backup folder behind (`remove_dir` only removes an empty one).
+            if !dir_existed {
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e);
+        }
+    };
     let info = snap.info().clone();
     let source_path = canonical_db_path(db);
     let mut meta = BackupMeta {

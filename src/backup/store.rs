@@ -53,12 +53,9 @@ pub fn resolve_dir(db: &Path, explicit: Option<&Path>) -> BackupDir {
         };
     }
     let canonical = canonical_db_path(db);
-    let data_dir = directories::ProjectDirs::from("", "", "dbtool")
-        .map(|p| p.data_dir().to_path_buf())
-        .filter(|d| home_exists(d));
-    match data_dir {
-        Some(data) => BackupDir {
-            path: data.join("backups").join(database_key(&canonical)),
+    match data_root() {
+        Some(root) => BackupDir {
+            path: root.join(database_key(&canonical)),
             origin: BackupDirOrigin::DataDir,
         },
         None => {
@@ -75,6 +72,88 @@ pub fn resolve_dir(db: &Path, explicit: Option<&Path>) -> BackupDir {
             }
         }
     }
+}
+
+/// `<data dir>/backups`, the folder holding one backup folder per database (when there is a
+/// usable home folder).
+pub fn data_root() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "dbtool")
+        .map(|p| p.data_dir().to_path_buf())
+        .filter(|d| home_exists(d))
+        .map(|d| d.join("backups"))
+}
+
+/// One backup folder under [`data_root`] (`dbtool backups --all`).
+#[derive(Clone, Debug, Serialize)]
+pub struct FolderSummary {
+    pub path: PathBuf,
+    /// The database its backups were taken from (from the newest readable one's metadata).
+    pub database: Option<PathBuf>,
+    /// Whether that database file still exists; a folder whose database is gone is an orphan.
+    pub database_exists: bool,
+    pub backups: usize,
+    pub size: u64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub newest: Option<OffsetDateTime>,
+}
+
+impl FolderSummary {
+    pub fn orphan(&self) -> bool {
+        self.database.is_some() && !self.database_exists
+    }
+}
+
+/// Every backup folder under `root`, sorted by path. Folders holding no backup are skipped.
+pub fn folders(root: &Path) -> Result<Vec<FolderSummary>, BackupError> {
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(BackupError::BackupDir {
+                path: root.into(),
+                source: e,
+            })
+        }
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let backups = list(&path)?;
+        if backups.is_empty() {
+            continue;
+        }
+        let newest = backups.iter().find_map(|b| b.meta.as_ref());
+        let database = newest.map(|m| PathBuf::from(&m.source_path));
+        out.push(FolderSummary {
+            database_exists: database.as_deref().is_some_and(Path::exists),
+            database,
+            size: backups.iter().map(|b| b.size).sum(),
+            newest: newest.map(|m| m.created_at),
+            backups: backups.len(),
+            path,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Delete every backup in `folder` and then the folder itself if nothing else is left in it
+/// (`prune --orphans`). Returns the deleted backups.
+pub fn remove_folder_backups(folder: &Path) -> Result<Vec<BackupEntry>, BackupError> {
+    let backups = list(folder)?;
+    for entry in &backups {
+        fs::remove_file(&entry.path).map_err(|e| BackupError::Write {
+            path: entry.path.clone(),
+            doing: "deleting a backup of a database that no longer exists",
+            source: e,
+        })?;
+    }
+    let _ = cleanup_leftovers(folder);
+    let _ = fs::remove_dir(folder);
+    Ok(backups)
 }
 
 /// The data dir is only usable when the home folder it hangs off exists (service accounts often
@@ -476,6 +555,27 @@ pub fn prune(
     retention: Retention,
     now: OffsetDateTime,
 ) -> Result<PruneReport, BackupError> {
+    let report = prune_plan(dir, source_path, retention, now)?;
+    for entry in &report.deleted {
+        fs::remove_file(&entry.path).map_err(|e| BackupError::Write {
+            path: entry.path.clone(),
+            doing: "deleting an old backup",
+            source: e,
+        })?;
+    }
+    if !report.deleted.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(report)
+}
+
+/// What [`prune`] would delete and keep, deleting nothing (`prune --dry-run`).
+pub fn prune_plan(
+    dir: &Path,
+    source_path: &Path,
+    retention: Retention,
+    now: OffsetDateTime,
+) -> Result<PruneReport, BackupError> {
     let source = source_path.to_string_lossy();
     let mine: Vec<BackupEntry> = list(dir)?
         .into_iter()
@@ -494,16 +594,8 @@ pub fn prune(
         if keep {
             kept.push(entry);
         } else {
-            fs::remove_file(&entry.path).map_err(|e| BackupError::Write {
-                path: entry.path.clone(),
-                doing: "deleting an old backup",
-                source: e,
-            })?;
             deleted.push(entry);
         }
-    }
-    if !deleted.is_empty() {
-        sync_dir(dir)?;
     }
     Ok(PruneReport {
         dir: dir.into(),

@@ -21,12 +21,13 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::schema::{Change, Schema, SchemaDiff};
+use super::read_model;
 use super::Result;
 use super::{integrity_problems, run_steps, Checker, Finding};
 use crate::db::{self, DbError, OpenMode};
 use crate::migrate::Step;
 use crate::migrate::{self, AppliedMigration, MigrationSet, Overview};
+use crate::schema::{Change, Model, SchemaDiff};
 
 /// How thoroughly to check the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -42,6 +43,8 @@ pub enum IntegrityLevel {
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
     pub integrity: IntegrityLevel,
+    /// The declared schema (`schema.sql`), compared with the migrations' head.
+    pub schema_file: Option<PathBuf>,
 }
 
 /// `check`'s result. Clean when `findings` is empty.
@@ -49,7 +52,9 @@ pub struct CheckOptions {
 pub struct CheckReport {
     pub database: PathBuf,
     pub migrations: PathBuf,
+    #[serde(rename = "current_version")]
     pub current: Option<i32>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub integrity: IntegrityLevel,
     /// Whether the schema was compared (it is not when an applied migration's file is missing).
@@ -134,6 +139,10 @@ pub(super) fn check_against(
         Drift::NotChecked(why) => report.notes.push(why),
     }
 
+    if let Some(file) = &options.schema_file {
+        report.findings.extend(schema_file_findings(set, file)?);
+    }
+
     let full = options.integrity == IntegrityLevel::Full;
     let messages = integrity_problems(&conn, database, full)?;
     if !messages.is_empty() {
@@ -213,21 +222,62 @@ fn drift(
             return Ok(Drift::Checked(vec![finding]));
         }
     };
-    let actual = Schema::read(conn, database)?;
+    let actual = read_model(conn, database)?;
     let expected_label = format!("the migrations up to {}", version_text(current));
     let diff = expected.diff(&actual, &expected_label, "the database");
     Ok(Drift::Checked(drift_findings(&diff)))
 }
 
 /// The schema `files` produce, applied in order on an in-memory database.
-pub(super) fn expected_schema(files: &[&migrate::MigrationFile]) -> Result<Schema> {
+pub(super) fn expected_schema(files: &[&migrate::MigrationFile]) -> Result<Model> {
     let path = Path::new(":memory:");
     let conn = Connection::open_in_memory()
         .map_err(|e| DbError::sqlite("opening a scratch database", path, e))?;
     if !files.is_empty() {
         run_steps(&conn, path, files.iter().map(|f| Step::apply(f)).collect())?;
     }
-    Schema::read(&conn, path)
+    read_model(&conn, path)
+}
+
+/// `schema-file-drift`: the declared schema against the schema at the head of `set` (the CI
+/// guard for "edited schema.sql, forgot to generate the migration").
+pub(super) fn schema_file_findings(set: &MigrationSet, file: &Path) -> Result<Vec<Finding>> {
+    let declared = match crate::schema::declared::load(file) {
+        Ok(declared) => declared,
+        Err(e) => {
+            let mut finding = Finding::new("schema-file-invalid", e.to_string())
+                .with_hint("the declared schema must run on an empty database as it is");
+            if let Some(cause) = std::error::Error::source(&e) {
+                finding.details.push(format!("caused by: {cause}"));
+            }
+            return Ok(vec![finding]);
+        }
+    };
+    let all: Vec<&migrate::MigrationFile> = set.migrations.iter().collect();
+    // Migrations that fail are reported by the stairway and the drift check; nothing to add.
+    let Ok(head) = expected_schema(&all) else {
+        return Ok(Vec::new());
+    };
+    let declared_model = read_model(&declared.conn, file)?;
+    let head_label = format!(
+        "the migrations' head ({})",
+        version_text(set.head().map(|m| m.version))
+    );
+    let diff = head.diff(&declared_model, &head_label, &file.display().to_string());
+    if diff.is_empty() {
+        return Ok(Vec::new());
+    }
+    let objects: Vec<String> = diff.changes.iter().map(|c| c.object()).collect();
+    Ok(vec![Finding::new(
+        "schema-file-drift",
+        format!(
+            "the declared schema {} differs from the migrations' head: {}",
+            file.display(),
+            objects.join(", ")
+        ),
+    )
+    .with_hint("generate the migration with `dbtool create \"…\" --autogenerate`, or rewrite the file with `dbtool schema -o FILE`")
+    .with_diff(diff)])
 }
 
 /// One finding per object that differs, each carrying its own part of the diff.

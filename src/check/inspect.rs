@@ -18,6 +18,7 @@ use crate::migrate::{self, MigrationSet};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InspectReport {
+    #[serde(rename = "database")]
     pub path: PathBuf,
     /// Size of the database file in bytes (without `-wal`).
     pub size_bytes: u64,
@@ -31,12 +32,14 @@ pub struct InspectReport {
     pub sqlite_version: String,
     pub user_version: i64,
     /// Highest applied migration (`None`: no history).
+    #[serde(rename = "current_version")]
     pub schema_version: Option<i32>,
     pub schema_name: Option<String>,
     /// Newest migration in the folder (`None`: no migrations, or the folder could not be read).
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub is_head: bool,
-    pub pending: usize,
+    pub pending: Vec<i32>,
     /// Why the migrations folder could not be read, if it could not.
     pub migrations_problem: Option<String>,
     /// Largest (most rows) first.
@@ -93,9 +96,13 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
     let (head, pending, migrations_problem) = match MigrationSet::load(checker.migrations_dir()) {
         Ok(set) => {
             let overview = migrate::Overview::new(&set, &applied);
-            (overview.head, overview.pending().count(), None)
+            (
+                overview.head,
+                overview.pending().map(|e| e.version).collect(),
+                None,
+            )
         }
-        Err(e) => (None, 0, Some(e.to_string())),
+        Err(e) => (None, Vec::new(), Some(e.to_string())),
     };
     let schema_version = newest.map(|a| a.version);
     let mut tables = Vec::new();

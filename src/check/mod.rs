@@ -14,7 +14,6 @@
 mod drift;
 mod inspect;
 mod rehearse;
-pub mod schema;
 mod scratch;
 mod script;
 mod verify;
@@ -31,11 +30,12 @@ use crate::db::DbError;
 use crate::migrate::MigrateError;
 use crate::migrate::{self, Action, Operation, Plan, Step, StepReport};
 use crate::rebuild::RebuildError;
+use crate::schema::Model;
 
+pub use crate::schema::SchemaDiff;
 pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
 pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
 pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
-pub use schema::{Schema, SchemaDiff};
 pub use script::{ExecOptions, ExecReport, ScriptKind};
 pub use verify::{DataReport, VerifyOptions, VerifyReport};
 
@@ -281,6 +281,21 @@ fn run_steps(conn: &Connection, path: &Path, steps: Vec<Step>) -> Result<Vec<Ste
         operation,
         &mut |_, _, _| Ok(()),
     )?)
+}
+
+/// A private read-write copy of `source` in a temporary folder (see [`scratch`]), for other
+/// features that rehearse on real data.
+pub(crate) fn scratch_copy(
+    source: &Path,
+    busy_timeout: Duration,
+    purpose: &str,
+) -> Result<scratch::ScratchCopy> {
+    scratch::copy(source, busy_timeout, purpose)
+}
+
+/// The schema model of a database (see [`crate::schema::model`]).
+fn read_model(conn: &Connection, path: &Path) -> Result<Model> {
+    Model::read(conn).map_err(|e| DbError::sqlite("reading the schema", path, e).into())
 }
 
 /// Rows per user table.

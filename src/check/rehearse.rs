@@ -28,8 +28,11 @@ use crate::migrate::{self, MigrateError, MigrationSet, Operation, Step, StepRepo
 #[derive(Debug, Clone, Serialize)]
 pub struct RehearsalReport {
     pub database: PathBuf,
+    #[serde(rename = "from_version")]
     pub from: Option<i32>,
+    #[serde(rename = "to_version")]
     pub to: Option<i32>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     /// Time to take the consistent copy.
     pub copy_ms: f64,

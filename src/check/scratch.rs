@@ -16,18 +16,20 @@ use super::{CheckError, Result};
 use crate::db::{self, DbError, OpenMode};
 
 /// A private read-write copy of a database; deleted on drop.
-pub(super) struct ScratchCopy {
+pub(crate) struct ScratchCopy {
     pub conn: Connection,
     pub path: PathBuf,
     // Declared last: the connection closes before the folder is removed.
     _dir: tempfile::TempDir,
 }
 
-/// Copy `source` into a new temporary folder. `purpose` names the folder (`dbtool-rehearse-…`).
+/// Copy `source` into a new temporary folder. `purpose` names the folder
+/// (`dbtool-rehearse-<pid>-…`).
 pub(super) fn copy(source: &Path, busy_timeout: Duration, purpose: &str) -> Result<ScratchCopy> {
     let src = db::open(source, OpenMode::ReadOnly, busy_timeout)?;
     let dir = tempfile::Builder::new()
-        .prefix(&format!("dbtool-{purpose}-"))
+        // The pid in the name lets an interrupted dbtool find and remove its own folder.
+        .prefix(&format!("dbtool-{purpose}-{}-", std::process::id()))
         .tempdir()
         .map_err(|e| CheckError::ScratchDir {
             database: source.to_path_buf(),

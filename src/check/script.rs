@@ -60,6 +60,7 @@ pub struct ExecReport {
     /// The changes are in the database (false under `--dry-run`).
     pub committed: bool,
     /// The schema version the database was at (the script does not change it).
+    #[serde(rename = "current_version")]
     pub version: Option<i32>,
     pub statements: Vec<StatementReport>,
     pub rows_changed: u64,

@@ -26,12 +26,13 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::drift::{self, CheckOptions, CheckReport};
-use super::schema::Schema;
+use super::read_model;
 use super::Result;
 use super::{row_counts, run_steps, scratch, with_cause, Checker, Finding};
 use crate::db::DbError;
 use crate::migrate::Step;
 use crate::migrate::{self, MigrateError, MigrationFile, MigrationSet, SqlFile};
+use crate::schema::Model;
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
@@ -39,6 +40,8 @@ pub struct VerifyOptions {
     pub check_database: bool,
     /// Run the down-then-up round trips on a copy of this database and compare row counts.
     pub data: Option<PathBuf>,
+    /// The declared schema (`schema.sql`): reported when it differs from the head.
+    pub schema_file: Option<PathBuf>,
 }
 
 /// `verify`'s result. Passed when no findings anywhere.
@@ -46,6 +49,7 @@ pub struct VerifyOptions {
 pub struct VerifyReport {
     pub migrations: PathBuf,
     pub migration_count: usize,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     /// Migrations whose down-then-up was exercised on the stairway.
     pub round_trips: usize,
@@ -121,6 +125,10 @@ pub(super) fn verify(checker: &Checker, options: &VerifyOptions) -> Result<Verif
     version_line(&set, &mut report.findings);
     downs_present(&set, &mut report.findings, &mut report.notes);
     let (base, stairs) = stairway(&set, &mut report)?;
+    if let Some(file) = &options.schema_file {
+        let findings = drift::schema_file_findings(&set, file)?;
+        report.findings.extend(findings);
+    }
 
     if options.check_database {
         report.database = Some(drift::check_against(
@@ -263,13 +271,13 @@ impl Checkpoint {
 
 /// The schema after each migration, as the stairway walked it (`None` past where it stopped);
 /// `verify --data` judges each down on the data against it.
-type Stairs = Vec<Option<Schema>>;
+type Stairs = Vec<Option<Model>>;
 
-fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Schema, Stairs)> {
+fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Stairs)> {
     let path = Path::new(":memory:");
     let mut conn = scratch()?;
     let mut checkpoint = Checkpoint::new()?;
-    let base = Schema::read(&conn, path)?;
+    let base = read_model(&conn, path)?;
     let mut stairs: Stairs = vec![None; set.migrations.len()];
     let mut prev = base.clone();
     let mut prev_label = "base (an empty database)".to_string();
@@ -294,7 +302,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Schema, St
             return Ok((base, stairs));
         }
         report.migration_runs += 1;
-        let at_n = Schema::read(&conn, path)?;
+        let at_n = read_model(&conn, path)?;
         stairs[i] = Some(at_n.clone());
         let Some(down) = Step::revert(file) else {
             prev = at_n;
@@ -352,7 +360,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Schema, St
             }
             Ok(_) => {
                 report.migration_runs += 1;
-                let after_down = Schema::read(&conn, path)?;
+                let after_down = read_model(&conn, path)?;
                 let diff = prev.diff(
                     &after_down,
                     &format!("the schema at {prev_label}"),
@@ -396,7 +404,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Schema, St
                     }
                     Ok(_) => {
                         report.migration_runs += 1;
-                        let again = Schema::read(&conn, path)?;
+                        let again = read_model(&conn, path)?;
                         let diff = at_n.diff(
                             &again,
                             &format!("after {name}'s up"),
@@ -434,14 +442,15 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Schema, St
 }
 
 /// `data-down-differs` when `file`'s down, just run on the data (which was at `at_m` before it),
-/// left another schema than the migrations give below `file`. Not judged when the data was not at
-/// the migrations' schema to begin with (drift) or the stairway did not get that far.
+/// left another schema than the migrations give below `file`. Objects where the data differed
+/// from the migrations before the down (drift) are not judged; nothing is when the stairway did
+/// not get that far.
 fn down_leaves_other_schema(
     set: &MigrationSet,
-    base: &Schema,
+    base: &Model,
     stairs: &Stairs,
     file: &MigrationFile,
-    at_m: &Schema,
+    at_m: &Model,
     conn: &Connection,
     path: &Path,
 ) -> Result<Option<Finding>> {
@@ -459,15 +468,25 @@ fn down_leaves_other_schema(
     let (Some(expected_at_m), Some(below)) = (stairs[i].as_ref(), below) else {
         return Ok(None);
     };
-    if !expected_at_m.diff(at_m, "", "").is_empty() {
-        return Ok(None);
-    }
+    // Objects the data already had differently from the migrations (drift) are not judged:
+    // only what the down did to the others.
+    let drifted: Vec<(String, String)> = expected_at_m
+        .diff(at_m, "", "")
+        .changes
+        .into_iter()
+        .map(|c| (c.kind, c.name))
+        .collect();
     let name = label(file);
-    let diff = below.diff(
-        &Schema::read(conn, path)?,
+    let mut diff = below.diff(
+        &read_model(conn, path)?,
         &format!("the schema the migrations give at {below_label}"),
         &format!("the data after {name}'s down"),
     );
+    diff.changes.retain(|c| {
+        !drifted
+            .iter()
+            .any(|(kind, n)| *kind == c.kind && *n == c.name)
+    });
     if diff.is_empty() {
         return Ok(None);
     }
@@ -496,7 +515,7 @@ fn down_file_name(file: &MigrationFile) -> String {
 
 /// "left behind table posts_archive; removed index idx_users_email on users".
 fn summary(diff: &super::SchemaDiff) -> String {
-    use super::schema::Change;
+    use crate::schema::Change;
     diff.changes
         .iter()
         .map(|c| {
@@ -520,7 +539,7 @@ fn summary(diff: &super::SchemaDiff) -> String {
 /// migrations for it.
 fn data_round_trips(
     set: &MigrationSet,
-    base: &Schema,
+    base: &Model,
     stairs: &Stairs,
     data: &Path,
     busy_timeout: Duration,
@@ -568,7 +587,7 @@ fn data_round_trips(
         };
         let lossy = file.down.as_ref().is_some_and(|d| d.directives.lossy);
         let before = row_counts(conn, path)?;
-        let schema_before = Schema::read(conn, path)?;
+        let schema_before = read_model(conn, path)?;
         if let Err(e) = run_steps(conn, path, vec![down.clone()]) {
             report.findings.push(Finding::from_error(
                 "data-down-failed",
@@ -598,7 +617,7 @@ fn data_round_trips(
         report.round_trips += 1;
         let after = row_counts(conn, path)?;
         let diff = schema_before.diff(
-            &Schema::read(conn, path)?,
+            &read_model(conn, path)?,
             &format!("the data's schema before {name}'s down"),
             &format!("after {name}'s down and up again"),
         );

@@ -17,6 +17,10 @@ use super::{safety, Context};
 pub struct Args {
     #[command(subcommand)]
     command: Option<Sub>,
+    /// Every backup folder under the data directory, with the database it belongs to; marks
+    /// those whose database no longer exists (`dbtool prune --orphans` removes them)
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(clap::Subcommand)]
@@ -55,6 +59,7 @@ struct ErrorView {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     match args.command {
+        None if args.all => list_all(ctx),
         None => list(ctx),
         Some(Sub::Verify(v)) => verify(ctx, v),
     }
@@ -103,6 +108,67 @@ fn list(ctx: &Context) -> Result<u8, Error> {
                 entry.problem.as_deref().unwrap_or("")
             )),
         }
+    }
+    Ok(exit::OK)
+}
+
+#[derive(Serialize)]
+struct AllReport {
+    root: Option<PathBuf>,
+    folders: Vec<backup::FolderSummary>,
+}
+
+fn list_all(ctx: &Context) -> Result<u8, Error> {
+    let root = backup::data_root();
+    let folders = match &root {
+        Some(root) => backup::folders(root)?,
+        None => Vec::new(),
+    };
+    let out = &ctx.out;
+    if out.json {
+        out.json(&AllReport { root, folders });
+        return Ok(exit::OK);
+    }
+    let Some(root) = root else {
+        out.line("no data directory (no home folder): backups live beside each database");
+        return Ok(exit::OK);
+    };
+    out.line(format!("backup folders in {}", root.display()));
+    if folders.is_empty() {
+        out.line("none yet");
+        return Ok(exit::OK);
+    }
+    out.line(format!(
+        "{:>7} {:>11}  {:<20}  DATABASE",
+        "BACKUPS", "SIZE", "NEWEST (UTC)"
+    ));
+    for f in &folders {
+        let newest = f
+            .newest
+            .and_then(|t| {
+                t.format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]"
+                ))
+                .ok()
+            })
+            .unwrap_or_else(|| "?".into());
+        let database = f
+            .database
+            .as_deref()
+            .map_or("(unreadable)".into(), |p| p.display().to_string());
+        let mark = if f.orphan() { "  (gone: orphaned)" } else { "" };
+        out.line(format!(
+            "{:>7} {:>11}  {:<20}  {database}{mark}",
+            f.backups,
+            progress::size(f.size),
+            newest
+        ));
+    }
+    let orphans = folders.iter().filter(|f| f.orphan()).count();
+    if orphans > 0 {
+        out.note(format!(
+            "{orphans} folder(s) belong to databases that no longer exist: `dbtool prune --orphans --dry-run` lists what `dbtool prune --orphans` deletes"
+        ));
     }
     Ok(exit::OK)
 }
@@ -160,7 +226,12 @@ fn verify(ctx: &Context, args: VerifyArgs) -> Result<u8, Error> {
     }
     let failed = outcomes.iter().filter(|o| !o.ok).count();
     if out.json {
-        out.json(&outcomes);
+        // An object, like every other command's JSON (not a top-level array).
+        out.json(&serde_json::json!({
+            "dir": dir,
+            "backups": outcomes,
+            "failed": failed,
+        }));
     } else if outcomes.is_empty() {
         out.line(format!("no backups in {}", dir.path.display()));
     } else {

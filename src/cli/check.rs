@@ -23,9 +23,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         } else {
             IntegrityLevel::Quick
         },
+        schema_file: ctx.config.schema.as_ref().map(|s| s.value.clone()),
     };
     let mut report = ctx.checker().check(&options)?;
-    findings::attach_hints(&mut report.findings);
     let leftovers = safety::leftovers(ctx);
     if !leftovers.is_empty() {
         let mut finding = Finding::new(
@@ -34,11 +34,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
                 "{} temporary file(s) left by a dbtool run that was killed",
                 leftovers.len()
             ),
-        )
-        .with_hint("the next dbtool command that writes to this database removes them (`dbtool backup` will do)");
+        );
         finding.details = leftovers.iter().map(|p| ctx.out.path(p)).collect();
         report.findings.push(finding);
     }
+    findings::attach_hints(&mut report.findings);
     let code = if report.is_clean() {
         exit::OK
     } else {

@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
             } else {
                 format!(
                     " ({} pending, head is {})",
-                    report.pending,
+                    report.pending.len(),
                     report.head.map_or("none".into(), |h| h.to_string())
                 )
             };
@@ -32,7 +32,7 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
         }
         _ => out.line(format!(
             "no migrations applied ({} pending)",
-            report.pending
+            report.pending.len()
         )),
     }
     Ok(exit::OK)

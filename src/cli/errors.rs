@@ -3,6 +3,7 @@
 //! library gets no advice about flags it does not have, and every code has exactly one exit
 //! status and one hint. A few hints depend on the error's details; they are worked out first.
 
+use dbtool::autogen::AutogenError;
 use dbtool::backup::error::is_out_of_space;
 use dbtool::backup::BackupError;
 use dbtool::check::{CheckError, ScriptKind};
@@ -16,7 +17,7 @@ use super::exit;
 pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     // configuration and command line
     ("config-read", exit::FAILURE, None),
-    ("config-invalid", exit::FAILURE, Some("known keys: database, migrations, busy_timeout_ms, and [backup] dir, keep, keep_days")),
+    ("config-invalid", exit::FAILURE, Some("known keys: database, migrations, schema, busy_timeout_ms, and [backup] dir, keep, keep_days")),
     ("unsupported-url", exit::USAGE, Some("use sqlite:PATH, sqlite://PATH, sqlite:///ABS/PATH or a plain path")),
     ("invalid-target", exit::USAGE, Some("targets: head, a version (3), +N / -N relative steps, base (see dbtool history)")),
     ("empty-name", exit::USAGE, Some("describe the change, e.g. \"add user preferences\"")),
@@ -97,13 +98,31 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     ("rebuild-simulation-failed", exit::FAILURE, Some("nothing was written; SQLite's message (caused by) names the object in the way: change or drop it in an earlier migration. If it looks like a dbtool bug, report it with the table's CREATE statement")),
     ("rebuild-round-trip", exit::FAILURE, Some("nothing was written; this is a dbtool bug, please report it with the table's CREATE statement")),
     ("rebuild-header-invalid", exit::FAILURE, Some("the first comment lines of a generated rebuild are read by dbtool; restore them or regenerate the file")),
+    // authoring from a declared schema
+    ("no-schema-file", exit::FAILURE, Some("write one from the migrations with `dbtool schema -o schema.sql`, or pass --schema FILE")),
+    ("schema-file-unreadable", exit::FAILURE, Some("pass --schema FILE, set DBTOOL_SCHEMA or `schema` in dbtool.toml (`dbtool config` shows what was resolved)")),
+    ("schema-file-invalid", exit::FAILURE, Some("the declared schema must run on an empty database as it is")),
+    ("autogen-invalid-flag", exit::USAGE, Some("--rename TABLE.OLD=NEW (a column) or OLD=NEW (a table); --fill TABLE.COLUMN=EXPR")),
+    ("ambiguous-rename", exit::NEEDS_CONFIRMATION, Some("say which with --rename, --allow-drop or a `-- dbtool:renamed-from OLD` comment in the schema file")),
+    ("would-drop-data", exit::NEEDS_CONFIRMATION, Some("nothing was written; add --allow-drop if losing it is intended, or declare a rename (--rename)")),
+    ("needs-fill", exit::NEEDS_CONFIRMATION, Some("nothing was written; give the existing rows a value with --fill TABLE.COLUMN=EXPR or a `-- dbtool:fill EXPR` comment on the column")),
+    ("autogen-failed", exit::FAILURE, Some("nothing was written; SQLite's message (caused by) names what is in the way")),
+    ("autogen-unreachable", exit::FAILURE, Some("nothing was written; write this migration by hand (`dbtool create`), or report the schema so dbtool learns it")),
+    ("proof-failed", exit::FAILURE, Some("nothing was written; the difference above is what the generated pair got wrong: please report it with the schema file")),
+    ("data-rehearsal-failed", exit::FAILURE, Some("nothing was written; fix the rows (a data migration first) or change the declared schema")),
 ];
 
 /// Hints for what checks find (`problem[code]`) that is not an error of its own.
-const FINDING_HINTS: &[(&str, &str)] = &[(
-    "integrity-check",
-    "restore a backup first (`dbtool restore`); do not migrate a damaged file",
-)];
+const FINDING_HINTS: &[(&str, &str)] = &[
+    (
+        "integrity-check",
+        "restore a backup first (`dbtool restore`); do not migrate a damaged file",
+    ),
+    (
+        "leftover-temp-files",
+        "the next dbtool command that writes to this database removes them (`dbtool backup` will do)",
+    ),
+];
 
 fn row(code: &str) -> Option<&'static (&'static str, u8, Option<&'static str>)> {
     CODES.iter().find(|(c, _, _)| *c == code)
@@ -154,8 +173,35 @@ fn detailed_hint(e: &Error) -> Option<String> {
                     .into(),
             );
         }
+        match source.kind() {
+            // `backup -o EXISTING`: backups never overwrite; free space is not the cause.
+            std::io::ErrorKind::AlreadyExists => return Some(
+                "backups never overwrite a file: choose another name, or remove the old file first"
+                    .into(),
+            ),
+            std::io::ErrorKind::PermissionDenied => return Some(
+                "check the permissions of the backup folder (or choose another with --backup-dir)"
+                    .into(),
+            ),
+            _ => {}
+        }
     }
     match e {
+        Error::Autogen(a) => match a.as_ref() {
+            AutogenError::AmbiguousRename { readings, .. } => Some(format!(
+                "say which: {} (or a `-- dbtool:renamed-from OLD` comment in the schema file); nothing was written",
+                readings.join(" or ")
+            )),
+            AutogenError::NeedsFill { columns } => Some(format!(
+                "nothing was written; give the existing rows a value: {} (an SQL expression over the table's columns), or a `-- dbtool:fill EXPR` comment on the column",
+                columns
+                    .iter()
+                    .map(|c| format!("--fill {c}=EXPR"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+            _ => None,
+        },
         Error::Migrate(m) => match m.as_ref() {
             MigrateError::MigrationFailed { source, .. } => {
                 transaction_hint(&source.to_string(), "the file")
@@ -569,6 +615,46 @@ mod tests {
             ]
             .map(Error::from),
         );
+        all.extend(
+            [
+                AutogenError::NoSchemaFile,
+                AutogenError::Declared(dbtool::schema::declared::DeclaredError::Read {
+                    path: p(),
+                    source: io_error(),
+                }),
+                AutogenError::Declared(dbtool::schema::declared::DeclaredError::Statement {
+                    path: p(),
+                    line: 1,
+                    statement: s(),
+                    source: Box::new(sqlite_error()),
+                }),
+                AutogenError::InvalidFlag {
+                    arg: s(),
+                    reason: s(),
+                },
+                AutogenError::AmbiguousRename {
+                    what: s(),
+                    readings: vec![s()],
+                },
+                AutogenError::WouldDrop { lost: vec![s()] },
+                AutogenError::NeedsFill { columns: vec![s()] },
+                AutogenError::Step {
+                    step: s(),
+                    source: Box::new(sqlite_error()),
+                },
+                AutogenError::Unreachable { diff: vec![s()] },
+                AutogenError::ProofFailed {
+                    stage: s(),
+                    detail: vec![s()],
+                },
+                AutogenError::DataRehearsal {
+                    data: p(),
+                    stage: s(),
+                    detail: vec![s()],
+                },
+            ]
+            .map(Error::from),
+        );
         all
     }
 
@@ -590,7 +676,7 @@ mod tests {
             assert!(row(code).is_some(), "{code} ({e}) has no row in CODES");
             // One code per situation: two variants share a code only when they are the same
             // situation (a SQLite failure met by the db layer or by the rebuild engine; rows a
-            // CHECK rejects, found per value or per row).
+            // CHECK rejects, found per value or per row.
             if let Some(other) = by_code.insert(code, format!("{e:?}")) {
                 assert!(
                     ["sqlite", "rebuild-check-violated"].contains(&code),

@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         .max(4);
     out.line(format!(
         "  {:>7}  {:<width$}  {:<20}  state",
-        "version", "name", "applied at"
+        "version", "name", "applied at (UTC)"
     ));
     for entry in &report.entries {
         let applied = entry

@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
     let head = match (&report.migrations_problem, report.head) {
         (Some(problem), _) => format!(" (migrations unreadable: {problem})"),
         (None, _) if report.is_head => render::head_mark(report.schema_version, report.head).into(),
-        (None, Some(head)) => format!(" ({} pending, head is {head})", report.pending),
+        (None, Some(head)) => format!(" ({} pending, head is {head})", report.pending.len()),
         (None, None) => " (no migration files)".into(),
     };
     field("schema", format!("{schema}{head}"));

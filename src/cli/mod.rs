@@ -4,26 +4,33 @@
 mod backup;
 mod backups;
 mod check;
+mod completions;
 mod config;
 mod create;
 mod current;
+mod deploy_script;
+mod diff;
 mod downgrade;
 mod errors;
 mod exec;
 mod exit;
 mod findings;
+mod hints;
 mod history;
 mod init;
 mod inspect;
+mod interrupt;
 mod output;
 mod progress;
 mod prune;
 mod rebuild;
+mod redo;
 mod rehearse;
 mod render;
 mod reset;
 mod restore;
 mod safety;
+mod schema;
 mod stamp;
 mod status;
 mod upgrade;
@@ -41,7 +48,7 @@ pub use output::Output;
 
 const AFTER_HELP: &str = "\
 Configuration (highest first): flags > environment (DATABASE_URL, DBTOOL_MIGRATIONS,
-DBTOOL_BACKUP_DIR) > dbtool.toml in this folder or the nearest parent > defaults
+DBTOOL_BACKUP_DIR, DBTOOL_SCHEMA) > dbtool.toml in this folder or the nearest parent > defaults
 (content.db, ./migrations). `dbtool config` shows what was resolved.
 
 Exit status:
@@ -51,8 +58,9 @@ Exit status:
   3  a check found a difference (status --exit-code with pending migrations; check, verify
      and rehearse findings; a damaged backup in `backups verify`)
   4  the database is locked by another process (busy timeout expired)
-  5  refused: needs --yes when no terminal can ask (restore, reset), or --force
-     (a backup of another database)";
+  5  refused: needs --yes when no terminal can ask (restore, reset), --force (a backup of
+     another database), or --allow-lossy (a rebuild that loses data)
+  130  interrupted by Ctrl-C; nothing uncommitted is kept";
 
 #[derive(Parser)]
 #[command(
@@ -69,25 +77,53 @@ pub struct Cli {
     command: Command,
 }
 
+/// Options every command takes: under their own heading in every command's help.
 #[derive(clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Database file or sqlite: URL [default: DATABASE_URL, dbtool.toml, content.db]
-    #[arg(long, short = 'd', global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        short = 'd',
+        global = true,
+        help_heading = "Global options",
+        value_name = "PATH"
+    )]
     database: Option<String>,
     /// Migrations folder [default: DBTOOL_MIGRATIONS, dbtool.toml, ./migrations]
-    #[arg(long, short = 'm', global = true, value_name = "DIR")]
+    // No `-m`: that is Alembic's `revision -m MESSAGE`, which `create -m` accepts.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     migrations: Option<PathBuf>,
     /// Backup folder [default: DBTOOL_BACKUP_DIR, dbtool.toml, a per-database data folder]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     backup_dir: Option<PathBuf>,
+    /// Declared schema file [default: DBTOOL_SCHEMA, dbtool.toml, ./schema.sql if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    schema: Option<PathBuf>,
     /// How long to wait for another process's lock, in milliseconds [default: 5000]
-    #[arg(long, global = true, value_name = "MS")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "MS",
+        allow_negative_numbers = true
+    )]
     busy_timeout: Option<u64>,
     /// Print the result as JSON on stdout
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
     /// Print only errors (and JSON)
-    #[arg(long, short = 'q', global = true)]
+    #[arg(long, short = 'q', global = true, help_heading = "Global options")]
     quiet: bool,
 }
 
@@ -96,6 +132,7 @@ enum Command {
     Init(init::Args),
     Upgrade(upgrade::Args),
     Downgrade(downgrade::Args),
+    Redo(redo::Args),
     Current(current::Args),
     History(history::Args),
     Status(status::Args),
@@ -113,6 +150,45 @@ enum Command {
     Rehearse(rehearse::Args),
     Exec(exec::Args),
     Config(config::Args),
+    DeployScript(deploy_script::Args),
+    Completions(completions::Args),
+    Man(completions::ManArgs),
+    Schema(schema::Args),
+    Diff(diff::Args),
+}
+
+impl Command {
+    /// The command's name, and whether it can change the database (for the Ctrl-C message).
+    fn describe(&self) -> (&'static str, bool) {
+        match self {
+            Command::Init(_) => ("init", true),
+            Command::Upgrade(_) => ("upgrade", true),
+            Command::Downgrade(_) => ("downgrade", true),
+            Command::Redo(_) => ("redo", true),
+            Command::Current(_) => ("current", false),
+            Command::History(_) => ("history", false),
+            Command::Status(_) => ("status", false),
+            Command::Create(_) => ("create", false),
+            Command::Rebuild(_) => ("rebuild", true),
+            Command::Stamp(_) => ("stamp", true),
+            Command::Backup(_) => ("backup", false),
+            Command::Backups(_) => ("backups", false),
+            Command::Restore(_) => ("restore", true),
+            Command::Prune(_) => ("prune", false),
+            Command::Reset(_) => ("reset", true),
+            Command::Check(_) => ("check", false),
+            Command::Verify(_) => ("verify", false),
+            Command::Inspect(_) => ("inspect", false),
+            Command::Rehearse(_) => ("rehearse", false),
+            Command::Exec(_) => ("exec", true),
+            Command::Config(_) => ("config", false),
+            Command::DeployScript(_) => ("deploy-script", false),
+            Command::Completions(_) => ("completions", false),
+            Command::Man(_) => ("man", false),
+            Command::Schema(_) => ("schema", false),
+            Command::Diff(_) => ("diff", false),
+        }
+    }
 }
 
 impl Command {
@@ -123,6 +199,7 @@ impl Command {
             Command::Init(_)
             | Command::Upgrade(_)
             | Command::Downgrade(_)
+            | Command::Redo(_)
             | Command::Rebuild(_)
             | Command::Stamp(_)
             | Command::Backup(_)
@@ -139,7 +216,12 @@ impl Command {
             | Command::Verify(_)
             | Command::Inspect(_)
             | Command::Rehearse(_)
-            | Command::Config(_) => false,
+            | Command::Config(_)
+            | Command::DeployScript(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+            | Command::Schema(_)
+            | Command::Diff(_) => false,
         }
     }
 }
@@ -148,6 +230,8 @@ impl Command {
 pub struct Context {
     pub config: Config,
     pub out: Output,
+    /// The database as written on the command line or in DATABASE_URL (for hints).
+    pub raw_database: Option<String>,
 }
 
 impl Context {
@@ -164,15 +248,17 @@ impl Context {
 
 /// Run the command line; returns the exit status.
 pub fn main() -> u8 {
+    interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help and --version
             let _ = e.print();
-            return if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::OK
-            };
+            return exit::OK;
+        }
+        Err(e) => {
+            report_usage_error(&e, json_requested());
+            return exit::USAGE;
         }
     };
     let json = cli.global.json;
@@ -193,17 +279,32 @@ pub fn main() -> u8 {
         migrations: cli.global.migrations.clone(),
         backup_dir: cli.global.backup_dir.clone(),
         busy_timeout_ms: cli.global.busy_timeout,
+        schema: cli.global.schema.clone(),
     };
-    let result = Config::resolve(&overrides, &env)
-        .map_err(Error::from)
-        .and_then(|config| {
-            let ctx = Context { config, out };
-            dispatch(&ctx, cli.command)
-        });
-    match result {
+    let config = match Config::resolve(&overrides, &env) {
+        Ok(config) => config,
+        Err(e) => {
+            let e = Error::from(e);
+            report_error(&e, None, json);
+            return errors::exit_status(&e);
+        }
+    };
+    let ctx = Context {
+        config,
+        out,
+        raw_database: cli.global.database.clone().or(env.database_url.clone()),
+    };
+    let (name, writes) = cli.command.describe();
+    interrupt::running(
+        name,
+        writes,
+        &ctx.config.database.value,
+        &safety::backup_dir(&ctx).path,
+    );
+    match dispatch(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {
-            report_error(&e, json);
+            report_error(&e, Some(&ctx), json);
             errors::exit_status(&e)
         }
     }
@@ -217,6 +318,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Init(args) => init::run(ctx, args),
         Command::Upgrade(args) => upgrade::run(ctx, args),
         Command::Downgrade(args) => downgrade::run(ctx, args),
+        Command::Redo(args) => redo::run(ctx, args),
         Command::Current(args) => current::run(ctx, args),
         Command::History(args) => history::run(ctx, args),
         Command::Status(args) => status::run(ctx, args),
@@ -234,7 +336,53 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
         Command::Rehearse(args) => rehearse::run(ctx, args),
         Command::Exec(args) => exec::run(ctx, args),
         Command::Config(args) => config::run(ctx, args),
+        Command::DeployScript(args) => deploy_script::run(ctx, args),
+        Command::Completions(args) => completions::run(ctx, args),
+        Command::Man(args) => completions::man(ctx, args),
+        Command::Schema(args) => schema::run(ctx, args),
+        Command::Diff(args) => diff::run(ctx, args),
     }
+}
+
+/// Whether `--json` is on the command line (before `--`), for errors found while parsing it.
+fn json_requested() -> bool {
+    std::env::args()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A command-line error in the documented format: `error[usage]: …` and a hint (clap's tip and
+/// the usage line), or the JSON error object on stdout.
+fn report_usage_error(e: &clap::Error, json: bool) {
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let message = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let mut hints: Vec<String> = lines
+        .filter(|l| !l.starts_with("For more information"))
+        .map(|l| l.trim_start_matches("tip: ").to_string())
+        .collect();
+    hints.push("see `dbtool --help` or `dbtool COMMAND --help`".into());
+    let hint = hints.join("; ");
+    if json {
+        let value = serde_json::json!({
+            "error": {
+                "code": "usage",
+                "exit_code": exit::USAGE,
+                "message": message,
+                "causes": [],
+                "hint": hint,
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&value).expect("json"));
+        return;
+    }
+    eprintln!("error[usage]: {message}");
+    eprintln!("  hint: {hint}");
 }
 
 fn causes(e: &Error) -> Vec<String> {
@@ -247,7 +395,8 @@ fn causes(e: &Error) -> Vec<String> {
     causes
 }
 
-fn report_error(e: &Error, json: bool) {
+fn report_error(e: &Error, ctx: Option<&Context>, json: bool) {
+    let hint = hints::hint(e, ctx);
     if json {
         let value = serde_json::json!({
             "error": {
@@ -255,7 +404,7 @@ fn report_error(e: &Error, json: bool) {
                 "exit_code": errors::exit_status(e),
                 "message": e.to_string(),
                 "causes": causes(e),
-                "hint": errors::hint(e),
+                "hint": hint,
             }
         });
         println!("{}", serde_json::to_string_pretty(&value).expect("json"));
@@ -265,7 +414,7 @@ fn report_error(e: &Error, json: bool) {
     for cause in causes(e) {
         eprintln!("  caused by: {cause}");
     }
-    if let Some(hint) = errors::hint(e) {
+    if let Some(hint) = hint {
         eprintln!("  hint: {hint}");
     }
 }

@@ -5,6 +5,7 @@ use dbtool::{Error, RunOptions};
 
 use super::exit;
 
+use super::progress::Spinner;
 use super::{safety, Context};
 
 /// The changes of one rebuild (several per rebuild).
@@ -35,9 +36,10 @@ pub struct ChangeArgs {
     /// Remove COL's DEFAULT
     #[arg(long, value_name = "COL")]
     drop_default: Vec<String>,
-    /// Rename a column (indexes, triggers, views and child foreign keys follow)
+    /// Rename a column (indexes, triggers, views and child foreign keys follow); with create
+    /// --autogenerate: TABLE.OLD=NEW for a column, OLD=NEW for a table
     #[arg(long, value_name = "OLD=NEW")]
-    rename: Vec<String>,
+    pub rename: Vec<String>,
     /// Drop a column (refused while a view, trigger, index or constraint uses it)
     #[arg(long, value_name = "COL")]
     drop: Vec<String>,
@@ -55,6 +57,13 @@ pub struct ChangeArgs {
 impl ChangeArgs {
     pub fn is_empty(&self) -> bool {
         self.all().iter().all(|(_, v)| v.is_empty())
+    }
+
+    /// Whether any change flag other than --rename is given.
+    pub fn has_other_than_rename(&self) -> bool {
+        self.all()
+            .iter()
+            .any(|(flag, v)| *flag != "rename" && !v.is_empty())
     }
 
     fn all(&self) -> [(&'static str, &Vec<String>); 13] {
@@ -104,16 +113,27 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let spec = args.changes.spec(&args.table)?;
+    // Drawn from the end of the automatic backup until the rebuild is committed.
+    let rebuilding: std::cell::RefCell<Option<Spinner>> = std::cell::RefCell::new(None);
     let report = safety::with_auto_backup(ctx, args.no_backup, |hook| {
+        let backup_then_spin = |change: &dbtool::migrate::ChangeContext<'_>| {
+            let backup = hook(change)?;
+            *rebuilding.borrow_mut() = Some(Spinner::start(
+                &ctx.out,
+                format!("rebuilding table {}", args.table),
+            ));
+            Ok(backup)
+        };
         ctx.migrator().rebuild(
             &spec,
             &RunOptions {
                 dry_run: args.dry_run,
-                before_change: Some(hook),
+                before_change: Some(&backup_then_spin),
                 ..RunOptions::default()
             },
         )
     })?;
+    drop(rebuilding.take());
     let out = &ctx.out;
     if out.json {
         out.json(&report);

@@ -5,6 +5,7 @@ use dbtool::{Error, UpTarget};
 
 use super::exit;
 
+use super::progress::Spinner;
 use super::{findings, render, Context, Output};
 
 /// Apply the pending migrations to a temporary copy of the database and report each step:
@@ -19,7 +20,10 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let target: UpTarget = args.target.parse()?;
-    let mut report = ctx.checker().rehearse(target)?;
+    let spinner = Spinner::start(&ctx.out, "rehearsing the pending migrations on a copy");
+    let report = ctx.checker().rehearse(target);
+    drop(spinner);
+    let mut report = report?;
     findings::attach_hints(&mut report.findings);
     findings::attach_hints(report.steps.iter_mut().flat_map(|s| &mut s.problems));
     if ctx.out.json {

@@ -46,8 +46,8 @@ enum Check {
 struct Report {
     #[serde(flatten)]
     restore: RestoreReport,
-    /// Migrations in the folder newer than the restored version (`None`: folder unreadable).
-    pending: Option<usize>,
+    /// Versions in the migrations folder newer than the restored one (`None`: folder unreadable).
+    pending: Option<Vec<i32>>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     if let Some(safety_backup) = &restored.safety_backup {
         safety::after_backup(ctx, safety_backup);
     }
-    let pending = ctx.migrator().status().ok().map(|s| s.pending.len());
+    let pending = ctx.migrator().status().ok().map(|s| s.pending);
     let out = &ctx.out;
     if out.json {
         out.json(&Report {
@@ -138,10 +138,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         render::version(restored.meta.schema_version.map(|v| v as i32)),
         safety::when(restored.meta.created_at)
     ));
-    match pending {
-        Some(0) | None => {}
-        Some(n) => out.line(format!(
-            "behind the migrations folder by {n}: run `dbtool upgrade`"
+    match pending.as_deref() {
+        Some([]) | None => {}
+        Some(pending) => out.line(format!(
+            "behind the migrations folder by {}: run `dbtool upgrade`",
+            pending.len()
         )),
     }
     Ok(exit::OK)

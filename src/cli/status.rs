@@ -16,6 +16,20 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let mut report = ctx.migrator().status()?;
+    // An edited migration: `redo` when it is the newest applied one, `reset --yes` otherwise
+    // (problems and edited entries come in the same, version, order).
+    let mut edited = report
+        .entries
+        .iter()
+        .filter(|e| e.state == dbtool::migrate::MigrationState::EditedSinceApplied)
+        .map(|e| e.version);
+    for problem in report.problems.iter_mut() {
+        if problem.code == "edited-migration" {
+            if let Some(version) = edited.next() {
+                problem.hint = Some(super::hints::edited_migration_hint(version, report.current));
+            }
+        }
+    }
     super::findings::attach_problem_hints(&mut report.problems);
     let out = &ctx.out;
     let code = if args.exit_code && (!report.pending.is_empty() || !report.problems.is_empty()) {
@@ -33,6 +47,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         out.line(format!(
             "{db} does not exist yet ({} migration(s) to apply: `dbtool init`)",
             report.pending.len()
+        ));
+    } else if !report.problems.is_empty() {
+        // Not "up to date": a database ahead of the files, an edited migration, or tables
+        // without history all stop `upgrade`; say where it stands and list them below.
+        out.line(format!(
+            "{db}: at {}, {} pending, {} problem(s) that stop `dbtool upgrade`:",
+            render::version(report.current),
+            report.pending.len(),
+            report.problems.len()
         ));
     } else if report.pending.is_empty() {
         out.line(format!(

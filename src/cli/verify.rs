@@ -8,6 +8,7 @@ use dbtool::Error;
 
 use super::exit;
 
+use super::progress::Spinner;
 use super::{findings, render, Context};
 
 /// Prove the migrations on scratch databases: every up, down and up again restores the schema
@@ -29,8 +30,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         // content.db of a checkout may not exist.
         check_database: matches!(ctx.config.database.source, Source::Flag(_)),
         data: args.data.map(|d| ctx.out.cwd.join(d)),
+        schema_file: ctx.config.schema.as_ref().map(|s| s.value.clone()),
     };
-    let mut report = ctx.checker().verify(&options)?;
+    let spinner = Spinner::start(&ctx.out, "verifying the migrations (up, down, up)");
+    let report = ctx.checker().verify(&options);
+    drop(spinner);
+    let mut report = report?;
     findings::attach_hints(&mut report.findings);
     if let Some(db) = &mut report.database {
         findings::attach_hints(&mut db.findings);

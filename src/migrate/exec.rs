@@ -126,11 +126,19 @@ fn prepare_error(e: rusqlite::Error, sql: &str, cursor: usize, path: PathBuf) ->
     };
     let tail = &sql[statement_start..];
     let end = tail.find(';').map_or(tail.len(), |i| i + 1);
+    // rusqlite's SqlInputError displays as "<message> in <the rest of the file> at offset N":
+    // the statement and its line are already in the error, so keep SQLite's message only.
+    let source = match e {
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            rusqlite::Error::SqliteFailure(error, Some(msg))
+        }
+        other => other,
+    };
     MigrateError::MigrationFailed {
         path,
         line: line_of(sql, error_at.min(sql.len())),
         statement: tail[..end].trim().to_string(),
-        source: e,
+        source,
     }
 }
 

@@ -85,7 +85,7 @@ impl SqlFile {
 
 /// No statement in `sql` once comments, whitespace and stray `;` are stripped.
 pub fn is_blank(sql: &str) -> bool {
-    use crate::rebuild::tokenize::{significant, Kind};
+    use crate::sql::{significant, Kind};
     significant(sql).iter().all(|t| t.kind == Kind::Semi)
 }
 

@@ -27,6 +27,7 @@ mod exec;
 mod executor;
 mod files;
 mod history;
+mod offline;
 mod plan;
 mod rebuild_cmd;
 
@@ -46,9 +47,10 @@ pub use exec::{run_script, StatementReport};
 pub use executor::{apply_in_memory, execute, run_plan, run_rebuild_sql, Observer, Prepared};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
+pub use offline::OfflineScript;
 pub use plan::{
-    down_path_for, plan_downgrade, plan_stamp, plan_upgrade, problems, Action, DownTarget, Entry,
-    MigrationState, Overview, Plan, StampTarget, Step, UpTarget,
+    down_path_for, plan_downgrade, plan_redo, plan_stamp, plan_upgrade, problems, Action,
+    DownTarget, Entry, MigrationState, Overview, Plan, StampTarget, Step, UpTarget,
 };
 pub use rebuild_cmd::RebuildRun;
 
@@ -73,6 +75,8 @@ pub struct Warning {
 pub enum Operation {
     Upgrade,
     Downgrade,
+    /// `dbtool redo`: the newest migration's down, then its up, in one transaction.
+    Redo,
     Stamp,
     /// `dbtool rebuild`: a generated table rebuild applied directly.
     Rebuild,
@@ -85,6 +89,7 @@ impl Operation {
         match self {
             Operation::Upgrade => "upgrade",
             Operation::Downgrade => "downgrade",
+            Operation::Redo => "redo",
             Operation::Stamp => "stamp",
             Operation::Rebuild => "rebuild",
             Operation::Exec => "exec",
@@ -115,7 +120,13 @@ pub struct RunOptions<'a> {
     pub before_change: Option<&'a BeforeChange<'a>>,
     /// The time written to the history's `applied_on`.
     pub now: OffsetDateTime,
+    /// Told after each step has run (inside the transaction, not yet committed): the CLI's
+    /// progress display. The library never prints.
+    pub on_step: Option<&'a OnStep<'a>>,
 }
+
+/// Progress callback: the step just run, its 1-based position and the plan's length.
+pub type OnStep<'a> = dyn Fn(&StepReport, usize, usize) + 'a;
 
 impl Default for RunOptions<'_> {
     fn default() -> Self {
@@ -123,6 +134,7 @@ impl Default for RunOptions<'_> {
             dry_run: false,
             before_change: None,
             now: OffsetDateTime::now_utc(),
+            on_step: None,
         }
     }
 }
@@ -154,8 +166,11 @@ pub struct RunReport {
     pub dry_run: bool,
     /// This run created the database file.
     pub created: bool,
+    #[serde(rename = "from_version")]
     pub from: Option<i32>,
+    #[serde(rename = "to_version")]
     pub to: Option<i32>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub steps: Vec<StepReport>,
     /// The backup the before-change hook took.
@@ -168,8 +183,10 @@ pub struct RunReport {
 pub struct InitReport {
     pub database: PathBuf,
     pub already_initialised: bool,
+    #[serde(rename = "current_version")]
     pub current: Option<i32>,
-    pub pending: usize,
+    /// Versions still pending (after an `init` that ran, none).
+    pub pending: Vec<i32>,
     pub run: Option<RunReport>,
 }
 
@@ -177,11 +194,13 @@ pub struct InitReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct CurrentReport {
     pub database: PathBuf,
+    #[serde(rename = "current_version")]
     pub version: Option<i32>,
     pub name: Option<String>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub is_head: bool,
-    pub pending: usize,
+    pub pending: Vec<i32>,
 }
 
 /// A problem found by `status` (the same checks that stop `upgrade`).
@@ -208,7 +227,9 @@ pub struct StatusReport {
     pub database: PathBuf,
     pub database_exists: bool,
     pub migrations: PathBuf,
+    #[serde(rename = "current_version")]
     pub current: Option<i32>,
+    #[serde(rename = "head_version")]
     pub head: Option<i32>,
     pub entries: Vec<Entry>,
     pub pending: Vec<i32>,
@@ -239,6 +260,8 @@ pub struct Migrator {
     database: PathBuf,
     migrations: PathBuf,
     busy_timeout: Duration,
+    /// Only `init` creates a database file; every other run refuses a missing one.
+    create_database: bool,
 }
 
 impl Migrator {
@@ -247,10 +270,11 @@ impl Migrator {
             database: database.into(),
             migrations: migrations.into(),
             busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
+            create_database: false,
         }
     }
 
-    /// How long to wait for another process's lock before failing with [`MigrateError::Locked`].
+    /// How long to wait for another process's lock before failing with [`crate::db::DbError::Locked`].
     pub fn busy_timeout(mut self, timeout: Duration) -> Migrator {
         self.busy_timeout = timeout;
         self
@@ -286,23 +310,54 @@ impl Migrator {
                     database: self.database.clone(),
                     already_initialised: true,
                     current: overview.current,
-                    pending: overview.pending().count(),
+                    pending: overview.pending().map(|e| e.version).collect(),
                     run: None,
                 });
             }
         }
-        let run = self.upgrade(UpTarget::Head, options)?;
+        let creating = Migrator {
+            create_database: true,
+            ..self.clone()
+        };
+        let run = creating.run(Operation::Upgrade, &set, options, |applied| {
+            plan_upgrade(&set, applied, UpTarget::Head)
+        })?;
+        if !run.dry_run && run.steps.is_empty() {
+            // No migrations yet: still leave a database that is recognisably dbtool's (and not a
+            // zero-byte file), so `upgrade` has something to open after the first `create`.
+            let conn = db::open(&self.database, OpenMode::ReadWrite, self.busy_timeout)?;
+            let mut session = WriteSession::new(&conn, &self.database, self.busy_timeout)?;
+            session.transaction(
+                "init",
+                db::Ending::Commit,
+                |_| Ok::<_, MigrateError>(()),
+                |conn, ()| {
+                    conn.execute_batch(CREATE_HISTORY_TABLE).map_err(|e| {
+                        MigrateError::sqlite("creating the history table", &self.database, e)
+                    })
+                },
+            )?;
+            session.finish()?;
+        }
         Ok(InitReport {
             database: self.database.clone(),
             already_initialised: false,
             current: run.to,
-            pending: 0,
+            pending: Vec::new(),
             run: Some(run),
         })
     }
 
+    /// Apply pending migrations. A missing database is an error ([`DbError::DatabaseMissing`]):
+    /// creating one is [`Migrator::init`]'s job, so a mistyped path never yields a new empty file.
     pub fn upgrade(&self, target: UpTarget, options: &RunOptions<'_>) -> Result<RunReport> {
         let set = self.load_migrations()?;
+        if !self.database.exists() {
+            return Err(DbError::DatabaseMissing {
+                path: self.database.clone(),
+            }
+            .into());
+        }
         self.run(Operation::Upgrade, &set, options, |applied| {
             plan_upgrade(&set, applied, target)
         })
@@ -312,6 +367,16 @@ impl Migrator {
         let set = self.load_migrations()?;
         self.run(Operation::Downgrade, &set, options, |applied| {
             plan_downgrade(&set, applied, target)
+        })
+    }
+
+    /// Run the newest applied migration's current down, then its current up, in one transaction,
+    /// and record its current checksum: for the migration still being written (an
+    /// `edited-migration` on the newest one is what this is for).
+    pub fn redo(&self, options: &RunOptions<'_>) -> Result<RunReport> {
+        let set = self.load_migrations()?;
+        self.run(Operation::Redo, &set, options, |applied| {
+            plan_redo(&set, applied)
         })
     }
 
@@ -339,7 +404,8 @@ impl Migrator {
             pending: listed
                 .iter()
                 .filter(|m| !applied.iter().any(|a| a.version == m.version))
-                .count(),
+                .map(|m| m.version)
+                .collect(),
         })
     }
 
@@ -353,7 +419,7 @@ impl Migrator {
             Vec::new()
         };
         let overview = Overview::new(&set, &applied);
-        let problems = plan::problems(&set, &applied);
+        let mut problems = plan::problems(&set, &applied);
         let pending: Vec<i32> = overview.pending().map(|e| e.version).collect();
         let existing = if database_exists {
             Some(db::open(
@@ -364,6 +430,15 @@ impl Migrator {
         } else {
             None
         };
+        // Tables but no history: the refusal `upgrade` would meet, reported up front.
+        if let Some(conn) = &existing {
+            if let Err(e) = self.refuse_unmanaged(conn) {
+                match e {
+                    MigrateError::UnmanagedDatabase { .. } => problems.insert(0, e),
+                    other => return Err(other),
+                }
+            }
+        }
         let mut warnings = lint_steps(
             existing.as_ref(),
             set.migrations
@@ -402,7 +477,7 @@ impl Migrator {
 
     /// Write `V{next}__{slug}.sql` and its `.down.sql` with the texts `contents(version)` gives.
     /// Neither file is left behind on error.
-    fn create_with(
+    pub fn create_with(
         &self,
         description: &str,
         contents: impl FnOnce(i32) -> (String, String),
@@ -413,11 +488,8 @@ impl Migrator {
                 name: description.to_string(),
             });
         }
-        if !self.migrations.exists() {
-            std::fs::create_dir_all(&self.migrations).map_err(|e| {
-                MigrateError::io("creating the migrations folder", &self.migrations, e)
-            })?;
-        }
+        // The folder must exist, as for every other command: creating it here made a stray
+        // `migrations/` wherever `create` happened to run (`dbtool init` starts a project).
         let set = self.load_migrations()?;
         let version = set.head().map_or(1, |m| m.version + 1);
         let up = self.migrations.join(format!("V{version:04}__{slug}.sql"));
@@ -451,9 +523,10 @@ impl Migrator {
         } else {
             None
         };
-        let mode = match operation {
-            Operation::Upgrade => OpenMode::Create,
-            _ => OpenMode::ReadWrite,
+        let mode = if self.create_database {
+            OpenMode::Create
+        } else {
+            OpenMode::ReadWrite
         };
         let created = !self.database.exists();
         let conn = db::open(&self.database, mode, self.busy_timeout)?;
@@ -475,12 +548,16 @@ impl Migrator {
         make_plan: impl FnOnce(&[AppliedMigration]) -> Result<Plan>,
     ) -> Result<RunReport> {
         let mut session = WriteSession::new(conn, &self.database, self.busy_timeout)?;
+        // For `on_step`: the plan's length, and how many steps have run.
+        let total = std::cell::Cell::new(0usize);
+        let mut done = 0usize;
         let prepare = |conn: &Connection| -> Result<Prepared> {
             let applied = history::read(conn, &self.database)?;
             if operation == Operation::Upgrade {
                 self.refuse_unmanaged(conn)?;
             }
             let plan = make_plan(&applied)?;
+            total.set(plan.steps.len());
             let backup = match options.before_change {
                 Some(hook) if !plan.is_empty() => hook(&ChangeContext {
                     conn,
@@ -498,7 +575,14 @@ impl Migrator {
             operation,
             options.now,
             prepare,
-            &mut |_, _, _| Ok(()),
+            &mut |_, _, report| {
+                if let Some(on_step) = options.on_step {
+                    // A re-run transaction reports its steps again: never count past the end.
+                    done = (done + 1).min(total.get());
+                    on_step(report, done, total.get());
+                }
+                Ok(())
+            },
         )?;
         session.finish()?;
         Ok(RunReport {
@@ -618,7 +702,7 @@ fn lint_steps<'a>(
     files: impl IntoIterator<Item = (&'a Path, &'a str)>,
 ) -> Vec<Warning> {
     let scratch = match db {
-        Some(conn) => rebuild::schema::replica(conn).ok(),
+        Some(conn) => crate::schema::replica(conn).ok(),
         None => db::scratch().ok(),
     };
     let Some(scratch) = scratch else {
@@ -652,8 +736,21 @@ pub fn slugify(description: &str) -> String {
             slug.push('_');
         }
     }
-    slug.trim_end_matches('_').to_string()
+    let slug = slug.trim_end_matches('_');
+    if slug.len() <= MAX_SLUG_LEN {
+        return slug.to_string();
+    }
+    // Too long for a readable file name (and, past 255 bytes, for any file system): cut at the
+    // last word boundary that fits, as Alembic truncates its slugs.
+    let cut = &slug[..MAX_SLUG_LEN];
+    match cut.rfind('_') {
+        Some(i) if i >= MAX_SLUG_LEN / 2 => cut[..i].to_string(),
+        _ => cut.to_string(),
+    }
 }
+
+/// The longest slug `create` writes into a file name (Alembic's default is 40).
+pub const MAX_SLUG_LEN: usize = 60;
 
 fn write_new(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
@@ -686,6 +783,11 @@ mod tests {
             "fix_posts_status_v2"
         );
         assert_eq!(slugify("!!!"), "");
+        let long = slugify(&"add a very long column name ".repeat(20));
+        assert!(
+            long.len() <= super::MAX_SLUG_LEN && !long.ends_with('_'),
+            "{long}"
+        );
         assert_eq!(slugify("Crème brûlée"), "cr_me_br_l_e");
     }
 }

@@ -465,10 +465,16 @@ pub fn plan_downgrade(
         DownTarget::Version(v) => {
             let text = v.to_string();
             if let Some(c) = current.filter(|&c| v > c) {
-                return Err(invalid(
-                    &text,
-                    format!("the database is at version {c}: use `dbtool upgrade {v}`"),
-                ));
+                // Only suggest `upgrade v` when there is a migration v to upgrade to.
+                let reason = if set.get(v).is_some() {
+                    format!("the database is at version {c}: use `dbtool upgrade {v}`")
+                } else {
+                    format!(
+                        "the database is at version {c} and there is no migration with version {v} in {}",
+                        set.dir.display()
+                    )
+                };
+                return Err(invalid(&text, reason));
             }
             if current.is_some() && !applied.iter().any(|a| a.version == v) {
                 return Err(invalid(&text, format!("version {v} is not applied (see dbtool history); use base to undo everything")));
@@ -510,6 +516,54 @@ pub fn plan_downgrade(
         from: current,
         to: remaining,
         steps,
+    })
+}
+
+/// `dbtool redo` (Rails' `db:migrate:redo`): the newest applied migration's *current* down, then
+/// its *current* up, recording the file's checksum as it is now. The one problem it tolerates is
+/// the one it exists for: that migration edited since it was applied. Everything else that stops
+/// an upgrade stops it too.
+pub fn plan_redo(set: &MigrationSet, applied: &[AppliedMigration]) -> Result<Plan> {
+    let newest = applied.iter().max_by_key(|a| a.version);
+    let blocking = problems(set, applied).into_iter().find(|p| {
+        !matches!(p, MigrateError::EditedMigration { version, .. } if Some(*version) == newest.map(|a| a.version))
+    });
+    if let Some(problem) = blocking {
+        return Err(problem);
+    }
+    let Some(newest) = newest else {
+        return Err(invalid(
+            "redo",
+            "no migration is applied yet: use `dbtool upgrade`",
+        ));
+    };
+    let file = set
+        .get(newest.version)
+        .expect("checked: every applied migration has its file");
+    let Some(revert) = Step::revert(file) else {
+        if file.up.directives.irreversible {
+            return Err(MigrateError::Irreversible {
+                version: file.version,
+                name: file.name.clone(),
+                path: file.up.path.clone(),
+            });
+        }
+        return Err(MigrateError::MissingDown {
+            version: file.version,
+            name: file.name.clone(),
+            path: down_path_for(file),
+        });
+    };
+    // The row to delete is the one recorded, whatever the file is called now.
+    let revert = Step {
+        name: newest.name.clone(),
+        checksum: newest.checksum,
+        ..revert
+    };
+    Ok(Plan {
+        from: Some(newest.version),
+        to: Some(newest.version),
+        steps: vec![revert, Step::apply(file)],
     })
 }
 

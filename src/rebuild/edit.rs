@@ -12,11 +12,12 @@ use std::ops::Range;
 
 use rusqlite::Connection;
 
-use super::ddl::{Column, ColumnConstraintKind, CreateTable, TableConstraintKind};
-use super::schema::{is_unique_key, mentions_column, ChildKey, Schema};
+use super::schema::{is_unique_key, ChildKey};
 use super::spec::{Change, RebuildSpec};
-use super::tokenize::{quote_ident, quote_str, same_name, significant, unquote, Kind};
 use super::RebuildError;
+use crate::schema::ddl::{Column, ColumnConstraintKind, CreateTable, TableConstraintKind};
+use crate::schema::{mentions_column, Schema};
+use crate::sql::{quote_ident, quote_str, same_name, significant, unquote, Kind};
 
 /// The result of applying the changes.
 #[derive(Debug, Clone)]

@@ -14,13 +14,16 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::ddl::{parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind};
 use super::edit::{self, affinity, Context};
-use super::schema::{self, fingerprint, rowid_alias, sha256_hex, Object, Schema};
+use super::schema::{self, fingerprint, rowid_alias, sha256_hex};
 use super::spec::RebuildSpec;
-use super::tokenize::{quote_ident, quote_str, same_name};
 use super::RebuildError;
 use crate::db::{Ending, WriteSession};
+use crate::schema::ddl::{
+    parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind,
+};
+use crate::schema::{Model, Object, Schema};
+use crate::sql::{quote_ident, quote_str, same_name};
 
 /// Options for [`generate`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -137,7 +140,7 @@ pub fn generate(
             source,
         }
     };
-    let replica = schema::replica(conn).map_err(|e| RebuildError::Simulation {
+    let replica = crate::schema::replica(conn).map_err(|e| RebuildError::Simulation {
         table: table.clone(),
         step: format!("replaying {}", e.object),
         source: e.source,
@@ -219,20 +222,11 @@ pub fn generate(
     };
     let down_sql = render(&down);
     run_on_replica(&replica, &down_sql, &table, "the down migration")?;
-    let want = schema::normalized(conn).map_err(sim("reading the original schema"))?;
-    let got = schema::normalized(&replica).map_err(sim("reading the schema after up and down"))?;
-    if want != got {
-        let detail = want
-            .iter()
-            .zip(got.iter())
-            .find(|(a, b)| a != b)
-            .map(|(a, b)| {
-                format!(
-                    "expected {} {}: {}, got {} {}: {}",
-                    a.0, a.1, a.2, b.0, b.1, b.2
-                )
-            })
-            .unwrap_or_else(|| format!("{} objects before, {} after", want.len(), got.len()));
+    let want = Model::read(conn).map_err(sim("reading the original schema"))?;
+    let got = Model::read(&replica).map_err(sim("reading the schema after up and down"))?;
+    let diff = want.diff(&got, "the original schema", "after up and down");
+    if !diff.is_empty() {
+        let detail = diff.lines().join("\n");
         return Err(RebuildError::RoundTrip { table, detail });
     }
     Ok(Generated {
@@ -242,6 +236,43 @@ pub fn generate(
         summary: edited.summary,
         lossy: edited.lossy,
     })
+}
+
+/// The up SQL of a rebuild of `table` (in `conn`) into the table `target_sql` declares (its name
+/// is replaced by the table's), copying `copy` (target column, source expression). Used by
+/// `autogen`, which proves the whole migration itself; indexes, triggers and views that name the
+/// table are recreated verbatim, as in [`generate`].
+pub fn rebuild_to(
+    conn: &Connection,
+    table: &str,
+    target_sql: &str,
+    copy: Vec<(String, String)>,
+    summary: Vec<String>,
+) -> Result<String, RebuildError> {
+    let schema = Schema::read(conn).map_err(RebuildError::sqlite(table, "reading the schema"))?;
+    let (obj, parsed) = rebuildable(conn, &schema, table)?;
+    let src = obj.sql.clone().unwrap_or_default();
+    let parse = |sql: &str| {
+        parse_create_table(sql).map_err(|e| RebuildError::Parse {
+            table: table.to_string(),
+            reason: format!("{e} in the declared table: {sql}"),
+        })
+    };
+    let target = parse(target_sql)?;
+    let new_src = rename_in(target_sql, &target, &obj.name);
+    let new_parsed = parse(&new_src)?;
+    let p = plan(
+        conn,
+        &schema,
+        (&src, &parsed),
+        (&new_src, &new_parsed),
+        copy,
+        Vec::new(),
+        summary,
+        Vec::new(),
+        "up",
+    )?;
+    Ok(render(&p))
 }
 
 /// The table `name` and its parsed DDL, or why it cannot be rebuilt.
@@ -339,7 +370,8 @@ fn has_rowid_alias(src: &str, t: &CreateTable) -> bool {
     if t.without_rowid {
         return false;
     }
-    let is_integer = |c: &super::ddl::Column| c.type_text(src).eq_ignore_ascii_case("INTEGER");
+    let is_integer =
+        |c: &crate::schema::ddl::Column| c.type_text(src).eq_ignore_ascii_case("INTEGER");
     for c in &t.columns {
         for k in &c.constraints {
             if let ColumnConstraintKind::PrimaryKey { desc, .. } = k.kind {

@@ -8,12 +8,13 @@
 
 use rusqlite::Connection;
 
-use super::ddl::{parse_create_table, ColumnConstraintKind};
 use super::edit::{self, Context};
-use super::schema::{child_keys, Schema};
+use super::schema::child_keys;
 use super::spec::{Change, RebuildSpec};
-use super::tokenize::{line_of, same_name, significant, split_statements, unquote, Kind, Token};
 use super::{RebuildError, RebuildFile};
+use crate::schema::ddl::{parse_create_table, ColumnConstraintKind};
+use crate::schema::Schema;
+use crate::sql::{line_of, same_name, significant, split_statements, unquote, Kind, Token};
 
 /// One warning about a migration file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -55,7 +56,8 @@ pub fn lint(sql: &str, scratch: &Connection, no_transaction: bool) -> LintOutcom
         let stmt = &sql[range.clone()];
         let toks = significant(stmt);
         let line = line_of(sql, range.start);
-        judge(stmt, &toks, line, schema, no_transaction, &mut out);
+        let rest = &sql[range.end..];
+        judge(stmt, &toks, line, rest, schema, no_transaction, &mut out);
         // Advance the scratch schema past this statement, unless it could write outside the
         // scratch database or fails there; the rest of the file is then judged against the
         // schema as far as it got.
@@ -72,11 +74,12 @@ pub fn lint(sql: &str, scratch: &Connection, no_transaction: bool) -> LintOutcom
     }
 }
 
-/// Warnings about one statement, judged against `schema` as it is now.
+/// Warnings about one statement, judged against `schema` as it is now (`rest`: the file after it).
 fn judge(
     stmt: &str,
     toks: &[Token],
     line: usize,
+    rest: &str,
     schema: &Connection,
     no_transaction: bool,
     out: &mut Vec<LintWarning>,
@@ -116,11 +119,18 @@ fn judge(
                 .map(|k| format!("{} (ON DELETE {})", k.child, k.on_delete))
                 .collect();
             if !acting.is_empty() {
+                // The usual hand-made rebuild renames its new table into the name afterwards: with
+                // foreign keys OFF the children then point at the new table, so only ON is a loss.
+                let when_off = if renamed_to_later(rest, &table) {
+                    format!("; with them OFF (as dbtool runs migrations) the later RENAME TO {table} points them at the new table")
+                } else {
+                    ", and leaves them pointing at nothing when they are OFF".to_string()
+                };
                 out.push(LintWarning {
                     code: "lint-drop-table-cascade",
                     line,
                     message: format!(
-                        "DROP TABLE {table} deletes or changes rows of {} when foreign keys are ON, and leaves them pointing at nothing when they are OFF",
+                        "DROP TABLE {table} deletes or changes rows of {} when foreign keys are ON{when_off}",
                         acting.join(", ")
                     ),
                     hint: format!("to change {table}'s definition, rebuild it: `dbtool create NAME --rebuild {table} …`"),
@@ -238,6 +248,26 @@ fn alter_warning(line: usize, table: &str, what: &str, rebuild: &str) -> LintWar
         message: format!("SQLite rejects {what} on table {table}: its ALTER TABLE only renames tables and columns, adds plain columns and drops unused ones"),
         hint: format!("use `dbtool create NAME {rebuild}`"),
     }
+}
+
+/// Whether a statement in `rest` is `ALTER TABLE … RENAME TO table`.
+fn renamed_to_later(rest: &str, table: &str) -> bool {
+    split_statements(rest).into_iter().any(|range| {
+        let stmt = &rest[range];
+        let toks = significant(stmt);
+        let word = |i: usize, w: &str| toks.get(i).is_some_and(|t| t.is_word(stmt, w));
+        if !(word(0, "ALTER") && word(1, "TABLE")) {
+            return false;
+        }
+        let at = if toks.get(3).is_some_and(|t| t.kind == Kind::Dot) {
+            5
+        } else {
+            3
+        };
+        word(at, "RENAME")
+            && word(at + 1, "TO")
+            && name_at(stmt, &toks, at + 2).is_some_and(|n| same_name(&n, table))
+    })
 }
 
 /// The name at token `i` (with an optional `schema.` before it).
@@ -406,6 +436,28 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
             w[0].message.contains("tags (ON DELETE SET NULL)") && !w[0].message.contains("posts"),
+            "{}",
+            w[0].message
+        );
+    }
+
+    /// Found on a real history (a hand-made rebuild whose new table already references the final
+    /// name): the warning said the children point at nothing with foreign keys OFF, but the
+    /// RENAME after the DROP points them at the new table.
+    #[test]
+    fn drop_then_rename_into_the_name_is_only_a_loss_with_foreign_keys_on() {
+        let w = warnings("CREATE TABLE users_new (id INTEGER PRIMARY KEY, email TEXT);\nINSERT INTO users_new SELECT id, email FROM users;\nDROP TABLE users;\nALTER TABLE users_new RENAME TO users;\n");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].message.contains("when foreign keys are ON; with them OFF (as dbtool runs migrations) the later RENAME TO users points them at the new table"), "{}", w[0].message);
+        assert!(
+            !w[0].message.contains("pointing at nothing"),
+            "{}",
+            w[0].message
+        );
+        let w = warnings("DROP TABLE users;\n");
+        assert!(
+            w[0].message
+                .contains("pointing at nothing when they are OFF"),
             "{}",
             w[0].message
         );

@@ -3,7 +3,7 @@
 //! keys, UNIQUE), generated as reviewable SQL and run with nothing lost.
 //!
 //! Flow: [`RebuildSpec`] (the changes) + a connection holding the schema → [`generate()`] (edits the
-//! table's `CREATE TABLE` text with the [`tokenize`]/[`ddl`] parser, renders up and down SQL, and
+//! table's `CREATE TABLE` text with the [`crate::sql`] lexer and [`crate::schema::ddl`] parser, renders up and down SQL, and
 //! proves them on an in-memory replica) → [`run`] (preflight checks that refuse before any DDL,
 //! the SQL, post-checks, `ANALYZE`). [`lint()`] warns about hand-written migrations that should
 //! have been rebuilds.
@@ -12,7 +12,6 @@
 //! CAST, and carries a guard that aborts it when run with foreign keys ON or on a table that
 //! changed since it was generated.
 
-pub mod ddl;
 pub mod edit;
 mod error;
 pub mod generate;
@@ -20,7 +19,6 @@ pub mod lint;
 pub mod run;
 pub mod schema;
 pub mod spec;
-pub mod tokenize;
 
 pub use error::{RebuildError, ValueCount};
 pub use generate::{generate, GenerateOptions, Generated};

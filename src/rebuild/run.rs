@@ -5,20 +5,24 @@
 //! Invariants: preflight only reads (a probe for type conversions lives in the `temp` schema and is
 //! dropped); every refusal names the table, column and values; post-checks compare foreign-key
 //! violations with those that existed before, so a rebuild is never blamed for old ones and never
-//! lets a new one through. [`execute`] owns a whole run (foreign keys off before `BEGIN IMMEDIATE`,
-//! read back, restored after) for callers without an executor of their own.
+//! lets a new one through. The migrate executor runs the file between the two, on the one write
+//! path (`db::WriteSession`: foreign keys off before `BEGIN IMMEDIATE`, read back, restored after).
 
 use std::collections::BTreeSet;
 use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-use super::ddl::{parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind};
 use super::edit::affinity;
 use super::error::ValueCount;
-use super::schema::{self, broken_view, fingerprint, sha256_hex, Schema};
-use super::tokenize::{normalize, quote_ident, significant, split_statements, unquote, Kind};
+use super::schema::{broken_view, fingerprint, sha256_hex};
 use super::RebuildError;
+use crate::schema::ddl::{
+    parse_create_table, ColumnConstraintKind, CreateTable, TableConstraintKind,
+};
+use crate::schema::model::canonical;
+use crate::schema::Schema;
+use crate::sql::{quote_ident, significant, split_statements, unquote, Kind};
 
 /// What the header and body of a generated rebuild file say.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -354,16 +358,16 @@ fn data_checks(
     // CHECK
     let source_checks: BTreeSet<String> = checks(ssrc, source)
         .into_iter()
-        .map(|(_, e)| normalize(&e))
+        .map(|(_, e)| canonical(&e))
         .collect();
     for (col, expr) in checks(tsrc, target) {
         let used: Vec<&str> = target
             .columns
             .iter()
-            .filter(|c| schema::mentions_column(&expr, &c.name))
+            .filter(|c| crate::schema::mentions_column(&expr, &c.name))
             .map(|c| c.name.as_str())
             .collect();
-        if source_checks.contains(&normalize(&expr)) && used.iter().all(|c| identity(c)) {
+        if source_checks.contains(&canonical(&expr)) && used.iter().all(|c| identity(c)) {
             continue;
         }
         // A widened enum: the rows already satisfy a source CHECK with a subset of the values.
@@ -869,8 +873,8 @@ fn proof_plan(conn: &Connection, file: &RebuildFile) -> Result<Option<ProofPlan>
     if !old.without_rowid && !new.without_rowid {
         let names = |t: &CreateTable| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
         let (Some(o), Some(n)) = (
-            schema::rowid_alias(&names(&old)),
-            schema::rowid_alias(&names(&new)),
+            super::schema::rowid_alias(&names(&old)),
+            super::schema::rowid_alias(&names(&new)),
         ) else {
             return Ok(None);
         };
@@ -1094,7 +1098,7 @@ pub struct PostCheck {
 /// Before commit: every view compiles; unless `proof` shows the copy lost nothing (see
 /// [`CopyCheck`]), `integrity_check` of the table passes; then `ANALYZE` the table (with
 /// `analysis_limit`, so it stays cheap). The foreign-key check is the executor's: dbtool's
-/// migration executor checks the whole database, [`execute`] the table and its children.
+/// write session checks the whole database once, after the changes.
 pub fn postcheck(
     conn: &Connection,
     pre: &Preflight,

@@ -5,8 +5,8 @@
 //! expressions are single balanced fragments without `;`); whether the columns exist is checked
 //! against the schema later, when the change is applied.
 
-use super::tokenize::{significant, unquote, Kind};
 use super::RebuildError;
+use crate::sql::{significant, unquote, Kind};
 
 /// One change to a table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -344,7 +344,7 @@ fn split_name(value: &str) -> Option<(String, &str)> {
 
 fn display_name(name: &str) -> String {
     if name.contains(['=', ',', '(', ')', ':', '"']) || name.trim() != name || name.is_empty() {
-        super::tokenize::quote_ident(name)
+        crate::sql::quote_ident(name)
     } else {
         name.to_string()
     }

@@ -54,6 +54,12 @@ impl TestEnv {
         self.root.join("content.db")
     }
 
+    /// An empty (zero-byte) `content.db`: SQLite's empty database, for tests that upgrade step by
+    /// step from base (`upgrade` never creates the file; `init` would go straight to head).
+    pub fn empty_db(&self) {
+        std::fs::write(self.db(), b"").unwrap();
+    }
+
     /// The default migrations folder: `./migrations`.
     pub fn migrations(&self) -> PathBuf {
         self.root.join("migrations")

@@ -1,5 +1,6 @@
-//! A small SQLite tokenizer: enough to find statements, clauses and identifiers in DDL without
-//! ever changing a byte we did not mean to change.
+//! The one SQLite lexer: enough to find statements, clauses and identifiers in SQL without ever
+//! changing a byte we did not mean to change; plus quoting ([`quote_ident`], [`quote_str`]) and
+//! source positions ([`line_of`]). Everything that reads SQL text in dbtool tokenizes it here.
 //!
 //! Invariants: tokens cover the input exactly (concatenating every token's text, whitespace and
 //! comments included, gives back the input), offsets are byte offsets on `char` boundaries, and
@@ -305,23 +306,163 @@ pub fn significant(src: &str) -> Vec<Token> {
         .collect()
 }
 
-/// A canonical form of SQL text for comparing schemas: trivia dropped, names unquoted and
-/// ASCII-lowercased, one space between tokens. Two statements SQLite treats alike (up to quoting,
-/// case and layout) normalise to the same string.
-pub fn normalize(src: &str) -> String {
-    let mut out = String::with_capacity(src.len());
-    for t in significant(src) {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        match t.kind {
-            Kind::Word | Kind::QuotedIdent => {
-                out.push_str(&unquote(t.text(src)).to_ascii_lowercase())
-            }
-            _ => out.push_str(t.text(src)),
-        }
-    }
-    out
+/// SQLite's keywords (https://sqlite.org/lang_keywords.html), plus `STRICT` and `ROWID`, which
+/// read better upper-cased.
+const KEYWORDS: &[&str] = &[
+    "ABORT",
+    "ACTION",
+    "ADD",
+    "AFTER",
+    "ALL",
+    "ALTER",
+    "ALWAYS",
+    "ANALYZE",
+    "AND",
+    "AS",
+    "ASC",
+    "ATTACH",
+    "AUTOINCREMENT",
+    "BEFORE",
+    "BEGIN",
+    "BETWEEN",
+    "BY",
+    "CASCADE",
+    "CASE",
+    "CAST",
+    "CHECK",
+    "COLLATE",
+    "COLUMN",
+    "COMMIT",
+    "CONFLICT",
+    "CONSTRAINT",
+    "CREATE",
+    "CROSS",
+    "CURRENT",
+    "CURRENT_DATE",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "DATABASE",
+    "DEFAULT",
+    "DEFERRABLE",
+    "DEFERRED",
+    "DELETE",
+    "DESC",
+    "DETACH",
+    "DISTINCT",
+    "DO",
+    "DROP",
+    "EACH",
+    "ELSE",
+    "END",
+    "ESCAPE",
+    "EXCEPT",
+    "EXCLUDE",
+    "EXCLUSIVE",
+    "EXISTS",
+    "EXPLAIN",
+    "FAIL",
+    "FILTER",
+    "FIRST",
+    "FOLLOWING",
+    "FOR",
+    "FOREIGN",
+    "FROM",
+    "FULL",
+    "GENERATED",
+    "GLOB",
+    "GROUP",
+    "GROUPS",
+    "HAVING",
+    "IF",
+    "IGNORE",
+    "IMMEDIATE",
+    "IN",
+    "INDEX",
+    "INDEXED",
+    "INITIALLY",
+    "INNER",
+    "INSERT",
+    "INSTEAD",
+    "INTERSECT",
+    "INTO",
+    "IS",
+    "ISNULL",
+    "JOIN",
+    "KEY",
+    "LAST",
+    "LEFT",
+    "LIKE",
+    "LIMIT",
+    "MATCH",
+    "MATERIALIZED",
+    "NATURAL",
+    "NO",
+    "NOT",
+    "NOTHING",
+    "NOTNULL",
+    "NULL",
+    "NULLS",
+    "OF",
+    "OFFSET",
+    "ON",
+    "OR",
+    "ORDER",
+    "OTHERS",
+    "OUTER",
+    "OVER",
+    "PARTITION",
+    "PLAN",
+    "PRAGMA",
+    "PRECEDING",
+    "PRIMARY",
+    "QUERY",
+    "RAISE",
+    "RANGE",
+    "RECURSIVE",
+    "REFERENCES",
+    "REGEXP",
+    "REINDEX",
+    "RELEASE",
+    "RENAME",
+    "REPLACE",
+    "RESTRICT",
+    "RETURNING",
+    "RIGHT",
+    "ROLLBACK",
+    "ROW",
+    "ROWID",
+    "ROWS",
+    "SAVEPOINT",
+    "SELECT",
+    "SET",
+    "STRICT",
+    "TABLE",
+    "TEMP",
+    "TEMPORARY",
+    "THEN",
+    "TIES",
+    "TO",
+    "TRANSACTION",
+    "TRIGGER",
+    "UNBOUNDED",
+    "UNION",
+    "UNIQUE",
+    "UPDATE",
+    "USING",
+    "VACUUM",
+    "VALUES",
+    "VIEW",
+    "VIRTUAL",
+    "WHEN",
+    "WHERE",
+    "WINDOW",
+    "WITH",
+    "WITHOUT",
+];
+
+/// Whether `upper` (already upper-cased) is one of SQLite's keywords.
+pub fn is_keyword(upper: &str) -> bool {
+    KEYWORDS.binary_search(&upper).is_ok()
 }
 
 /// 1-based line number of byte offset `at` in `src`.
@@ -454,11 +595,9 @@ mod tests {
     }
 
     #[test]
-    fn normalize_ignores_quoting_case_and_layout() {
-        assert_eq!(
-            normalize("CREATE TABLE \"Posts\" (id  INTEGER,\n title TEXT)"),
-            normalize("create table posts(ID integer, TITLE text) ")
-        );
-        assert_ne!(normalize("a = 'X'"), normalize("a = 'x'"));
+    fn keyword_list_is_sorted_for_binary_search() {
+        let mut sorted = KEYWORDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, KEYWORDS);
     }
 }

@@ -3,12 +3,12 @@
 //!
 //! Invariants: every range is a byte range of the source text given to [`parse_create_table`];
 //! a column's range runs from its name to the end of its last clause; a clause's range starts at
-//! its `CONSTRAINT name` when it has one. Names are unquoted ([`super::tokenize::unquote`]);
+//! its `CONSTRAINT name` when it has one. Names are unquoted ([`crate::sql::unquote`]);
 //! comparisons between names use SQLite's ASCII case-insensitive rule.
 
 use std::ops::Range;
 
-use super::tokenize::{significant, unquote, Kind, Token};
+use crate::sql::{significant, unquote, Kind, Token};
 
 /// A parsed `CREATE TABLE`.
 #[derive(Debug, Clone)]
