@@ -7,12 +7,15 @@
 //!
 //! Invariants:
 //! - The library never prints and never reads the clock: callers pass `now` and get reports.
-//! - A backup is complete under its final name or absent; with `verify` it has been read back and
-//!   decompressed (zstd checksum, size, SQLite header) before the report says it exists.
-//! - A restore verifies the backup fully (checksum, SHA-256, integrity check) into a temporary
-//!   file before touching the database (the safety backup is taken while the check runs), then replaces the content in one SQLite transaction
-//!   (backup API into the live file), so no reader ever sees a half-restored database and a stale
-//!   `-wal` cannot resurrect old pages.
+//! - A backup is complete under its final name or absent; with `verify` its stream was checked as
+//!   it was written and the file read back matches it (`stream_check`) before the report says
+//!   it exists.
+//! - A restore verifies the backup fully (zstd checksum, content hash, `quick_check` or
+//!   `integrity_check`) into a temporary file before touching the database (the safety backup is
+//!   taken while the check runs), then renames it over the database when no other process has it
+//!   open ([`swap`]), else replaces the content in one SQLite transaction (backup API into the
+//!   live file): no reader ever sees a half-restored database and a stale `-wal` cannot resurrect
+//!   old pages.
 
 pub mod error;
 pub mod format;
@@ -378,7 +381,7 @@ pub enum Hash {
 
 /// Decompress the backup at `path`, handing the database image to `sink` chunk by chunk, and
 /// check everything a backup promises: metadata, zstd frame checksum, no trailing bytes, image
-/// size, SQLite header, content hashes (see [`Hash`]). Returns the metadata.
+/// size, SQLite header, content hashes (see [`enum@Hash`]). Returns the metadata.
 pub fn read_payload(
     path: &Path,
     phase: Phase,
