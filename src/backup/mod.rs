@@ -387,7 +387,7 @@ pub fn read_payload(
     phase: Phase,
     hash: Hash,
     progress: &mut dyn FnMut(Progress),
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), BackupError>,
+    sink: &mut (dyn FnMut(&[u8]) -> Result<(), BackupError> + Send),
 ) -> Result<BackupMeta, BackupError> {
     let file = File::open(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound => BackupError::BackupMissing { path: path.into() },
@@ -411,89 +411,97 @@ pub fn read_payload(
     let total = meta.image_size;
     let fast = hash != Hash::Skip && meta.xxh3_128.is_some();
     let slow = hash == Hash::All || (hash == Hash::Check && meta.xxh3_128.is_none());
-    let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
-    // The SHA-256 runs on a second thread, on the buffers the decoder has filled: decompression
-    // and hashing overlap, and at most a few 1 MiB buffers are in flight.
-    let digest = std::thread::scope(|scope| -> Result<Option<String>, BackupError> {
-        let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(2);
+    // Decoding runs on this thread; hashing and handing the image to `sink` (a file write, for
+    // a restore) on a second one, on the buffers the decoder has filled: the two overlap, and at
+    // most a few 1 MiB buffers are in flight.
+    let (sha, xxh3) = std::thread::scope(|scope| -> Result<_, BackupError> {
+        let (to_consumer, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(2);
         let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        let hasher = slow.then(|| {
-            scope.spawn(move || {
-                let mut sha = Sha256::new();
-                for (buf, n) in hash_rx {
-                    sha.update(&buf[..n]);
-                    let _ = free_tx.send(buf);
+        let consumer = scope.spawn(move || {
+            let mut sha = slow.then(Sha256::new);
+            let mut xxh3 = fast.then(xxhash_rust::xxh3::Xxh3::new);
+            for (buf, n) in rx {
+                let chunk = &buf[..n];
+                if let Some(h) = &mut sha {
+                    h.update(chunk);
                 }
-                format::hex(&sha.finalize())
-            })
+                if let Some(h) = &mut xxh3 {
+                    h.update(chunk);
+                }
+                // On error, stop: the decoder's next send fails and it ends.
+                sink(chunk)?;
+                let _ = free_tx.send(buf);
+            }
+            Ok::<_, BackupError>((
+                sha.map(|h| format::hex(&h.finalize())),
+                xxh3.map(|h| format!("{:032x}", h.digest128())),
+            ))
         });
-        let mut done = 0u64;
-        let mut next_report = 0u64;
-        loop {
-            let mut buf = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; 1 << 20]);
-            let n = match decoder.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(corrupt("the file is truncated", Some(e)))
+        let decoded = (|| {
+            let mut done = 0u64;
+            let mut next_report = 0u64;
+            loop {
+                let mut buf = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; 1 << 20]);
+                let n = match decoder.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        return Err(corrupt("the file is truncated", Some(e)))
+                    }
+                    Err(e) => return Err(corrupt("the compressed data does not decode", Some(e))),
+                };
+                let chunk = &buf[..n];
+                if done < 16 {
+                    let upto = (16 - done as usize).min(n);
+                    if chunk[..upto] != format::SQLITE_HEADER[done as usize..done as usize + upto] {
+                        return Err(BackupError::PayloadNotSqlite { path: path.into() });
+                    }
                 }
-                Err(e) => return Err(corrupt("the compressed data does not decode", Some(e))),
-            };
-            let chunk = &buf[..n];
-            if done < 16 {
-                let upto = (16 - done as usize).min(n);
-                if chunk[..upto] != format::SQLITE_HEADER[done as usize..done as usize + upto] {
-                    return Err(BackupError::PayloadNotSqlite { path: path.into() });
+                done += n as u64;
+                if done > total {
+                    return Err(corrupt(
+                        "the payload is larger than its metadata says",
+                        None,
+                    ));
+                }
+                if to_consumer.send((buf, n)).is_err() {
+                    // The consumer stopped on an error, reported when it is joined.
+                    return Ok(());
+                }
+                if done >= next_report {
+                    progress(Progress { phase, done, total });
+                    next_report = done + PROGRESS_STEP;
                 }
             }
-            done += n as u64;
-            if done > total {
+            progress(Progress { phase, done, total });
+            let mut rest = decoder.finish();
+            let mut probe = [0u8; 1];
+            match rest.read(&mut probe) {
+                Ok(0) => {}
+                Ok(_) => return Err(corrupt("there are bytes after the payload frame", None)),
+                Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
+            }
+            // An empty image is a valid (empty) database: SQLite treats a 0-byte file as one.
+            if total > 0 && done < 16 {
+                return Err(BackupError::PayloadNotSqlite { path: path.into() });
+            }
+            if done != total {
                 return Err(corrupt(
-                    "the payload is larger than its metadata says",
+                    &format!("the payload holds {done} bytes, its metadata says {total}"),
                     None,
                 ));
             }
-            if fast {
-                xxh3.update(chunk);
-            }
-            sink(chunk)?;
-            if hasher.is_some() {
-                // The hasher only stops when this sender is dropped.
-                let _ = to_hash.send((buf, n));
-            }
-            if done >= next_report {
-                progress(Progress { phase, done, total });
-                next_report = done + PROGRESS_STEP;
-            }
-        }
-        progress(Progress { phase, done, total });
-        drop(to_hash);
-        let mut rest = decoder.finish();
-        let mut probe = [0u8; 1];
-        match rest.read(&mut probe) {
-            Ok(0) => {}
-            Ok(_) => return Err(corrupt("there are bytes after the payload frame", None)),
-            Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
-        }
-        // An empty image is a valid (empty) database: SQLite treats a 0-byte file as one.
-        if total > 0 && done < 16 {
-            return Err(BackupError::PayloadNotSqlite { path: path.into() });
-        }
-        if done != total {
-            return Err(corrupt(
-                &format!("the payload holds {done} bytes, its metadata says {total}"),
-                None,
-            ));
-        }
-        Ok(hasher.map(|h| h.join().expect("hashing thread panicked")))
+            Ok(())
+        })();
+        drop(to_consumer);
+        let consumed = consumer.join().expect("consumer thread panicked");
+        decoded?;
+        consumed
     })?;
     let recomputed = [
-        (digest, Some(meta.sha256.clone())),
-        (
-            fast.then(|| format!("{:032x}", xxh3.digest128())),
-            meta.xxh3_128.clone(),
-        ),
+        (sha, Some(meta.sha256.clone())),
+        (xxh3, meta.xxh3_128.clone()),
     ];
     for (actual, expected) in recomputed {
         if let (Some(actual), Some(expected)) = (actual, expected) {
@@ -559,7 +567,7 @@ fn decompress_to(
         doing: "writing the decompressed database",
         source: e,
     };
-    let mut write = |out: &mut dyn Write| {
+    let mut write = |out: &mut (dyn Write + Send)| {
         let mut out = BufWriter::with_capacity(1 << 20, out);
         let meta = read_payload(backup, Phase::Decompress, hash, progress, &mut |chunk| {
             out.write_all(chunk).map_err(write_err)
