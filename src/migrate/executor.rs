@@ -55,17 +55,22 @@ pub fn execute(
     while i < steps.len() {
         if steps[i].no_transaction {
             let step = &steps[i];
+            // A failure inside the file's own BEGIN … COMMIT leaves that transaction open; the
+            // session rolls it back, and then nothing of the file is applied.
+            let mut own_transaction_open = false;
             let report = session
                 .outside_transaction(|conn| {
-                    let report =
-                        run_steps(conn, &db_path, std::slice::from_ref(step), now, observe)?;
-                    Ok::<_, MigrateError>(report)
+                    let result =
+                        run_steps(conn, &db_path, std::slice::from_ref(step), now, observe);
+                    own_transaction_open = result.is_err() && !conn.is_autocommit();
+                    result
                 })
                 .map_err(|e| MigrateError::NoTransactionFailed {
                     path: step.path.clone().unwrap_or_default(),
                     committed_through: i
                         .checked_sub(1)
                         .map(|k| format!("V{}__{}", steps[k].version, steps[k].name)),
+                    own_transaction_rolled_back: own_transaction_open,
                     source: Box::new(e),
                 })?;
             reports.extend(report);
