@@ -445,14 +445,11 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
         if report.findings.len() > findings_before && report.first_failure.is_none() {
             report.first_failure = Some(name.clone());
         }
-        match rewind {
-            Some(rewind) => {
-                rewind
-                    .undo(&conn)
-                    .map_err(|e| DbError::sqlite("rewinding the stairway", path, e))?;
-                in_step = true;
-            }
-            None => {}
+        if let Some(rewind) = rewind {
+            rewind
+                .undo(&conn)
+                .map_err(|e| DbError::sqlite("rewinding the stairway", path, e))?;
+            in_step = true;
         }
         if !in_step {
             report.migration_runs += checkpoint.restore(&set.migrations[..=i], &mut conn)?;
