@@ -731,3 +731,49 @@ fn renaming_a_referenced_column_carries_into_children_and_back() {
     assert_eq!(snapshot(&db), before);
     assert!(fk_check(&db).is_empty());
 }
+
+#[test]
+fn a_copy_that_loses_or_changes_a_row_is_refused_before_the_drop_and_changes_nothing() {
+    // Rollback journal: both digests on the executor's connection. WAL: the old table's on a
+    // second connection while the copy runs.
+    for wal in [false, true] {
+        copy_proof_refuses(wal);
+    }
+}
+
+fn copy_proof_refuses(wal: bool) {
+    let db = Db::new(CONTENT);
+    if wal {
+        db.conn()
+            .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .unwrap();
+    }
+    let g = gen(&db, "posts", &["--not-null", "body='-'"]).unwrap();
+    let before = db.bytes();
+    let copy_end = r#"FROM main."posts";"#;
+    assert!(g.up.contains(copy_end), "{}", g.up);
+    // A lost row.
+    let lost =
+        g.up.replacen(copy_end, r#"FROM main."posts" WHERE rowid > 1;"#, 1);
+    let err = execute(&db.conn(), &lost).unwrap_err();
+    assert_eq!(err.code(), "rebuild-copy-differs", "{err}");
+    assert!(err.to_string().contains("rows before"), "{err}");
+    assert_eq!(db.bytes(), before);
+    // A changed value.
+    let changed = g.up.replacen(
+        copy_end,
+        &format!(
+            "{copy_end}\nUPDATE main.\"_dbtool_new_posts\" SET body = 'changed' WHERE rowid = 1;"
+        ),
+        1,
+    );
+    let err = execute(&db.conn(), &changed).unwrap_err();
+    assert_eq!(err.code(), "rebuild-copy-differs", "{err}");
+    assert!(err.to_string().contains("not the same values"), "{err}");
+    assert_eq!(db.bytes(), before);
+    // The file as generated runs, and keeps every row (NULL bodies filled, as asked).
+    let rows =
+        db.rows("SELECT id, author_id, status, title, coalesce(body, '-') FROM posts ORDER BY id");
+    execute(&db.conn(), &g.up).unwrap();
+    assert_eq!(db.rows("SELECT * FROM posts ORDER BY id"), rows);
+}

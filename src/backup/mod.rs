@@ -7,17 +7,22 @@
 //!
 //! Invariants:
 //! - The library never prints and never reads the clock: callers pass `now` and get reports.
-//! - A backup is complete under its final name or absent; with `verify` it has been read back and
-//!   decompressed (zstd checksum, size, SQLite header) before the report says it exists.
-//! - A restore verifies the backup fully (checksum, SHA-256, integrity check) into a temporary
-//!   file before touching the database (the safety backup is taken while the check runs), then replaces the content in one SQLite transaction
-//!   (backup API into the live file), so no reader ever sees a half-restored database and a stale
-//!   `-wal` cannot resurrect old pages.
+//! - A backup is complete under its final name or absent; with `verify` its stream was checked as
+//!   it was written and the file read back matches it (`stream_check`) before the report says
+//!   it exists.
+//! - A restore verifies the backup fully (zstd checksum, content hash, `quick_check` or
+//!   `integrity_check`) into a temporary file before touching the database (the safety backup is
+//!   taken while the check runs), then renames it over the database when no other process has it
+//!   open ([`swap`]), else replaces the content in one SQLite transaction (backup API into the
+//!   live file): no reader ever sees a half-restored database and a stale `-wal` cannot resurrect
+//!   old pages.
 
 pub mod error;
 pub mod format;
 pub mod snapshot;
 pub mod store;
+mod stream_check;
+pub mod swap;
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -37,6 +42,7 @@ pub use store::{
     prune_plan, read_entry, remove_folder_backups, resolve_dir, BackupDir, BackupDirOrigin,
     BackupEntry, FolderSummary, PruneReport, Retention,
 };
+pub use swap::ReplacedBy;
 
 use crate::db::DbError;
 use crate::sidefiles;
@@ -168,6 +174,7 @@ pub fn create(
         page_count: info.page_count,
         image_size: info.image_size(),
         sha256: String::new(),
+        xxh3_128: None,
         zstd_level: opts.level,
         snapshot_method: info.method,
     }
@@ -175,23 +182,28 @@ pub fn create(
 
     let temp = TempFile::new_in(&dir, "backup")?;
     let file = temp.open_rw()?;
-    let size = compress(&mut snap, &file, temp.path(), opts, &mut meta, progress)?;
+    let written = compress(&mut snap, &file, temp.path(), opts, &mut meta, progress)?;
+    let size = written.size;
     drop(snap); // ends the read transaction, or removes the temporary copy
 
-    // fsync (waiting on the disk) and the read-back (CPU) overlap; both finish before the file
-    // gets its final name.
+    // fsync (waiting on the disk) and the read-back of the file (matched against the stream that
+    // was verified while it was written) overlap; both finish before the file gets its final name.
     let (synced, checked) = std::thread::scope(|scope| {
         let sync = scope.spawn(|| file.sync_all());
-        let checked = opts.verify.then(|| {
-            // The zstd content checksum proves the decoded bytes are the ones the encoder was
-            // fed, which are the bytes the SHA-256 was computed over: hashing again adds nothing.
-            read_payload(
-                temp.path(),
-                Phase::ReadBack,
-                Hash::Skip,
-                progress,
-                &mut |_| Ok(()),
-            )
+        let checked = written.verified.map(|(len, digest)| {
+            let total = meta.image_size;
+            progress(Progress {
+                phase: Phase::ReadBack,
+                done: 0,
+                total,
+            });
+            stream_check::check_file(temp.path(), &meta, len, digest)?;
+            progress(Progress {
+                phase: Phase::ReadBack,
+                done: total,
+                total,
+            });
+            Ok::<_, BackupError>(())
         });
         (sync.join().expect("fsync thread panicked"), checked)
     });
@@ -201,15 +213,7 @@ pub fn create(
         source: e,
     })?;
     drop(file);
-    if let Some(checked) = checked {
-        if checked? != meta {
-            return Err(BackupError::Corrupt {
-                path: temp.path().into(),
-                detail: "the metadata read back differs from what was written".into(),
-                source: None,
-            });
-        }
-    }
+    checked.transpose()?;
 
     let stem = store::db_stem(db);
     let path = store::publish(temp, &dir, |clash| match &fixed_name {
@@ -251,8 +255,18 @@ fn output_location(opts: &CreateOptions) -> Result<(PathBuf, Option<String>), Ba
     ))
 }
 
+/// What [`compress`] wrote.
+struct Written {
+    /// The file's size.
+    size: u64,
+    /// With `verify`: the length and XXH3-128 of the compressed stream after the metadata, which
+    /// a second thread decoded and checked as it was written.
+    verified: Option<(u64, u128)>,
+}
+
 /// Write the metadata frame and the compressed image of `snap` into `file`, hashing the image
-/// on the way; then rewrite the metadata in place with the hash. Returns the file's size.
+/// on the way; then rewrite the metadata in place with the hash. With `opts.verify`, the stream
+/// is decoded and checked on a second thread as it is produced ([`stream_check`]).
 fn compress(
     snap: &mut Snapshot,
     file: &File,
@@ -260,7 +274,7 @@ fn compress(
     opts: &CreateOptions,
     meta: &mut BackupMeta,
     progress: &mut dyn FnMut(Progress),
-) -> Result<u64, BackupError> {
+) -> Result<Written, BackupError> {
     let write_err = |doing: &'static str| {
         move |e: io::Error| BackupError::Write {
             path: path.into(),
@@ -274,77 +288,100 @@ fn compress(
         .map_err(write_err("writing the metadata"))?;
 
     let total = meta.image_size;
-    let sha = store::with_background_sync(file, |writer| {
-        let mut enc = zstd::stream::write::Encoder::new(
-            BufWriter::with_capacity(1 << 20, writer),
-            opts.level,
-        )
-        .map_err(write_err("starting zstd"))?;
-        let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
-            enc.include_checksum(true)?;
-            enc.include_contentsize(true)?;
-            enc.set_pledged_src_size(Some(total))?;
-            if opts.threads > 0 {
-                enc.multithread(opts.threads)?;
-            }
-            Ok(())
-        };
-        setup(&mut enc).map_err(write_err("configuring zstd"))?;
+    let (sha, xxh3, verified) = store::with_background_sync(file, |writer| {
+        {
+            let tee = stream_check::Tee {
+                inner: BufWriter::with_capacity(1 << 20, writer),
+                digest: xxhash_rust::xxh3::Xxh3::new(),
+                len: 0,
+                frame: stream_check::FrameCheck::default(),
+            };
+            let mut enc = zstd::stream::write::Encoder::new(tee, opts.level)
+                .map_err(write_err("starting zstd"))?;
+            let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
+                enc.include_checksum(true)?;
+                enc.include_contentsize(true)?;
+                enc.set_pledged_src_size(Some(total))?;
+                if opts.threads > 0 {
+                    enc.multithread(opts.threads)?;
+                }
+                Ok(())
+            };
+            setup(&mut enc).map_err(write_err("configuring zstd"))?;
 
-        let mut sha = Sha256::new();
-        let mut done = 0u64;
-        let mut next_report = 0u64;
-        let compress_err = write_err("writing the compressed database");
-        snap.stream(&mut |chunk| {
-            sha.update(chunk);
-            enc.write_all(chunk).map_err(&compress_err)?;
-            done += chunk.len() as u64;
-            if done >= next_report {
-                progress(Progress {
-                    phase: Phase::Backup,
-                    done,
-                    total,
-                });
-                next_report = done + PROGRESS_STEP;
+            let mut sha = Sha256::new();
+            let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
+            // What zstd's content checksum must be (see stream_check).
+            let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
+            let mut done = 0u64;
+            let mut next_report = 0u64;
+            let compress_err = write_err("writing the compressed database");
+            snap.stream(&mut |chunk| {
+                sha.update(chunk);
+                xxh3.update(chunk);
+                if opts.verify {
+                    xxh64.update(chunk);
+                }
+                enc.write_all(chunk).map_err(&compress_err)?;
+                done += chunk.len() as u64;
+                if done >= next_report {
+                    progress(Progress {
+                        phase: Phase::Backup,
+                        done,
+                        total,
+                    });
+                    next_report = done + PROGRESS_STEP;
+                }
+                Ok(())
+            })?;
+            let tee = enc
+                .finish()
+                .map_err(write_err("finishing the zstd frame"))?;
+            let stream = (tee.len, tee.digest.digest128());
+            if opts.verify {
+                tee.frame.finish(total, xxh64.digest(), path)?;
             }
-            Ok(())
-        })?;
-        enc.finish()
-            .map_err(write_err("finishing the zstd frame"))?
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .map_err(write_err("writing the compressed database"))?;
-        progress(Progress {
-            phase: Phase::Backup,
-            done,
-            total,
-        });
-        Ok::<_, BackupError>(sha)
+            tee.inner
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .map_err(write_err("writing the compressed database"))?;
+            progress(Progress {
+                phase: Phase::Backup,
+                done,
+                total,
+            });
+            Ok::<_, BackupError>((sha, xxh3, opts.verify.then_some(stream)))
+        }
     })?;
 
     meta.sha256 = format::hex(&sha.finalize());
+    meta.xxh3_128 = Some(format!("{:032x}", xxh3.digest128()));
     let final_header = format::encode_header(meta, Some(header.len()))
         .map_err(write_err("writing the metadata"))?;
     out.seek(SeekFrom::Start(0))
         .and_then(|_| out.write_all(&final_header))
         .map_err(write_err("writing the metadata"))?;
-    Ok(file
+    let size = file
         .metadata()
         .map_err(write_err("reading the backup's size"))?
-        .len())
+        .len();
+    Ok(Written { size, verified })
 }
 
-/// Whether [`read_payload`] recomputes the SHA-256 of the image.
+/// Which recorded content hashes [`read_payload`] recomputes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hash {
+    /// The XXH3-128 when the backup records one (restore), else the SHA-256.
     Check,
-    /// Only right after writing, when the zstd checksum already ties the file to the hashed bytes.
+    /// Every hash the backup records (`backups verify`).
+    All,
+    /// None: only when the zstd checksum already ties the data to the hashed bytes.
     Skip,
 }
 
 /// Decompress the backup at `path`, handing the database image to `sink` chunk by chunk, and
 /// check everything a backup promises: metadata, zstd frame checksum, no trailing bytes, image
-/// size, SQLite header, SHA-256 (with [`Hash::Check`]). Returns the metadata.
+/// size, SQLite header, content hashes (see [`enum@Hash`]). Returns the metadata.
 pub fn read_payload(
     path: &Path,
     phase: Phase,
@@ -371,69 +408,103 @@ pub fn read_payload(
     let mut decoder = zstd::stream::read::Decoder::with_buffer(input)
         .map_err(|e| corrupt("zstd could not start", Some(e)))?
         .single_frame();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut sha = Sha256::new();
-    let mut done = 0u64;
-    let mut next_report = 0u64;
     let total = meta.image_size;
-    loop {
-        let n = match decoder.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(corrupt("the file is truncated", Some(e)))
+    let fast = hash != Hash::Skip && meta.xxh3_128.is_some();
+    let slow = hash == Hash::All || (hash == Hash::Check && meta.xxh3_128.is_none());
+    let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
+    // The SHA-256 runs on a second thread, on the buffers the decoder has filled: decompression
+    // and hashing overlap, and at most a few 1 MiB buffers are in flight.
+    let digest = std::thread::scope(|scope| -> Result<Option<String>, BackupError> {
+        let (to_hash, hash_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(2);
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let hasher = slow.then(|| {
+            scope.spawn(move || {
+                let mut sha = Sha256::new();
+                for (buf, n) in hash_rx {
+                    sha.update(&buf[..n]);
+                    let _ = free_tx.send(buf);
+                }
+                format::hex(&sha.finalize())
+            })
+        });
+        let mut done = 0u64;
+        let mut next_report = 0u64;
+        loop {
+            let mut buf = free_rx.try_recv().unwrap_or_else(|_| vec![0u8; 1 << 20]);
+            let n = match decoder.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(corrupt("the file is truncated", Some(e)))
+                }
+                Err(e) => return Err(corrupt("the compressed data does not decode", Some(e))),
+            };
+            let chunk = &buf[..n];
+            if done < 16 {
+                let upto = (16 - done as usize).min(n);
+                if chunk[..upto] != format::SQLITE_HEADER[done as usize..done as usize + upto] {
+                    return Err(BackupError::PayloadNotSqlite { path: path.into() });
+                }
             }
-            Err(e) => return Err(corrupt("the compressed data does not decode", Some(e))),
-        };
-        let chunk = &buf[..n];
-        if done < 16 {
-            let upto = (16 - done as usize).min(n);
-            if chunk[..upto] != format::SQLITE_HEADER[done as usize..done as usize + upto] {
-                return Err(BackupError::PayloadNotSqlite { path: path.into() });
+            done += n as u64;
+            if done > total {
+                return Err(corrupt(
+                    "the payload is larger than its metadata says",
+                    None,
+                ));
+            }
+            if fast {
+                xxh3.update(chunk);
+            }
+            sink(chunk)?;
+            if hasher.is_some() {
+                // The hasher only stops when this sender is dropped.
+                let _ = to_hash.send((buf, n));
+            }
+            if done >= next_report {
+                progress(Progress { phase, done, total });
+                next_report = done + PROGRESS_STEP;
             }
         }
-        done += n as u64;
-        if done > total {
+        progress(Progress { phase, done, total });
+        drop(to_hash);
+        let mut rest = decoder.finish();
+        let mut probe = [0u8; 1];
+        match rest.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => return Err(corrupt("there are bytes after the payload frame", None)),
+            Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
+        }
+        // An empty image is a valid (empty) database: SQLite treats a 0-byte file as one.
+        if total > 0 && done < 16 {
+            return Err(BackupError::PayloadNotSqlite { path: path.into() });
+        }
+        if done != total {
             return Err(corrupt(
-                "the payload is larger than its metadata says",
+                &format!("the payload holds {done} bytes, its metadata says {total}"),
                 None,
             ));
         }
-        if hash == Hash::Check {
-            sha.update(chunk);
+        Ok(hasher.map(|h| h.join().expect("hashing thread panicked")))
+    })?;
+    let recomputed = [
+        (digest, Some(meta.sha256.clone())),
+        (
+            fast.then(|| format!("{:032x}", xxh3.digest128())),
+            meta.xxh3_128.clone(),
+        ),
+    ];
+    for (actual, expected) in recomputed {
+        if let (Some(actual), Some(expected)) = (actual, expected) {
+            if actual != expected {
+                return Err(BackupError::HashMismatch {
+                    path: path.into(),
+                    expected,
+                    actual,
+                });
+            }
         }
-        sink(chunk)?;
-        if done >= next_report {
-            progress(Progress { phase, done, total });
-            next_report = done + PROGRESS_STEP;
-        }
-    }
-    progress(Progress { phase, done, total });
-    let mut rest = decoder.finish();
-    let mut probe = [0u8; 1];
-    match rest.read(&mut probe) {
-        Ok(0) => {}
-        Ok(_) => return Err(corrupt("there are bytes after the payload frame", None)),
-        Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
-    }
-    // An empty image is a valid (empty) database: SQLite treats a 0-byte file as one.
-    if total > 0 && done < 16 {
-        return Err(BackupError::PayloadNotSqlite { path: path.into() });
-    }
-    if done != total {
-        return Err(corrupt(
-            &format!("the payload holds {done} bytes, its metadata says {total}"),
-            None,
-        ));
-    }
-    let actual = format::hex(&sha.finalize());
-    if hash == Hash::Check && actual != meta.sha256 {
-        return Err(BackupError::HashMismatch {
-            path: path.into(),
-            expected: meta.sha256.clone(),
-            actual,
-        });
     }
     Ok(meta)
 }
@@ -466,7 +537,7 @@ pub fn verify(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<VerifyReport, BackupError> {
     let temp = TempFile::new_in(scratch, "verify")?;
-    let meta = decompress_to(backup, &temp, false, progress)?;
+    let meta = decompress_to(backup, &temp, false, Hash::All, progress)?;
     check_database(backup, temp.path(), check, progress)?;
     Ok(VerifyReport {
         path: backup.into(),
@@ -479,6 +550,7 @@ fn decompress_to(
     backup: &Path,
     temp: &TempFile,
     durable: bool,
+    hash: Hash,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<BackupMeta, BackupError> {
     let file = temp.open_rw()?;
@@ -489,21 +561,16 @@ fn decompress_to(
     };
     let mut write = |out: &mut dyn Write| {
         let mut out = BufWriter::with_capacity(1 << 20, out);
-        let meta = read_payload(
-            backup,
-            Phase::Decompress,
-            Hash::Check,
-            progress,
-            &mut |chunk| out.write_all(chunk).map_err(write_err),
-        )?;
+        let meta = read_payload(backup, Phase::Decompress, hash, progress, &mut |chunk| {
+            out.write_all(chunk).map_err(write_err)
+        })?;
         out.flush().map_err(write_err)?;
         Ok(meta)
     };
     if durable {
-        // The copy will become the database file itself: flush it to disk as it is written.
-        let meta = store::with_background_sync(&file, |mut w| write(&mut w))?;
-        file.sync_all().map_err(write_err)?;
-        Ok(meta)
+        // The copy will become the database file itself: flush it to disk as it is written
+        // (the caller still owes the final fsync, and may overlap it with the check).
+        store::with_background_sync(&file, |mut w| write(&mut w))
     } else {
         write(&mut &file)
     }
@@ -521,10 +588,13 @@ fn check_database(
         done: 0,
         total: 0,
     });
-    let conn =
-        Connection::open_with_flags(copy, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| {
-            BackupError::Db(DbError::sqlite("opening the decompressed copy", backup, e))
-        })?;
+    // `immutable`: the copy is private and complete, so SQLite takes no locks and creates no
+    // `-wal`/`-shm` beside it (which would then have to be cleaned up before it is renamed).
+    let conn = Connection::open_with_flags(
+        immutable_uri(copy),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| BackupError::Db(DbError::sqlite("opening the decompressed copy", backup, e)))?;
     let pragma = match check {
         CheckLevel::Full => "PRAGMA integrity_check(20)",
         CheckLevel::Quick => "PRAGMA quick_check(20)",
@@ -555,6 +625,21 @@ fn check_database(
     Ok(())
 }
 
+/// `file:` URI of `path` opened read-only and `immutable` (percent-encoded: any byte a path may hold).
+fn immutable_uri(path: &Path) -> String {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = String::from("file:");
+    for &b in absolute.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
 /// How to restore.
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {
@@ -576,6 +661,8 @@ pub struct RestoreReport {
     pub safety_backup: Option<BackupReport>,
     /// False when the database did not exist and the restored file was simply put in place.
     pub replaced_existing: bool,
+    /// How an existing database was replaced (`None` when there was none).
+    pub replacement: Option<ReplacedBy>,
     /// True when the backup came from another path and `force` allowed it.
     pub forced_other_database: bool,
 }
@@ -604,8 +691,9 @@ pub fn restore(
     cleanup_leftovers(&folder);
 
     let temp = TempFile::new_in(&folder, "restore")?;
-    // When there is no database to replace, the verified copy becomes the database file.
-    let checked = decompress_to(backup, &temp, !exists, progress)?;
+    // The verified copy usually becomes the database file (renamed over it, or put in place of a
+    // missing one): it is flushed to disk as it is written.
+    let checked = decompress_to(backup, &temp, true, Hash::Check, progress)?;
     // The integrity check (one core) runs while the safety backup (zstd on the others) is taken;
     // a backup that fails the check is reported as such, and the safety backup taken meanwhile
     // is simply one more backup of the unchanged database.
@@ -615,7 +703,20 @@ pub fn restore(
         total: 0,
     });
     let (checked_ok, safety_backup) = std::thread::scope(|scope| {
-        let check = scope.spawn(|| check_database(backup, temp.path(), opts.check, &mut |_| {}));
+        // The last fsync of the copy runs meanwhile too (it waits on the disk, not the CPU).
+        let synced = scope.spawn(|| {
+            File::open(temp.path())
+                .and_then(|f| f.sync_all())
+                .map_err(|e| BackupError::Write {
+                    path: temp.path().into(),
+                    doing: "syncing the decompressed database",
+                    source: e,
+                })
+        });
+        let check = scope.spawn(|| {
+            check_database(backup, temp.path(), opts.check, &mut |_| {})?;
+            synced.join().expect("fsync thread panicked")
+        });
         let safety = match (&opts.safety_backup, exists) {
             (Some(create_opts), true) => Some(create(db, create_opts, progress)),
             _ => None,
@@ -633,11 +734,12 @@ pub fn restore(
         done: 0,
         total: 1,
     });
-    if exists {
-        replace_content(db, temp.path(), opts.busy_timeout)?;
+    let replacement = if exists {
+        Some(replace(db, temp.path(), opts.busy_timeout)?)
     } else {
         put_in_place(db, temp)?;
-    }
+        None
+    };
     progress(Progress {
         phase: Phase::Replace,
         done: 1,
@@ -649,8 +751,22 @@ pub fn restore(
         meta: checked,
         safety_backup,
         replaced_existing: exists,
+        replacement,
         forced_other_database: other_database,
     })
+}
+
+/// Put the verified `image` (beside `db`, synced) in place of the existing database `db`: renamed
+/// over it when no other process has it open (nothing is written twice), else its content copied
+/// in through SQLite in one transaction. The one place where a restore replaces a database.
+fn replace(db: &Path, image: &Path, busy_timeout: Duration) -> Result<ReplacedBy, BackupError> {
+    match swap::rename_if_unused(db, image)? {
+        None => Ok(ReplacedBy::Rename),
+        Some(reason) => {
+            replace_content(db, image, busy_timeout)?;
+            Ok(ReplacedBy::InPlace(reason))
+        }
+    }
 }
 
 /// Copy every page of `image` into the live database in one write transaction, through SQLite,

@@ -588,3 +588,204 @@ fn an_empty_database_file_backs_up_and_restores_as_empty() {
     restore(&copy, &b.path, &ro, &mut no_progress()).unwrap();
     assert_eq!(fs::metadata(&copy).unwrap().len(), 0);
 }
+
+/// With `DBTOOL_TEST_HOLD=<db>` this test is a helper process for the ones below: it opens the
+/// database (and reads once with `DBTOOL_TEST_HOLD_READ`, after which a WAL connection holds
+/// SQLite's shared lock), prints "holder-ready" and keeps the connection until its stdin closes.
+#[test]
+fn hold_database_open_helper() {
+    let Ok(db) = std::env::var("DBTOOL_TEST_HOLD") else {
+        return;
+    };
+    let conn = Connection::open(db).unwrap();
+    if std::env::var_os("DBTOOL_TEST_HOLD_READ").is_some() {
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            .unwrap();
+    }
+    println!("holder-ready");
+    let _ = io::Read::read_to_end(&mut io::stdin(), &mut Vec::new());
+}
+
+/// Another process with `db` open, until dropped.
+struct Holder(
+    std::process::Child,
+    io::BufReader<std::process::ChildStdout>,
+);
+
+fn hold(db: &Path, read: bool) -> Holder {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "backup::tests::hold_database_open_helper",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env("DBTOOL_TEST_HOLD", db)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped());
+    if read {
+        cmd.env("DBTOOL_TEST_HOLD_READ", "1");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut out = io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    // libtest prints the test's name on the same line first.
+    while !line.trim_end().ends_with("holder-ready") {
+        line.clear();
+        let n = out.read_line(&mut line).unwrap();
+        assert!(n > 0, "the helper process did not open the database");
+    }
+    Holder(child, out)
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        // Read what the helper still prints, so it never writes into a closed pipe.
+        let _ = io::Read::read_to_end(&mut self.1, &mut Vec::new());
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn restore_renames_when_nobody_else_has_the_database_open_and_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    for wal in [false, true] {
+        let (tmp, db, dir) = setup(wal, 200);
+        let b = create(&db, &opts(&dir, MethodChoice::Auto), &mut no_progress()).unwrap();
+        let expected = dump(&db);
+        write_and_leave_wal(
+            &db,
+            "DELETE FROM child; INSERT INTO parent(body) VALUES ('x');",
+        );
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o640)).unwrap();
+        let r = restore(&db, &b.path, &restore_opts(), &mut no_progress()).unwrap();
+        assert_eq!(r.replacement, Some(ReplacedBy::Rename), "wal {wal}");
+        assert_eq!(
+            fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(dump(&db), expected);
+        let left: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
+
+#[test]
+fn restore_replaces_in_place_while_another_process_has_the_database_open() {
+    // WAL: the other connection has read, so it holds SQLite's shared lock. Rollback journal: it
+    // is idle and holds no lock, but has the file open.
+    for (wal, read) in [(true, true), (false, false)] {
+        let (_tmp, db, dir) = setup(wal, 200);
+        let b = create(&db, &opts(&dir, MethodChoice::Auto), &mut no_progress()).unwrap();
+        let expected = dump(&db);
+        Connection::open(&db)
+            .unwrap()
+            .execute("DELETE FROM child", [])
+            .unwrap();
+        let holder = hold(&db, read);
+        let r = restore(&db, &b.path, &restore_opts(), &mut no_progress()).unwrap();
+        match &r.replacement {
+            Some(ReplacedBy::InPlace(why)) => assert!(
+                why.contains("lock") || why.contains("has it open") || why.contains("using it"),
+                "{why}"
+            ),
+            other => panic!("wal {wal}: {other:?}"),
+        }
+        drop(holder);
+        assert_eq!(dump(&db), expected);
+    }
+}
+
+/// A backup file holding `image` under correct content hashes, or under `wrong` ones (both, or
+/// only a SHA-256 as older dbtools wrote).
+fn backup_of_image(like: &BackupMeta, image: &[u8], wrong: Option<Wrong>, to: &Path) {
+    let mut meta = like.clone();
+    meta.sha256 = format::hex(&Sha256::digest(image));
+    meta.xxh3_128 = Some(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(image)));
+    match wrong {
+        None => {}
+        Some(Wrong::Both) => {
+            meta.sha256 = "ab".repeat(32);
+            meta.xxh3_128 = Some("cd".repeat(16));
+        }
+        Some(Wrong::OldFormatSha) => {
+            meta.sha256 = "ab".repeat(32);
+            meta.xxh3_128 = None;
+        }
+    }
+    let mut file = format::encode_header(&meta, None).unwrap();
+    let mut enc = zstd::stream::write::Encoder::new(&mut file, 3).unwrap();
+    enc.include_checksum(true).unwrap();
+    enc.write_all(image).unwrap();
+    enc.finish().unwrap();
+    fs::write(to, file).unwrap();
+}
+
+enum Wrong {
+    Both,
+    OldFormatSha,
+}
+
+#[test]
+fn corrupted_image_or_hash_mismatch_is_refused_with_the_database_unchanged() {
+    let (tmp, db, dir) = setup(true, 400);
+    let b = create(&db, &opts(&dir, MethodChoice::Auto), &mut no_progress()).unwrap();
+    let mut image = Vec::new();
+    read_payload(
+        &b.path,
+        Phase::Decompress,
+        Hash::Check,
+        &mut no_progress(),
+        &mut |c| {
+            image.extend_from_slice(c);
+            Ok(())
+        },
+    )
+    .unwrap();
+    write_and_leave_wal(&db, "DELETE FROM child WHERE id > 5;");
+    // The database and its WAL, by digest (`-shm` is an index SQLite rebuilds, not data).
+    let files = || {
+        ["", "-wal"].map(|s| {
+            let mut p = db.as_os_str().to_owned();
+            p.push(s);
+            fs::read(PathBuf::from(p))
+                .map(|b| format::hex(&Sha256::digest(b)))
+                .ok()
+        })
+    };
+    let before = files();
+
+    // A b-tree page in the middle zeroed: decompresses and hashes fine, fails quick_check.
+    let page = b.meta.page_size as usize;
+    let mid = (b.meta.page_count as usize / 2) * page;
+    let mut corrupted = image.clone();
+    corrupted[mid..mid + page].fill(0);
+    let bad = tmp.path().join("corrupted.db.zst");
+    backup_of_image(&b.meta, &corrupted, None, &bad);
+    let mut ro = restore_opts();
+    ro.safety_backup = Some(opts(&dir, MethodChoice::Auto));
+    ro.check = CheckLevel::Quick;
+    let err = restore(&db, &bad, &ro, &mut no_progress()).unwrap_err();
+    assert_eq!(err.code(), "backup-integrity-failed", "{err}");
+    assert_eq!(files(), before);
+
+    // The right image under other recorded hashes (and as an older dbtool wrote it: SHA-256 only).
+    for wrong in [Wrong::Both, Wrong::OldFormatSha] {
+        let mismatch = tmp.path().join("mismatch.db.zst");
+        backup_of_image(&b.meta, &image, Some(wrong), &mismatch);
+        let err = restore(&db, &mismatch, &ro, &mut no_progress()).unwrap_err();
+        assert_eq!(err.code(), "backup-hash-mismatch", "{err}");
+        assert_eq!(files(), before);
+    }
+    // The same file with its right hashes verifies.
+    let good = tmp.path().join("good.db.zst");
+    backup_of_image(&b.meta, &image, None, &good);
+    verify(&good, tmp.path(), CheckLevel::Full, &mut no_progress()).unwrap();
+}

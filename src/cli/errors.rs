@@ -94,6 +94,7 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     ("rebuild-foreign-keys-on", exit::FAILURE, Some("run the migration with `dbtool upgrade`, which turns foreign keys off before the transaction")),
     ("rebuild-view-broken", exit::FAILURE, Some("nothing was changed; change or drop the view first (in an earlier migration)")),
     ("rebuild-integrity-check", exit::FAILURE, Some("nothing was changed; run `PRAGMA integrity_check` on the database")),
+    ("rebuild-copy-differs", exit::FAILURE, Some("nothing was changed; a trigger or a hand edit of the file may change rows as they are copied; if not, report it as a dbtool bug")),
     ("rebuild-simulation-failed", exit::FAILURE, Some("nothing was written; SQLite's message (caused by) names the object in the way: change or drop it in an earlier migration. If it looks like a dbtool bug, report it with the table's CREATE statement")),
     ("rebuild-round-trip", exit::FAILURE, Some("nothing was written; this is a dbtool bug, please report it with the table's CREATE statement")),
     ("rebuild-header-invalid", exit::FAILURE, Some("the first comment lines of a generated rebuild are read by dbtool; restore them or regenerate the file")),
@@ -599,6 +600,10 @@ mod tests {
                 RebuildError::IntegrityFailed {
                     table: s(),
                     problems: vec![],
+                },
+                RebuildError::CopyDiffers {
+                    table: s(),
+                    detail: s(),
                 },
                 RebuildError::Simulation {
                     table: s(),

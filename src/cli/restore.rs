@@ -30,6 +30,16 @@ pub struct Args {
     /// Do not back up the current database first
     #[arg(long)]
     no_backup: bool,
+    /// How to check the decompressed backup before it replaces anything: quick (PRAGMA
+    /// quick_check) or full (PRAGMA integrity_check, slower: also compares every index)
+    #[arg(long, value_enum, default_value = "quick")]
+    check: Check,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Check {
+    Quick,
+    Full,
 }
 
 #[derive(Serialize)]
@@ -83,7 +93,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         force: args.force,
         safety_backup: (!args.no_backup)
             .then(|| safety::create_options(ctx, "before-restore", now)),
-        check: CheckLevel::Full,
+        check: match args.check {
+            Check::Quick => CheckLevel::Quick,
+            Check::Full => CheckLevel::Full,
+        },
         busy_timeout: ctx.config.busy_timeout,
     };
     let bar = ProgressLine::new(&ctx.out);
@@ -105,6 +118,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         Some(b) => out.note(safety::describe(ctx, b)),
         None if restored.replaced_existing => out.note("backup skipped (--no-backup)"),
         None => {}
+    }
+    if let Some(backup::ReplacedBy::InPlace(why)) = &restored.replacement {
+        // The slow path: say why, and how to get the fast one.
+        out.note(format!(
+            "replaced in place through SQLite ({why}); stop the application for a faster restore by rename"
+        ));
     }
     if restored.forced_other_database {
         out.note(format!(

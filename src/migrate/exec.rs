@@ -26,6 +26,17 @@ pub struct StatementReport {
 /// Run every statement of `sql` on `conn` (inside whatever transaction the caller holds).
 /// `path` names the file in errors.
 pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<StatementReport>> {
+    run_script_with(conn, sql, path, &mut |_| Ok(()))
+}
+
+/// [`run_script`], calling `before` with each statement's text before running it (a generated
+/// rebuild proves its copy there, before the old table is dropped).
+pub fn run_script_with(
+    conn: &Connection,
+    sql: &str,
+    path: &Path,
+    before: &mut dyn FnMut(&str) -> Result<()>,
+) -> Result<Vec<StatementReport>> {
     let mut batch = Batch::new(conn, sql);
     let mut cursor = 0usize;
     let mut reports = Vec::new();
@@ -54,7 +65,8 @@ pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<State
                 statement: bare.trim().to_string(),
             });
         }
-        let before = conn.total_changes();
+        before(bare)?;
+        let changes_before = conn.total_changes();
         let mut run = || -> rusqlite::Result<()> {
             let mut rows = stmt.raw_query();
             while rows.next()?.is_some() {}
@@ -71,7 +83,7 @@ pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<State
         reports.push(StatementReport {
             line: line_of(sql, statement_start),
             sql: text.trim().to_string(),
-            rows_changed: conn.total_changes().saturating_sub(before),
+            rows_changed: conn.total_changes().saturating_sub(changes_before),
         });
     }
     Ok(reports)

@@ -202,12 +202,18 @@ fn run_step(
         Some(file) => Some(rebuild::preflight(conn, file).map_err(refused)?),
         None => None,
     };
-    let statements = match &step.sql {
-        Some(sql) => run_script(conn, sql, &path)?,
-        None => Vec::new(),
+    // The rebuild's copy is proven before its first DROP (a hook before each statement).
+    let mut copy_check = rebuild.as_ref().map(rebuild::CopyCheck::new);
+    let statements = match (&step.sql, &mut copy_check) {
+        (Some(sql), Some(check)) => super::exec::run_script_with(conn, sql, &path, &mut |s| {
+            check.before_statement(conn, s).map_err(refused)
+        })?,
+        (Some(sql), None) => run_script(conn, sql, &path)?,
+        (None, _) => Vec::new(),
     };
     if let Some(pre) = &preflight {
-        rebuild::postcheck(conn, pre).map_err(refused)?;
+        let proof = copy_check.and_then(|c| c.proof);
+        rebuild::postcheck(conn, pre, proof).map_err(refused)?;
     }
     match step.action {
         Action::Apply | Action::Record => {

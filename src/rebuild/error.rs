@@ -134,6 +134,8 @@ pub enum RebuildError {
         table: String,
         problems: Vec<String>,
     },
+    #[error("the copy of {table:?} differs from the table before it is dropped: {detail}")]
+    CopyDiffers { table: String, detail: String },
     #[error("trying the generated rebuild of {table:?} on a copy of the schema failed at {step}")]
     Simulation {
         table: String,
@@ -203,6 +205,7 @@ impl RebuildError {
             RebuildError::Db(e) => e.code(),
             RebuildError::ViewBroken { .. } => "rebuild-view-broken",
             RebuildError::IntegrityFailed { .. } => "rebuild-integrity-check",
+            RebuildError::CopyDiffers { .. } => "rebuild-copy-differs",
             RebuildError::Simulation { .. } => "rebuild-simulation-failed",
             RebuildError::RoundTrip { .. } => "rebuild-round-trip",
             RebuildError::Header { .. } => "rebuild-header-invalid",

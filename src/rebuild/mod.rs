@@ -23,5 +23,5 @@ pub mod spec;
 pub use error::{RebuildError, ValueCount};
 pub use generate::{generate, GenerateOptions, Generated};
 pub use lint::{lint, LintWarning};
-pub use run::{postcheck, preflight, Preflight, RebuildFile};
+pub use run::{postcheck, preflight, prove_copy, CopyCheck, CopyProof, Preflight, RebuildFile};
 pub use spec::{Change, RebuildSpec};

@@ -1,0 +1,89 @@
+//! Where does a rebuild's time go? Runs a generated rebuild file on a copy of a database, step
+//! by step as the executor does, and times each phase. The copy is changed (committed).
+//! `cargo run --release --example rebuild_phases -- COPY.db REBUILD.sql`
+use std::time::Instant;
+
+use dbtool::rebuild::{self, RebuildFile};
+use rusqlite::Connection;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (db, file) = match (args.next(), args.next()) {
+        (Some(d), Some(f)) => (d, f),
+        _ => panic!("usage: rebuild_phases COPY.db REBUILD.sql"),
+    };
+    let sql = std::fs::read_to_string(file).unwrap();
+    let parsed = RebuildFile::parse(&sql)
+        .unwrap()
+        .expect("a generated rebuild");
+    let conn = Connection::open(db).unwrap();
+    conn.pragma_update(None, "foreign_keys", false).unwrap();
+    let mut t = Instant::now();
+    let mut lap = |label: &str| {
+        println!("{label:<44} {:>7.2} s", t.elapsed().as_secs_f64());
+        t = Instant::now();
+    };
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let pre = rebuild::preflight(&conn, &parsed).unwrap();
+    lap("preflight (schema, guard data checks)");
+    conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |_| {
+        Ok(())
+    })
+    .unwrap();
+    lap("foreign_key_check (before)");
+    let statements: Vec<String> = dbtool::sql::split_statements(&sql)
+        .into_iter()
+        .map(|r| sql[r].to_string())
+        .collect();
+    let mut check = rebuild::CopyCheck::new(&parsed);
+    let mut phase = "guard and new table";
+    for s in &statements {
+        let upper = s
+            .trim_start_matches(|c: char| c.is_whitespace())
+            .to_uppercase();
+        let body = upper
+            .lines()
+            .find(|l| !l.trim_start().starts_with("--") && !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string();
+        if body.starts_with("DROP") && phase == "copy (INSERT … SELECT)" {
+            lap(phase);
+            check.before_statement(&conn, s).unwrap();
+            lap("copy proof (digest of old and new rows)");
+            phase = "drop, rename, indexes, triggers, views";
+        } else {
+            check.before_statement(&conn, s).unwrap();
+        }
+        if body.starts_with("INSERT INTO") && body.contains("SELECT") && phase.starts_with("guard")
+        {
+            lap(phase);
+            phase = "copy (INSERT … SELECT)";
+        }
+        conn.execute_batch(s).unwrap();
+    }
+    lap(phase);
+    conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |_| {
+        Ok(())
+    })
+    .unwrap();
+    lap("foreign_key_check (after)");
+    let post = rebuild::postcheck(&conn, &pre, check.proof).unwrap();
+    lap("postcheck (views, ANALYZE)");
+    conn.execute_batch("COMMIT").unwrap();
+    lap("COMMIT");
+    let file = std::path::Path::new(conn.path().unwrap()).to_path_buf();
+    drop(conn);
+    lap("close (checkpoint)");
+    let c = Connection::open(&file).unwrap();
+    let problems: String = c
+        .query_row(
+            &format!("PRAGMA integrity_check({})", parsed.table),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    lap(&format!(
+        "for comparison: integrity_check of the table ({problems})"
+    ));
+    println!("proof: {:?}", post.copy);
+}
