@@ -165,8 +165,10 @@ fn run_steps(
             .map_err(|e| MigrateError::sqlite("creating the history table", db_path, e))?;
     }
     let mut reports = Vec::with_capacity(steps.len());
-    for step in steps {
-        let report = run_step(conn, db_path, step, now)?;
+    for (i, step) in steps.iter().enumerate() {
+        // Only the first step of a transaction sees the database as another connection does.
+        let first_in_transaction = i == 0;
+        let report = run_step(conn, db_path, step, now, first_in_transaction)?;
         observe(conn, step, &report)?;
         reports.push(report);
     }
@@ -178,6 +180,7 @@ fn run_step(
     db_path: &Path,
     step: &Step,
     now: OffsetDateTime,
+    first_in_transaction: bool,
 ) -> Result<StepReport> {
     let started = Instant::now();
     let path = step
@@ -203,7 +206,9 @@ fn run_step(
         None => None,
     };
     // The rebuild's copy is proven before its first DROP (a hook before each statement).
-    let mut copy_check = rebuild.as_ref().map(rebuild::CopyCheck::new);
+    let mut copy_check = rebuild
+        .as_ref()
+        .map(|file| rebuild::CopyCheck::new(file, first_in_transaction));
     let statements = match (&step.sql, &mut copy_check) {
         (Some(sql), Some(check)) => super::exec::run_script_with(conn, sql, &path, &mut |s| {
             check.before_statement(conn, s).map_err(refused)
