@@ -299,6 +299,11 @@ impl Rewind {
     pub fn undo(self, conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(&format!("ROLLBACK TO {REWIND}; RELEASE {REWIND}"))
     }
+
+    /// Keep everything since [`Rewind::begin`] and end the transaction.
+    pub fn keep(self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(&format!("RELEASE {REWIND}"))
+    }
 }
 
 /// Pin one consistent read snapshot of the database until [`end_read`] (a deferred `BEGIN` takes
