@@ -35,7 +35,7 @@ fn main() {
         .into_iter()
         .map(|r| sql[r].to_string())
         .collect();
-    let mut check = rebuild::CopyCheck::new(&parsed);
+    let mut check = rebuild::CopyCheck::new(&parsed, true);
     let mut phase = "guard and new table";
     for s in &statements {
         let upper = s

@@ -75,7 +75,7 @@ for up in $(ls "$mig"/V*.sql | grep -v '\.down\.sql$' | sort); do
 done > "$work/stairway.sql"
 
 cargo build --quiet --release
-bin=./target/release/dbtool
+bin=$PWD/target/release/dbtool
 
 # Run "$@" $runs times; print the best wall time in milliseconds.
 best_ms() {
@@ -91,13 +91,16 @@ best_ms() {
   echo "$best"
 }
 
+# Run from the scratch folder: a ./schema.sql here (the example project ships one) would be
+# compared with the generated migrations.
+cd "$work"
 if [[ $mode == correct ]]; then
   "$bin" --migrations "$mig" verify >/dev/null || { echo "verify failed on the generated migrations" >&2; "$bin" --migrations "$mig" verify; exit 1; }
 fi
 verify_or_findings() { "$bin" --migrations "$mig" verify || [[ $? == 3 && $mode != correct ]]; }
 verify_ms=$(best_ms verify_or_findings)
 floor_ms=$(best_ms sqlite3 :memory: ".read $work/stairway.sql")
-upgrade_once() { rm -f "$work/up.db"; "$bin" --database "$work/up.db" --migrations "$mig" --quiet upgrade; }
+upgrade_once() { rm -f "$work/up.db"; "$bin" --database "$work/up.db" --migrations "$mig" --quiet init; }
 upgrade_ms=$(best_ms upgrade_once)
 runs_made=$({ "$bin" --migrations "$mig" --json verify || true; } | sed -n 's/^  "migration_runs": \([0-9]*\),$/\1/p')
 

@@ -218,3 +218,36 @@ fn verify_runs_the_upgrade_executor_across_a_no_transaction_step() {
     let out = env.run(&["--json", "verify", "--data", data.to_str().unwrap()]);
     assert_eq!(out.code(), 0, "{}{}", out.stdout(), out.stderr());
 }
+
+#[test]
+fn a_no_transaction_file_failing_inside_its_own_transaction_says_it_was_rolled_back() {
+    // Found on pocket-id's migrations run as no-transaction files: their own BEGIN … COMMIT
+    // failed and rolled back, yet the error said the migration "may be partly applied".
+    let env = TestEnv::new();
+    env.migration(1, "t", "CREATE TABLE t(id INTEGER PRIMARY KEY);\n", None);
+    env.migration(
+        2,
+        "own_transaction",
+        "-- dbtool:no-transaction\nBEGIN;\nCREATE TABLE half(x);\nINSERT INTO missing VALUES (1);\nCOMMIT;\n",
+        None,
+    );
+    env.empty_db();
+    let run = env.run(&["upgrade"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr().contains(
+            "V1__t and the steps before it are committed, and its own transaction (BEGIN in the file) was rolled back: nothing of it is applied"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains(
+            "hint: nothing of this migration was applied: fix the file and run the command again"
+        ),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(versions(&env.db()), vec![1]);
+    assert!(!common::tables(&env.db()).contains(&"half".to_string()));
+}

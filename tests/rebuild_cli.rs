@@ -717,3 +717,28 @@ fn a_locked_database_exits_4_and_changes_nothing() {
         ["1"]
     );
 }
+
+/// A rebuild after earlier steps of the same transaction, in WAL mode: V0006 backfills
+/// `full_name`, V0008 makes it NOT NULL by a rebuild. The copy proof once read the old table on a
+/// second connection, which sees the table as it was before the transaction (no backfill), and
+/// refused a correct copy (`rebuild-copy-differs`).
+#[test]
+fn regression_a_rebuild_after_a_backfill_in_the_same_wal_upgrade_is_proven_on_the_writers_rows() {
+    let env = common::TestEnv::new();
+    env.example_set();
+    env.empty_db();
+    env.ok(&["upgrade", "5"]);
+    common::exec(
+        &env.db(),
+        "PRAGMA journal_mode=WAL; INSERT INTO users(linkedin_sub, name) VALUES ('a', 'Ann'), ('b', 'Bob');",
+    );
+    env.ok(&["upgrade"]);
+    assert_eq!(common::versions(&env.db()), vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(
+        common::int(
+            &env.db(),
+            "SELECT count(*) FROM users WHERE full_name IS NOT NULL"
+        ),
+        2
+    );
+}

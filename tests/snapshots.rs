@@ -32,6 +32,7 @@ const FILTERS: &[(&str, &str)] = &[
     (r#""ratio": [0-9.]+"#, r#""ratio": [RATIO]"#),
     (r"\d+\.\dx", "[RATIO]x"),
     (r"[0-9a-f]{64}", "[SHA256]"),
+    (r#""xxh3_128": "[0-9a-f]{32}""#, r#""xxh3_128": "[XXH3]""#),
     (r#""host": "[^"]*""#, r#""host": "[HOST]""#),
     (
         r#""sqlite_version": "[^"]*""#,

@@ -503,8 +503,12 @@ fn change_table(
         };
         // Adding is decided from the text; dropping is tried (SQLite refuses a column that an
         // index, view, trigger, constraint or foreign key uses) and kept when it took.
-        let ok = same_rest
-            && conn.execute_batch("SAVEPOINT dbtool_autogen").is_ok()
+        let rewind = if same_rest {
+            crate::db::Rewind::begin(conn).ok()
+        } else {
+            None
+        };
+        let ok = rewind.is_some()
             && stmts.iter().all(|(_, s)| conn.execute_batch(s).is_ok())
             && Schema::read(conn)
                 .ok()
@@ -513,7 +517,9 @@ fn change_table(
                     table_shape(&sql).is_some() && table_shape(&sql) == table_shape(tgt_sql)
                 });
         if ok {
-            let _ = conn.execute_batch("RELEASE dbtool_autogen");
+            if let Some(rewind) = rewind {
+                let _ = rewind.keep(conn);
+            }
             for (comment, sql) in &stmts {
                 w.record(comment, sql);
             }
@@ -525,8 +531,8 @@ fn change_table(
             }
             return Ok(());
         }
-        if same_rest {
-            let _ = conn.execute_batch("ROLLBACK TO dbtool_autogen; RELEASE dbtool_autogen");
+        if let Some(rewind) = rewind {
+            let _ = rewind.undo(conn);
         }
     }
     rebuild(w, name, cur_sql, tgt_sql, spec, needs_fill)

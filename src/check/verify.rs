@@ -211,8 +211,10 @@ fn downs_present(set: &MigrationSet, findings: &mut Vec<Finding>, notes: &mut Ve
     }
 }
 
+/// An in-memory database with foreign keys off, as the write path leaves them (so a round trip
+/// can nest inside a [`crate::db::Rewind`]).
 fn scratch() -> Result<Connection> {
-    Connection::open_in_memory()
+    crate::db::scratch()
         .map_err(|e| DbError::sqlite("opening a scratch database", Path::new(":memory:"), e).into())
 }
 
@@ -345,6 +347,17 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
         // Whether the scratch database is still exactly at N's schema after the round trip.
         let mut in_step = true;
         let down_no_transaction = down.no_transaction;
+        // A round trip of transactional migrations runs inside a rewind point, and is undone
+        // afterwards whatever it did: the database is back at N without replaying anything
+        // (no-transaction files cannot run inside one; the checkpoint repairs after those).
+        let rewind = if down.no_transaction || file.up.directives.no_transaction {
+            None
+        } else {
+            Some(
+                crate::db::Rewind::begin(&conn)
+                    .map_err(|e| DbError::sqlite("setting the stairway's rewind point", path, e))?,
+            )
+        };
         match run_steps(&conn, path, vec![down]) {
             Err(e) => {
                 report.findings.push(
@@ -431,6 +444,12 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
         }
         if report.findings.len() > findings_before && report.first_failure.is_none() {
             report.first_failure = Some(name.clone());
+        }
+        if let Some(rewind) = rewind {
+            rewind
+                .undo(&conn)
+                .map_err(|e| DbError::sqlite("rewinding the stairway", path, e))?;
+            in_step = true;
         }
         if !in_step {
             report.migration_runs += checkpoint.restore(&set.migrations[..=i], &mut conn)?;

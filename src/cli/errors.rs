@@ -206,6 +206,13 @@ fn detailed_hint(e: &Error) -> Option<String> {
             MigrateError::MigrationFailed { source, .. } => {
                 transaction_hint(&source.to_string(), "the file")
             }
+            MigrateError::NoTransactionFailed {
+                own_transaction_rolled_back: true,
+                ..
+            } => Some(
+                "nothing of this migration was applied: fix the file and run the command again"
+                    .into(),
+            ),
             _ => None,
         },
         Error::Check(c) => match c.as_ref() {
@@ -391,6 +398,7 @@ mod tests {
                 MigrateError::NoTransactionFailed {
                     path: p(),
                     committed_through: None,
+                    own_transaction_rolled_back: false,
                     source: Box::new(MigrateError::NotUtf8 { path: p() }),
                 },
                 MigrateError::EmptySlug { name: s() },

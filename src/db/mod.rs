@@ -16,7 +16,9 @@ mod error;
 mod session;
 
 pub use error::{DbError, FkViolation, SqliteFailure};
-pub use session::{begin_read, end_read, foreign_keys_enabled, scratch, Ending, WriteSession};
+pub use session::{
+    begin_read, end_read, foreign_keys_enabled, scratch, Ending, Rewind, WriteSession,
+};
 
 type Result<T, E = DbError> = std::result::Result<T, E>;
 

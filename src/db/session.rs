@@ -36,6 +36,18 @@ pub enum Ending {
 }
 
 const SAVEPOINT: &str = "dbtool_changes";
+/// The savepoint a session uses instead of `BEGIN IMMEDIATE` when its caller already holds a
+/// transaction (see [`Rewind`]).
+const NESTED: &str = "dbtool_transaction";
+
+/// How a session's transaction began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    /// `BEGIN IMMEDIATE`.
+    Top,
+    /// A savepoint inside the caller's transaction.
+    Nested,
+}
 
 /// A connection lent to dbtool's write path for the length of one operation.
 pub struct WriteSession<'c> {
@@ -45,6 +57,8 @@ pub struct WriteSession<'c> {
     foreign_keys_were_on: bool,
     /// The database had foreign-key violations before this session changed anything.
     old_violations: bool,
+    /// The transaction this session has open, if any.
+    open: Option<Open>,
     ended: bool,
 }
 
@@ -59,6 +73,7 @@ impl<'c> WriteSession<'c> {
             busy_timeout,
             foreign_keys_were_on,
             old_violations: false,
+            open: None,
             ended: false,
         })
     }
@@ -126,13 +141,17 @@ impl<'c> WriteSession<'c> {
                 }
             }
             self.execute(&format!("RELEASE {SAVEPOINT}"), "releasing the savepoint")?;
-            match ending {
-                Ending::Commit => self
+            match (ending, self.open) {
+                (Ending::Commit, Some(Open::Nested)) => {
+                    self.execute(&format!("RELEASE {NESTED}"), "releasing the savepoint")?
+                }
+                (Ending::Commit, _) => self
                     .conn
                     .execute_batch("COMMIT")
                     .map_err(|e| classify(e, "committing", &self.path, self.busy_timeout))?,
-                Ending::Rollback => self.execute("ROLLBACK", "rolling back the dry run")?,
+                (Ending::Rollback, _) => self.rollback(),
             }
+            self.open = None;
             Ok((prepared, value))
         })();
         if result.is_err() {
@@ -153,7 +172,8 @@ impl<'c> WriteSession<'c> {
         self.set_foreign_keys(false)?;
         let value = body(self.conn);
         if !self.conn.is_autocommit() {
-            self.rollback();
+            // The file began a transaction of its own and did not end it.
+            let _ = self.conn.execute_batch("ROLLBACK");
             value?;
             return Err(DbError::TransactionLeftOpen {
                 path: self.path.clone(),
@@ -169,22 +189,40 @@ impl<'c> WriteSession<'c> {
         self.set_foreign_keys(self.foreign_keys_were_on)
     }
 
-    fn begin(&self) -> Result<(), DbError> {
+    fn begin(&mut self) -> Result<(), DbError> {
+        // Inside the caller's transaction the pragma cannot change, but reading it back still
+        // proves foreign keys are off (the caller turned them off before its transaction).
         self.set_foreign_keys(false)?;
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+        let (open, begin) = if self.conn.is_autocommit() {
+            (Open::Top, "BEGIN IMMEDIATE".to_string())
+        } else {
+            (Open::Nested, format!("SAVEPOINT {NESTED}"))
+        };
+        self.conn.execute_batch(&begin).map_err(|e| {
             classify(
                 e,
                 "starting a write transaction",
                 &self.path,
                 self.busy_timeout,
             )
-        })
+        })?;
+        self.open = Some(open);
+        Ok(())
     }
 
-    fn rollback(&self) {
-        if !self.conn.is_autocommit() {
-            // Nothing useful to do if this fails: SQLite rolls back when the connection closes.
-            let _ = self.conn.execute_batch("ROLLBACK");
+    /// Undo the transaction this session opened (nested: its savepoint, never the caller's).
+    fn rollback(&mut self) {
+        // Nothing useful to do if this fails: SQLite rolls back when the connection closes.
+        match self.open.take() {
+            Some(Open::Top) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            Some(Open::Nested) => {
+                let _ = self
+                    .conn
+                    .execute_batch(&format!("ROLLBACK TO {NESTED}; RELEASE {NESTED}"));
+            }
+            None => {}
         }
     }
 
@@ -237,6 +275,35 @@ pub fn scratch() -> rusqlite::Result<Connection> {
     let conn = Connection::open_in_memory()?;
     conn.pragma_update(None, "foreign_keys", false)?;
     Ok(conn)
+}
+
+/// A point to come back to on a scratch connection: everything done after [`Rewind::begin`]
+/// (write sessions included, which then nest inside it) is undone by [`Rewind::undo`]. `verify`
+/// uses it to take a migration down and up again and return to the state after its up for free,
+/// instead of copying a checkpoint database after every round trip that went wrong. (A rewind
+/// point left without `undo` stays an open transaction on the connection: for scratch databases
+/// only, which are thrown away on error.)
+#[must_use = "undo it, or the connection stays in its transaction"]
+pub struct Rewind(());
+
+const REWIND: &str = "dbtool_rewind";
+
+impl Rewind {
+    /// Begin (foreign keys must already be off: they cannot change inside the transaction).
+    pub fn begin(conn: &Connection) -> rusqlite::Result<Self> {
+        conn.execute_batch(&format!("SAVEPOINT {REWIND}"))?;
+        Ok(Rewind(()))
+    }
+
+    /// Undo everything since [`Rewind::begin`] and end the transaction.
+    pub fn undo(self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(&format!("ROLLBACK TO {REWIND}; RELEASE {REWIND}"))
+    }
+
+    /// Keep everything since [`Rewind::begin`] and end the transaction.
+    pub fn keep(self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(&format!("RELEASE {REWIND}"))
+    }
 }
 
 /// Pin one consistent read snapshot of the database until [`end_read`] (a deferred `BEGIN` takes

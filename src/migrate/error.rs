@@ -118,13 +118,20 @@ pub enum MigrateError {
         statement: String,
     },
     #[error(
-        "migration {path} runs without a transaction and failed; {}, this migration may be partly applied",
-        committed_note(committed_through.as_deref())
+        "migration {path} runs without a transaction and failed; {}, {}",
+        committed_note(committed_through.as_deref()),
+        if *own_transaction_rolled_back {
+            "and its own transaction (BEGIN in the file) was rolled back: nothing of it is applied"
+        } else {
+            "this migration may be partly applied"
+        }
     )]
     NoTransactionFailed {
         path: PathBuf,
         /// The last step of this run that is committed (`V3__x`), if any.
         committed_through: Option<String>,
+        /// The file failed inside a transaction of its own, which dbtool rolled back.
+        own_transaction_rolled_back: bool,
         #[source]
         source: Box<MigrateError>,
     },

@@ -55,17 +55,22 @@ pub fn execute(
     while i < steps.len() {
         if steps[i].no_transaction {
             let step = &steps[i];
+            // A failure inside the file's own BEGIN … COMMIT leaves that transaction open; the
+            // session rolls it back, and then nothing of the file is applied.
+            let mut own_transaction_open = false;
             let report = session
                 .outside_transaction(|conn| {
-                    let report =
-                        run_steps(conn, &db_path, std::slice::from_ref(step), now, observe)?;
-                    Ok::<_, MigrateError>(report)
+                    let result =
+                        run_steps(conn, &db_path, std::slice::from_ref(step), now, observe);
+                    own_transaction_open = result.is_err() && !conn.is_autocommit();
+                    result
                 })
                 .map_err(|e| MigrateError::NoTransactionFailed {
                     path: step.path.clone().unwrap_or_default(),
                     committed_through: i
                         .checked_sub(1)
                         .map(|k| format!("V{}__{}", steps[k].version, steps[k].name)),
+                    own_transaction_rolled_back: own_transaction_open,
                     source: Box::new(e),
                 })?;
             reports.extend(report);
@@ -160,8 +165,10 @@ fn run_steps(
             .map_err(|e| MigrateError::sqlite("creating the history table", db_path, e))?;
     }
     let mut reports = Vec::with_capacity(steps.len());
-    for step in steps {
-        let report = run_step(conn, db_path, step, now)?;
+    for (i, step) in steps.iter().enumerate() {
+        // Only the first step of a transaction sees the database as another connection does.
+        let first_in_transaction = i == 0;
+        let report = run_step(conn, db_path, step, now, first_in_transaction)?;
         observe(conn, step, &report)?;
         reports.push(report);
     }
@@ -173,6 +180,7 @@ fn run_step(
     db_path: &Path,
     step: &Step,
     now: OffsetDateTime,
+    first_in_transaction: bool,
 ) -> Result<StepReport> {
     let started = Instant::now();
     let path = step
@@ -198,7 +206,9 @@ fn run_step(
         None => None,
     };
     // The rebuild's copy is proven before its first DROP (a hook before each statement).
-    let mut copy_check = rebuild.as_ref().map(rebuild::CopyCheck::new);
+    let mut copy_check = rebuild
+        .as_ref()
+        .map(|file| rebuild::CopyCheck::new(file, first_in_transaction));
     let statements = match (&step.sql, &mut copy_check) {
         (Some(sql), Some(check)) => super::exec::run_script_with(conn, sql, &path, &mut |s| {
             check.before_statement(conn, s).map_err(refused)

@@ -716,10 +716,13 @@ pub struct CopyProof {
 }
 
 /// Runs [`prove_copy`] once, before the first `DROP` of a generated rebuild file: the hook an
-/// executor calls before each statement it runs. In WAL mode the old table's digest is taken on a
-/// second, read-only connection while the copy runs (the writer has changed nothing of the old
-/// table, and uncommitted work is invisible to the reader, so both see the same rows): only the
-/// new table's digest remains to be taken before the `DROP`.
+/// executor calls before each statement it runs. In WAL mode, when the rebuild is the first step
+/// of its transaction, the old table's digest is taken on a second, read-only connection while
+/// the copy runs (nothing of this transaction has touched the old table yet, and uncommitted work
+/// is invisible to the reader, so both see the same rows): only the new table's digest remains to
+/// be taken before the `DROP`. After earlier steps of the same transaction (a backfill the
+/// rebuild then makes NOT NULL), the reader would see the table as it was before them: the
+/// digest is then taken on the writer's own connection.
 #[derive(Debug)]
 pub struct CopyCheck<'a> {
     file: &'a RebuildFile,
@@ -728,16 +731,19 @@ pub struct CopyCheck<'a> {
     done: bool,
     /// The plan and the old table's digest being taken meanwhile.
     early: Option<EarlyDigest>,
+    /// Nothing before this rebuild in its transaction: another connection sees the same rows.
+    first_in_transaction: bool,
     pub proof: Option<CopyProof>,
 }
 
 impl<'a> CopyCheck<'a> {
-    pub fn new(file: &'a RebuildFile) -> Self {
+    pub fn new(file: &'a RebuildFile, first_in_transaction: bool) -> Self {
         Self {
             file,
             copied: false,
             done: false,
             early: None,
+            first_in_transaction,
             proof: None,
         }
     }
@@ -789,7 +795,11 @@ impl<'a> CopyCheck<'a> {
             .query_row("PRAGMA main.journal_mode", [], |r| r.get::<_, String>(0))
             .map_err(sql_err(&table, "reading the journal mode"))?
             .eq_ignore_ascii_case("wal");
-        if !wal || path.is_empty() || !self.file.renames_first.is_empty() {
+        if !wal
+            || path.is_empty()
+            || !self.first_in_transaction
+            || !self.file.renames_first.is_empty()
+        {
             return Ok(None);
         }
         let Some(plan) = proof_plan(conn, self.file)? else {
