@@ -288,10 +288,8 @@ pub fn same_name(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// Quote a name for SQL, always with double quotes (safe for keywords, spaces and any text).
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+/// Quote an identifier for SQL: `"na""me"` (the db layer's, which this module's users share).
+pub use crate::db::quote_ident;
 
 /// Quote a string literal for SQL.
 pub fn quote_str(value: &str) -> String {
