@@ -292,6 +292,14 @@ impl Migrator {
         &self.database
     }
 
+    /// The PostgreSQL database, when this migrator works on one.
+    pub fn postgres_url(&self) -> Option<&db::PgUrl> {
+        match &self.target {
+            db::Database::Postgres(url) => Some(url),
+            db::Database::Sqlite(_) => None,
+        }
+    }
+
     pub fn migrations_dir(&self) -> &Path {
         &self.migrations
     }
