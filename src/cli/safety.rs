@@ -42,8 +42,11 @@ pub fn leftovers(ctx: &Context) -> Vec<PathBuf> {
 /// Remove [`leftovers`], with a note for each: every command that writes to the database (or
 /// its backups) starts with this, so a killed run's full-size copies do not pile up.
 pub fn remove_leftovers(ctx: &Context) {
-    let db = &ctx.db_path;
-    let mut removed = sidefiles::remove_leftovers(sidefiles::folder_of(db));
+    let mut removed = match ctx.postgres() {
+        // The database is on a server: only the backup folder can hold dbtool's files.
+        Some(_) => Vec::new(),
+        None => sidefiles::remove_leftovers(sidefiles::folder_of(&ctx.db_path)),
+    };
     removed.extend(sidefiles::remove_leftovers(&backup_dir(ctx).path));
     for path in removed {
         ctx.out.note(format!(
