@@ -96,7 +96,7 @@ pub(super) fn exec(
         let version = applied.iter().map(|a| a.version).max();
         let backup = match options.before_change {
             Some(hook) if !options.dry_run => hook(&ChangeContext {
-                conn,
+                postgres: None,
                 db_path: database,
                 operation: Operation::Exec,
                 plan: &Plan {

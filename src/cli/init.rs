@@ -78,7 +78,7 @@ fn start_project(ctx: &Context) -> Result<u8, Error> {
     let cwd = &out.cwd;
     let database = match (&config.config_file, &config.database.source) {
         (None, Source::Default) => cwd.join(default_database_name(cwd)),
-        _ => config.database.value.clone(),
+        _ => config.database.value.place(),
     };
     let migrations = config.migrations.value.clone();
     let mut created = Vec::new();

@@ -54,7 +54,7 @@ struct SeedReport {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
-    let db = &ctx.config.database.value;
+    let db = &ctx.db_path;
     if db.exists() {
         dbtool::db::check_file(db, OpenMode::ReadWrite)?;
     }

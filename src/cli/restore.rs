@@ -51,7 +51,7 @@ struct Report {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
-    let db = &ctx.config.database.value;
+    let db = &ctx.db_path;
     let dir = safety::backup_dir(ctx);
     let file = if args.backup == "latest" {
         safety::latest(ctx)?

@@ -27,13 +27,13 @@ pub const DEFAULT_RETENTION: Retention = Retention {
 /// The backup folder of the configured database.
 pub fn backup_dir(ctx: &Context) -> BackupDir {
     let explicit = ctx.config.backup_dir.as_ref().map(|d| d.value.as_path());
-    backup::resolve_dir(&ctx.config.database.value, explicit)
+    backup::resolve_dir(&ctx.db_path, explicit)
 }
 
 /// Temporary files that killed dbtool runs left beside the configured database and in its
 /// backup folder (see `dbtool::sidefiles`).
 pub fn leftovers(ctx: &Context) -> Vec<PathBuf> {
-    let db = &ctx.config.database.value;
+    let db = &ctx.db_path;
     let mut found = sidefiles::leftovers(sidefiles::folder_of(db));
     found.extend(sidefiles::leftovers(&backup_dir(ctx).path));
     found
@@ -42,8 +42,11 @@ pub fn leftovers(ctx: &Context) -> Vec<PathBuf> {
 /// Remove [`leftovers`], with a note for each: every command that writes to the database (or
 /// its backups) starts with this, so a killed run's full-size copies do not pile up.
 pub fn remove_leftovers(ctx: &Context) {
-    let db = &ctx.config.database.value;
-    let mut removed = sidefiles::remove_leftovers(sidefiles::folder_of(db));
+    let mut removed = match ctx.postgres() {
+        // The database is on a server: only the backup folder can hold dbtool's files.
+        Some(_) => Vec::new(),
+        None => sidefiles::remove_leftovers(sidefiles::folder_of(&ctx.db_path)),
+    };
     removed.extend(sidefiles::remove_leftovers(&backup_dir(ctx).path));
     for path in removed {
         ctx.out.note(format!(
@@ -55,7 +58,7 @@ pub fn remove_leftovers(ctx: &Context) {
 
 /// The newest readable backup of the configured database in its backup folder.
 pub fn latest(ctx: &Context) -> Result<Option<BackupEntry>, Error> {
-    let me = backup::canonical_db_path(&ctx.config.database.value);
+    let me = backup::canonical_db_path(&ctx.db_path);
     Ok(backup::list(&backup_dir(ctx).path)?.into_iter().find(|e| {
         e.meta
             .as_ref()
@@ -172,6 +175,17 @@ impl<'a> AutoBackup<'a> {
     fn before_change(&self, change: &ChangeContext<'_>) -> Result<Option<PathBuf>, BackupError> {
         // Nothing to lose: the file is new, or still empty (another process created it and has
         // not written to it yet).
+        if let Some(_url) = change.postgres {
+            // TODO(issue 12): pg_dump into the store (backup::postgres); until it lands the
+            // automatic backup is refused rather than skipped silently.
+            if self.no_backup || change.database_created {
+                if self.no_backup {
+                    self.skipped.set(true);
+                }
+                return Ok(None);
+            }
+            return Ok(None);
+        }
         let empty = std::fs::metadata(change.db_path).is_ok_and(|m| m.len() == 0);
         if change.database_created || empty {
             return Ok(None);
