@@ -27,6 +27,7 @@ use super::drift::{self, CheckOptions, CheckReport, Drift};
 use super::inspect::{against_files, IndexInfo, InspectReport, ServerInfo, TableInfo};
 use super::rehearse::{pending_step, rows_changed, table_rows, RehearsalReport, StepStatus};
 use super::script::{read_script, ExecOptions, ExecReport};
+use super::verify::{stairway, Stair, VerifyOptions, VerifyReport};
 use super::{CheckError, Checker, Finding, Result};
 use crate::db::pg::{PgConn, PgSession};
 use crate::db::{DbError, Ending, PgUrl};
@@ -677,4 +678,100 @@ pub(super) fn exec(
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         backup,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// verify
+
+/// PostgreSQL's stairway: a scratch database on the server. DDL is transactional there, but a
+/// round trip is two commits of the write path, so there is no rewind point: a round trip that
+/// leaves the database off step is repaired by replaying the migrations so far in a new scratch
+/// database.
+struct PgStair {
+    server: PgUrl,
+    busy_timeout: Duration,
+    // Declared before the guard: the connection closes before its database is dropped.
+    conn: PgConn,
+    scratch: ScratchDb,
+}
+
+impl PgStair {
+    fn new(server: &PgUrl, busy_timeout: Duration) -> Result<PgStair> {
+        let scratch = ScratchDb::create(server, "verify")?;
+        Ok(PgStair {
+            server: server.clone(),
+            busy_timeout,
+            conn: scratch.connect()?,
+            scratch,
+        })
+    }
+}
+
+impl Stair for PgStair {
+    fn run(&mut self, steps: Vec<Step>) -> Result<()> {
+        run_steps(&self.conn, steps, self.busy_timeout)?;
+        Ok(())
+    }
+
+    fn model(&mut self) -> Result<Model> {
+        read_model(&self.conn)
+    }
+
+    fn rewind_begin(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn rewind_undo(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    fn restore(&mut self, files: &[MigrationFile]) -> Result<usize> {
+        let scratch = ScratchDb::create(&self.server, "verify")?;
+        let conn = scratch.connect()?;
+        if !files.is_empty() {
+            run_steps(
+                &conn,
+                files.iter().map(Step::apply).collect(),
+                self.busy_timeout,
+            )?;
+        }
+        // The old connection, then the old database (dropped by its guard).
+        self.conn = conn;
+        self.scratch = scratch;
+        Ok(files.len())
+    }
+}
+
+/// `verify` on PostgreSQL after the checks of the folder itself: the stairway on scratch
+/// databases, then `--database`'s check.
+pub(super) fn verify_rest(
+    checker: &Checker,
+    url: &PgUrl,
+    options: &VerifyOptions,
+    set: &MigrationSet,
+    mut report: VerifyReport,
+    started: Instant,
+) -> Result<VerifyReport> {
+    if options.data.is_some() {
+        return Err(DbError::NotOnPostgres {
+            what: "`verify --data`".into(),
+            reason: "it runs the round trips on a copy of a SQLite file; rehearse the pending migrations on a copy of the database instead".into(),
+        }
+        .into());
+    }
+    {
+        let mut stair = PgStair::new(url, checker.busy_timeout)?;
+        stairway(set, &mut report, &mut stair)?;
+    }
+    if options.schema_file.is_some() {
+        report.notes.push(
+            "the declared schema file is not compared on PostgreSQL (its schema model is SQLite's)"
+                .into(),
+        );
+    }
+    if options.check_database {
+        report.database = Some(check_against(checker, url, set, &CheckOptions::default())?);
+    }
+    report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(report)
 }
