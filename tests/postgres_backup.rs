@@ -330,15 +330,15 @@ fn the_password_is_written_nowhere() {
     }
 }
 
-/// A folder early on PATH with a fake `pg_dump` that reports `version` (and fails if run).
-fn fake_pg_dump(env: &TestEnv, version: &str) -> String {
+/// A folder early on PATH with a fake `pg_dump` that reports `version` and otherwise runs `body`.
+fn fake_pg_dump(env: &TestEnv, version: &str, body: &str) -> String {
     let bin = env.root().join("fakebin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = bin.join("pg_dump");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) {version}'; exit 0; fi\nexit 1\n"
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) {version}'; exit 0; fi\n{body}\n"
         ),
     )
     .unwrap();
@@ -360,7 +360,7 @@ fn pg_dump_older_than_the_server_or_missing_is_refused_and_nothing_changes() {
         return;
     };
     env.ok(&args(&db, &["upgrade", "1"]));
-    let path = fake_pg_dump(&env, "9.6");
+    let path = fake_pg_dump(&env, "9.6", "exit 1");
     let run = env
         .command()
         .env("PATH", &path)
@@ -434,4 +434,52 @@ fn prune_and_listing_treat_postgres_backups_like_sqlite_ones() {
     env.ok(&["prune", "--orphans"]);
     let listed = env.ok(&["--database", url, "--json", "backups"]).json();
     assert_eq!(listed["backups"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+/// What the server's pg_dump reports (`pg_dump (PostgreSQL) 15.4 …`), for fakes that pass the
+/// version check.
+fn real_pg_dump_version() -> String {
+    let out = std::process::Command::new("pg_dump")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(2).unwrap().to_string()
+}
+
+#[test]
+fn a_failing_or_garbled_dump_is_never_published() {
+    let Some((env, db)) = setup("bk_garbled") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade"]));
+    let version = real_pg_dump_version();
+    for (body, expect) in [
+        // pg_dump fails halfway: its message is the error.
+        (
+            "printf PGDMP; echo 'pg_dump: error: query failed: the disk exploded' >&2; exit 1",
+            "the disk exploded",
+        ),
+        // pg_dump "succeeds" with something that is no archive: pg_restore refuses it.
+        (
+            "printf 'PGDMP this is not an archive at all'; exit 0",
+            "pg_restore",
+        ),
+    ] {
+        let path = fake_pg_dump(&env, &version, body);
+        let run = env
+            .command()
+            .env("PATH", &path)
+            .args(args(&db, &["backup"]))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("error[pg-tool-failed]"), "{stderr}");
+        assert!(stderr.contains(expect), "{stderr}");
+        // No backup and no temporary file is left (the before-upgrade one is the only file).
+        let files = backups(&env);
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].to_string_lossy().contains("before-upgrade"));
+    }
 }

@@ -3,11 +3,13 @@
 //!
 //! - **Take** ([`create`]): `pg_dump -Fc -Z0` (uncompressed: zstd compresses better and several
 //!   times faster than pg_dump's zlib) streams through the same writer as a SQLite snapshot
-//!   ([`super::compress`]): content hashes, zstd frame check as written, metadata rewritten in
+//!   (`compress`): content hashes, zstd frame check as written, metadata rewritten in
 //!   place. The metadata names the source without user or password, the server's and pg_dump's
-//!   versions and the history's version; the archive is checked in full
-//!   ([`check_archive`]) before the file gets its final name. A `pg_dump` older than the
-//!   server is refused up front.
+//!   versions and the history's version. Before the file gets its final name, the compressed
+//!   stream has been decoded as it was written (on a thread of its own, no second pass) into
+//!   `pg_restore --list` and `pg_restore -f /dev/null` (`ArchiveReader`), the decoded bytes
+//!   matched against what pg_dump wrote, and the file read back against the stream. A
+//!   `pg_dump` older than the server is refused up front.
 //! - **Restore** ([`restore`]): the backup is checked in full before anything happens on the
 //!   server; the safety backup is taken; then the backup goes into a new database
 //!   (`CREATE DATABASE … TEMPLATE template0`), is checked (rows per table, the history's version)
@@ -26,9 +28,10 @@ use serde::Serialize;
 use super::format::{self, BackupMeta, Engine, PgMeta, SnapshotMethod};
 use super::pg_archive::{
     check_archive, drain, feed, major_version, spawn, tool, tool_failed, tool_version,
-    ArchiveContents,
+    ArchiveContents, ArchiveReader,
 };
 use super::store::{self, TempFile};
+use super::stream_check;
 use super::{
     backup_file_name, cleanup_leftovers, compress, hostname, output_location, read_entry,
     read_payload, BackupError, BackupReport, CreateOptions, Hash, Phase, Progress, ReplacedBy,
@@ -167,8 +170,31 @@ pub fn create(
     )?;
     let mut stdout = child.stdout.take().expect("piped");
     let estimate = server.size;
-    let (written, stderr) = std::thread::scope(|scope| {
+    // With verification, the compressed stream is decoded as it is written, on a thread of its
+    // own, and the archive that comes out is read in full by pg_restore (`ArchiveReader`): the
+    // check costs no second pass over the file.
+    let mut archive = match opts.verify.then(|| ArchiveReader::start(false)).transpose() {
+        Ok(archive) => archive,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    let temp_path = temp.path().to_path_buf();
+    let (written, stderr, decoded) = std::thread::scope(|scope| {
         let stderr = drain(scope, child.stderr.take());
+        let (observe, decoder) = match archive.take() {
+            Some(archive) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(16);
+                let path = &temp_path;
+                (
+                    Some(tx),
+                    Some(scope.spawn(move || decode_as_written(rx, archive, path))),
+                )
+            }
+            None => (None, None),
+        };
         let mut buf = vec![0u8; 1 << 20];
         let written = compress(
             &mut |sink| loop {
@@ -190,7 +216,8 @@ pub fn create(
             temp.path(),
             opts,
             &mut meta,
-            &mut |p| {
+            observe,
+            &mut |p: Progress| {
                 progress(Progress {
                     total: p.total.max(estimate),
                     ..p
@@ -201,7 +228,12 @@ pub fn create(
             let _ = child.kill();
         }
         drop(stdout);
-        (written, stderr.join().expect("stderr reader panicked"))
+        let decoded = decoder.map(|d| d.join().expect("decoding thread panicked"));
+        (
+            written,
+            stderr.join().expect("stderr reader panicked"),
+            decoded,
+        )
     });
     let status = child.wait().map_err(|e| BackupError::Read {
         path: PathBuf::from(&source),
@@ -210,8 +242,7 @@ pub fn create(
     })?;
     // pg_dump's own failure explains a short stream best; a write error explains a kill.
     let written = match written {
-        Ok(w) if !status.success() => {
-            let _ = w;
+        Ok(_) if !status.success() => {
             return Err(tool_failed(
                 "pg_dump",
                 "dumping the database",
@@ -222,14 +253,26 @@ pub fn create(
         Ok(w) => w,
         Err(e) => return Err(e),
     };
+    if let Some(decoded) = decoded {
+        let (len, digest, _contents) = decoded?;
+        if len != meta.image_size || meta.xxh3_128 != Some(format!("{digest:032x}")) {
+            return Err(BackupError::Corrupt {
+                path: temp.path().into(),
+                detail: "the compressed stream as written does not decode to what pg_dump wrote"
+                    .into(),
+                source: None,
+            });
+        }
+    }
     let size = written.size;
 
-    // The fsync and the full check of the archive overlap; both finish before the final name.
+    // The fsync and the read-back of the file (it must be the stream that was checked) overlap;
+    // both finish before the file gets its final name.
     let (synced, checked) = std::thread::scope(|scope| {
         let sync = scope.spawn(|| file.sync_all());
-        let checked = opts
-            .verify
-            .then(|| check_archive(temp.path(), Hash::Check, progress));
+        let checked = written
+            .verified
+            .map(|(len, digest)| stream_check::check_file(temp.path(), &meta, len, digest));
         (sync.join().expect("fsync thread panicked"), checked)
     });
     synced.map_err(|e| BackupError::Write {
@@ -238,16 +281,7 @@ pub fn create(
         source: e,
     })?;
     drop(file);
-    if let Some(checked) = checked {
-        let (read, _) = checked?;
-        if read != meta {
-            return Err(BackupError::Corrupt {
-                path: temp.path().into(),
-                detail: "the file read back differs from what was written: its metadata".into(),
-                source: None,
-            });
-        }
-    }
+    checked.transpose()?;
 
     let stem = store::name_stem(url.dbname());
     let path = store::publish(temp, &dir, |clash| match &fixed_name {
@@ -269,6 +303,47 @@ pub fn create(
         meta,
         leftovers_removed,
     })
+}
+
+/// Decode the compressed stream as it is written (received from [`compress`]) and feed the
+/// archive to `archive`. Returns the decoded length, its XXH3-128 and what `pg_restore` read.
+fn decode_as_written(
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    mut archive: ArchiveReader,
+    path: &Path,
+) -> Result<(u64, u128, ArchiveContents), BackupError> {
+    let corrupt = |e: io::Error| BackupError::Corrupt {
+        path: path.into(),
+        detail: "the compressed stream as written does not decode".into(),
+        source: Some(e),
+    };
+    let decoded = (|| {
+        let mut decoder = zstd::stream::read::Decoder::new(stream_check::ChannelReader::new(rx))
+            .map_err(corrupt)?
+            .single_frame();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        let mut len = 0u64;
+        loop {
+            let n = match decoder.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(corrupt(e)),
+            };
+            hash.update(&buf[..n]);
+            len += n as u64;
+            archive.feed(&buf[..n]);
+        }
+        Ok((len, hash.digest128()))
+    })();
+    match decoded {
+        Ok((len, digest)) => Ok((len, digest, archive.finish()?)),
+        Err(e) => {
+            archive.abort();
+            Err(e)
+        }
+    }
 }
 
 /// How to restore a PostgreSQL backup.
