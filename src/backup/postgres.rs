@@ -380,6 +380,8 @@ pub struct RestoreReport {
     /// database that differs is refused instead.
     pub differences: Vec<String>,
     pub forced_other_database: bool,
+    /// Databases killed dbtool runs had left beside the target (`<target>_dbtool_…`), dropped.
+    pub stale_removed: Vec<String>,
 }
 
 /// Restore the PostgreSQL backup `backup` into the database `url` names. The backup is checked
@@ -414,12 +416,10 @@ pub fn restore(
     }
     let (meta, contents) = check_archive(backup, Hash::Check, progress)?;
 
-    let dbname = url.dbname().to_string();
-    let admin_url = url.with_dbname(maintenance_db(&dbname));
-    let admin = PgConn::connect(&admin_url)?;
-    let existing = target_properties(&admin, &dbname)?;
-    let safety_backup = match (&opts.safety_backup, &existing) {
-        (Some(create_opts), Some(_)) => Some(create(url, create_opts, progress)?),
+    let server = Server::connect(url)?;
+    let existing = server.target.is_some();
+    let safety_backup = match (&opts.safety_backup, existing) {
+        (Some(create_opts), true) => Some(create(url, create_opts, progress)?),
         _ => None,
     };
     progress(Progress {
@@ -434,22 +434,16 @@ pub fn restore(
         meta,
         contents,
         safety_backup,
-        replaced_existing: existing.is_some(),
+        replaced_existing: existing,
         replacement: None,
         left_in_place: Vec::new(),
         differences: Vec::new(),
         forced_other_database: other_database,
+        stale_removed: server.stale_removed.clone(),
     };
-    let busy = match &existing {
-        Some(_) => other_sessions(&admin, &dbname)?,
-        None => 0,
-    };
-    let in_place_because = if busy > 0 {
-        Some(format!(
-            "{busy} other session(s) connected to {dbname}; a rename needs none"
-        ))
-    } else {
-        restore_by_rename(url, &admin, backup, existing.as_ref(), &report, progress)?
+    let in_place_because = match server.busy()? {
+        Some(reason) => Some(reason),
+        None => restore_by_rename(server, backup, &report, progress)?,
     };
     match in_place_because {
         Some(reason) => {
@@ -459,7 +453,7 @@ pub fn restore(
             report.differences = differences;
             report.replacement = Some(ReplacedBy::InPlace(reason));
         }
-        None if existing.is_some() => report.replacement = Some(ReplacedBy::Rename),
+        None if existing => report.replacement = Some(ReplacedBy::Rename),
         None => {}
     }
     progress(Progress {
@@ -480,8 +474,8 @@ fn maintenance_db(target: &str) -> &'static str {
     }
 }
 
-/// The target's owner, encoding and locale, which the new database copies; `None` when it does
-/// not exist.
+/// The target's owner, encoding and locale, which a new database copies.
+#[derive(Clone, Debug)]
 struct Properties {
     owner: String,
     encoding: String,
@@ -505,6 +499,194 @@ fn target_properties(admin: &PgConn, dbname: &str) -> Result<Option<Properties>,
         collate: r.get(2),
         ctype: r.get(3),
     }))
+}
+
+/// The server a target database lives on, seen from its maintenance database (where `CREATE`,
+/// `ALTER` and `DROP DATABASE` run): whether the target exists, and the databases killed dbtool
+/// runs left beside it, which connecting drops.
+pub struct Server {
+    admin: PgConn,
+    url: PgUrl,
+    target: Option<Properties>,
+    /// `<target>_dbtool_<what>_<pid>` databases no session was using, dropped on connecting.
+    pub stale_removed: Vec<String>,
+}
+
+impl Server {
+    pub fn connect(url: &PgUrl) -> Result<Server, BackupError> {
+        let admin = PgConn::connect(&url.with_dbname(maintenance_db(url.dbname())))?;
+        let target = target_properties(&admin, url.dbname())?;
+        let stale_removed = remove_stale(&admin, url.dbname())?;
+        Ok(Server {
+            admin,
+            url: url.clone(),
+            target,
+            stale_removed,
+        })
+    }
+
+    /// Whether the target database exists.
+    pub fn target_exists(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// Why the target cannot be renamed right now (other sessions are connected to it), if so.
+    pub fn busy(&self) -> Result<Option<String>, BackupError> {
+        if self.target.is_none() {
+            return Ok(None);
+        }
+        let n = other_sessions(&self.admin, self.url.dbname())?;
+        Ok((n > 0).then(|| {
+            format!(
+                "{n} other session(s) connected to {}; a rename needs none",
+                self.url.dbname()
+            )
+        }))
+    }
+
+    /// Create an empty database beside the target (`CREATE DATABASE … TEMPLATE template0`, with
+    /// the target's encoding, locale and, when dbtool's role may give it, owner), to be filled
+    /// and then swapped in with [`SideDatabase::swap_in`]. Dropped unless swapped in.
+    pub fn side_database(self, what: &str) -> Result<SideDatabase, BackupError> {
+        let name = side_name(&self.admin, self.url.dbname(), what)?;
+        let mut create = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
+        if let Some(p) = &self.target {
+            create.push_str(&format!(
+                " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+                quote_literal(&p.encoding),
+                quote_literal(&p.collate),
+                quote_literal(&p.ctype)
+            ));
+        }
+        self.admin
+            .execute(&create)
+            .map_err(|e| self.admin.error(&e, "creating a database to restore into"))?;
+        if let Some(p) = &self.target {
+            // Best effort: a role that may not give the database away keeps it.
+            let _ = self.admin.execute(&format!(
+                "ALTER DATABASE {} OWNER TO {}",
+                quote_ident(&name),
+                quote_ident(&p.owner)
+            ));
+        }
+        Ok(SideDatabase {
+            server: self,
+            name,
+            armed: true,
+        })
+    }
+}
+
+/// A database beside the target, dropped when this is dropped unless [`SideDatabase::swap_in`]
+/// made it the target.
+pub struct SideDatabase {
+    server: Server,
+    name: String,
+    armed: bool,
+}
+
+/// What [`SideDatabase::swap_in`] did.
+pub enum Swap {
+    /// The side database is now the target (the old one renamed away in the same transaction,
+    /// then dropped).
+    Renamed,
+    /// Nothing changed: a session connected to the target meanwhile (the side database is
+    /// dropped). Says why.
+    Busy(String),
+}
+
+impl SideDatabase {
+    /// The same server and credentials, this database.
+    pub fn url(&self) -> PgUrl {
+        self.server.url.with_dbname(&self.name)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Rename the side database to the target, the target (if any) away, in one transaction:
+    /// the target is the old database or the new one at every moment. A session connected to
+    /// the target makes the rename fail (SQLSTATE 55006) and nothing changes.
+    pub fn swap_in(mut self) -> Result<Swap, BackupError> {
+        let admin = &self.server.admin;
+        let target = self.server.url.dbname();
+        let old = side_name(admin, target, "old")?;
+        let swap = match &self.server.target {
+            Some(_) => format!(
+                "BEGIN; ALTER DATABASE {target} RENAME TO {old}; \
+                 ALTER DATABASE {fresh} RENAME TO {target}; COMMIT",
+                target = quote_ident(target),
+                old = quote_ident(&old),
+                fresh = quote_ident(&self.name),
+            ),
+            None => format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(&self.name),
+                quote_ident(target)
+            ),
+        };
+        if let Err(e) = admin.execute(&swap) {
+            let _ = admin.execute("ROLLBACK");
+            if crate::db::pg::failure(&e).sqlstate == "55006" && self.server.target.is_some() {
+                return Ok(Swap::Busy(format!(
+                    "a session connected to {target} meanwhile; a rename needs none"
+                )));
+            }
+            return Err(BackupError::Db(
+                admin.error(&e, "renaming the new database"),
+            ));
+        }
+        self.armed = false;
+        if self.server.target.is_some() {
+            // A failure to drop the old database leaves a copy behind (dropped by the next run),
+            // never the target missing.
+            let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&old)));
+        }
+        Ok(Swap::Renamed)
+    }
+}
+
+impl Drop for SideDatabase {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.server.admin.execute(&format!(
+                "DROP DATABASE IF EXISTS {}",
+                quote_ident(&self.name)
+            ));
+        }
+    }
+}
+
+/// Drop the databases killed dbtool runs left beside `target` (`<target>_dbtool_<what>_<pid>`)
+/// that no session uses (a running dbtool stays connected to its own).
+fn remove_stale(admin: &PgConn, target: &str) -> Result<Vec<String>, BackupError> {
+    let rows = admin
+        .client()
+        .query(
+            "SELECT datname::text FROM pg_database d \
+             WHERE datname ~ '_dbtool_(restore|old|reset)_[0-9]+(_[0-9]+)?$' \
+               AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            &[],
+        )
+        .map_err(|e| admin.error(&e, "looking for databases left by killed runs"))?;
+    let mut removed = Vec::new();
+    for row in rows {
+        let name: String = row.get(0);
+        let prefix = name.rsplit_once("_dbtool_").map_or("", |(p, _)| p);
+        // The target's whole name, or its start when `side_name` cut it to fit 63 bytes.
+        let mine = prefix == target || (name.len() >= 60 && target.starts_with(prefix));
+        if prefix.is_empty() || !mine || name == target {
+            continue;
+        }
+        if admin
+            .execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&name)))
+            .is_ok()
+        {
+            removed.push(name);
+        }
+    }
+    Ok(removed)
 }
 
 /// Sessions other than dbtool's own connected to `dbname`.
@@ -535,115 +717,42 @@ fn side_name(admin: &PgConn, target: &str, what: &str) -> Result<String, BackupE
     Ok(name)
 }
 
-/// Restore into a new database, check it, and rename it to the target in one transaction (the
-/// old database renamed away in the same transaction, then dropped). `Ok(Some(reason))`: the
-/// rename path is not possible and nothing was changed (restore in place instead); only when
-/// the target exists.
+/// Restore into a new database, check it, and swap it in ([`SideDatabase::swap_in`]).
+/// `Ok(Some(reason))`: the rename path is not possible and nothing was changed (restore in
+/// place instead); only when the target exists.
 fn restore_by_rename(
-    url: &PgUrl,
-    admin: &PgConn,
+    server: Server,
     backup: &Path,
-    existing: Option<&Properties>,
     report: &RestoreReport,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Option<String>, BackupError> {
-    let dbname = url.dbname();
-    let fresh = side_name(admin, dbname, "restore")?;
-    let mut create = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&fresh));
-    if let Some(p) = existing {
-        create.push_str(&format!(
-            " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
-            quote_literal(&p.encoding),
-            quote_literal(&p.collate),
-            quote_literal(&p.ctype)
-        ));
-    }
-    if let Err(e) = admin.execute(&create) {
-        if existing.is_none() {
-            return Err(BackupError::Db(admin.error(&e, "creating the database")));
+    let existing = server.target_exists();
+    let side = match server.side_database("restore") {
+        Ok(side) => side,
+        Err(BackupError::Db(e)) if existing => {
+            return Ok(Some(format!("a new database cannot be created: {e}")));
         }
-        let failure = crate::db::pg::failure(&e);
-        return Ok(Some(format!(
-            "a new database cannot be created ({})",
-            failure.message
-        )));
-    }
-    // From here on the new database is dropped on every error.
-    let dropped = |admin: &PgConn| {
-        let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&fresh)));
+        Err(e) => return Err(e),
     };
-    let result = (|| {
-        if let Some(p) = existing {
-            // The restored database belongs to whoever owned the old one (when dbtool's role may
-            // give it away: a superuser, or a member of the owner's role).
-            let _ = admin.execute(&format!(
-                "ALTER DATABASE {} OWNER TO {}",
-                quote_ident(&fresh),
-                quote_ident(&p.owner)
-            ));
-        }
-        let fresh_url = url.with_dbname(&fresh);
-        run_pg_restore(
-            &fresh_url,
-            backup,
-            &["--exit-on-error"],
-            None,
-            "restoring into a new database",
-            progress,
-        )?;
-        let differences = check_restored(&fresh_url, report)?;
-        if !differences.is_empty() {
-            return Err(BackupError::RestoreMismatch {
-                backup: backup.into(),
-                detail: differences.join("; "),
-            });
-        }
-        // One transaction: the target is the old database or the new one at every moment. A
-        // session that connected to the target meanwhile makes the rename fail (SQLSTATE
-        // 55006), and nothing changes.
-        let old = side_name(admin, dbname, "old")?;
-        let swap = match existing {
-            Some(_) => format!(
-                "BEGIN; ALTER DATABASE {target} RENAME TO {old}; \
-                 ALTER DATABASE {fresh} RENAME TO {target}; COMMIT",
-                target = quote_ident(dbname),
-                old = quote_ident(&old),
-                fresh = quote_ident(&fresh),
-            ),
-            None => format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                quote_ident(&fresh),
-                quote_ident(dbname)
-            ),
-        };
-        match admin.execute(&swap) {
-            Ok(_) => {}
-            Err(e) => {
-                let _ = admin.execute("ROLLBACK");
-                let failure = crate::db::pg::failure(&e);
-                if failure.sqlstate == "55006" && existing.is_some() {
-                    return Ok(Some(format!(
-                        "a session connected to {dbname} during the restore; a rename needs none"
-                    )));
-                }
-                return Err(BackupError::Db(
-                    admin.error(&e, "renaming the restored database"),
-                ));
-            }
-        }
-        if existing.is_some() {
-            // The old database is in the safety backup (when one was taken); a failure to drop
-            // it leaves a copy behind, never the target missing.
-            let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&old)));
-        }
-        Ok(None)
-    })();
-    match result {
-        Ok(None) => Ok(None),
-        other => {
-            dropped(admin);
-            other
-        }
+    let fresh_url = side.url();
+    run_pg_restore(
+        &fresh_url,
+        backup,
+        &["--exit-on-error"],
+        None,
+        "restoring into a new database",
+        progress,
+    )?;
+    let differences = check_restored(&fresh_url, report)?;
+    if !differences.is_empty() {
+        return Err(BackupError::RestoreMismatch {
+            backup: backup.into(),
+            detail: differences.join("; "),
+        });
+    }
+    match side.swap_in()? {
+        Swap::Renamed => Ok(None),
+        Swap::Busy(reason) => Ok(Some(reason)),
     }
 }
 
