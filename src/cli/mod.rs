@@ -256,8 +256,11 @@ impl Context {
     }
 
     pub fn checker(&self) -> Checker {
-        Checker::new(&self.db_path, &self.config.migrations.value)
-            .busy_timeout(self.config.busy_timeout)
+        Checker::new(
+            self.config.database.value.clone(),
+            &self.config.migrations.value,
+        )
+        .busy_timeout(self.config.busy_timeout)
     }
 }
 

@@ -29,7 +29,7 @@ mod files;
 mod history;
 mod offline;
 #[cfg(feature = "postgres")]
-mod pg;
+pub mod pg;
 mod plan;
 mod rebuild_cmd;
 

@@ -32,8 +32,13 @@ pub struct ModelObject {
     pub name: String,
     /// The table an index or trigger belongs to (the object's own name for tables and views).
     pub table: String,
-    /// The SQL as SQLite stored it.
+    /// The SQL as SQLite stored it; on PostgreSQL, the catalog's own normalised DDL.
     pub sql: String,
+    /// The text is already canonical and laid out (PostgreSQL's catalog DDL, see
+    /// [`crate::schema::pg`]): compared exactly and shown as it is, never through SQLite's
+    /// tokenizer.
+    #[serde(skip)]
+    pub verbatim: bool,
 }
 
 /// The comparable parts of a `CREATE TABLE` (see the module header).
@@ -57,6 +62,15 @@ impl ModelObject {
         }
     }
 
+    /// The text a difference shows.
+    fn laid_out(&self) -> String {
+        if self.verbatim {
+            self.sql.clone()
+        } else {
+            layout(&self.sql)
+        }
+    }
+
     /// Whether `other` means the same object.
     pub fn same_as(&self, other: &ModelObject) -> bool {
         if self.kind != other.kind || !self.name.eq_ignore_ascii_case(&other.name) {
@@ -64,6 +78,9 @@ impl ModelObject {
         }
         if self.sql == other.sql {
             return true; // the common case, and the stairway's hot path: nothing to normalise
+        }
+        if self.verbatim || other.verbatim {
+            return false;
         }
         // Computed on demand: most comparisons end at the line above.
         let table = |o: &ModelObject| {
@@ -86,13 +103,21 @@ pub struct Model {
     pub objects: Vec<ModelObject>,
 }
 
-fn kind_rank(kind: &str) -> u8 {
+pub(crate) fn kind_rank(kind: &str) -> u8 {
+    // PostgreSQL's kinds after SQLite's four, each its own rank: objects of different kinds may
+    // share a name there (a type and a table, a function and a view).
     match kind {
         "table" => 0,
         "view" => 1,
         "index" => 2,
         "trigger" => 3,
-        _ => 4,
+        "materialized view" => 4,
+        "sequence" => 5,
+        "type" => 6,
+        "function" => 7,
+        "schema" => 8,
+        "extension" => 9,
+        _ => 10,
     }
 }
 
@@ -109,6 +134,7 @@ impl Model {
                     name: o.name.clone(),
                     table: o.tbl_name.clone(),
                     sql: o.sql.clone()?,
+                    verbatim: false,
                 })
             })
             .collect();
@@ -167,8 +193,8 @@ impl Model {
                 name: any.name.clone(),
                 table: any.table.clone(),
                 change,
-                expected: expected.map(|o| layout(&o.sql)),
-                actual: actual.map(|o| layout(&o.sql)),
+                expected: expected.map(ModelObject::laid_out),
+                actual: actual.map(ModelObject::laid_out),
             });
         }
         diff
