@@ -147,3 +147,79 @@ fn each_split_statement_is_one_statement_the_server_accepts() {
         .get(0);
     assert!(valid);
 }
+
+/// The lint's claims checked on the server: what it flags is refused in a transaction block
+/// (SQLSTATE 25001; `ALTER TYPE … ADD VALUE` instead leaves a value that cannot be used before
+/// commit, 55P04), and what it lets through runs there.
+#[test]
+fn the_lint_flags_what_the_server_refuses_in_a_transaction() {
+    let Some(server) = pg::server("the_lint_flags_what_the_server_refuses_in_a_transaction") else {
+        return;
+    };
+    let db = FreshDb::create(&server, "lint");
+    let mut client = db.client();
+    client
+        .batch_execute(
+            "CREATE TABLE t (id int PRIMARY KEY, v text);
+             CREATE INDEX t_v ON t (v);
+             CREATE TYPE mood AS ENUM ('sad', 'ok');
+             CREATE MATERIALIZED VIEW mv AS SELECT id FROM t;
+             CREATE UNIQUE INDEX mv_id ON mv (id);
+             CREATE TABLE m (d date) PARTITION BY RANGE (d);
+             CREATE TABLE m_2020 PARTITION OF m FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');",
+        )
+        .unwrap();
+    let flagged = [
+        "CREATE INDEX CONCURRENTLY t_v2 ON t (v)",
+        "CREATE UNIQUE INDEX CONCURRENTLY t_id2 ON t (id)",
+        "DROP INDEX CONCURRENTLY t_v",
+        "REINDEX TABLE CONCURRENTLY t",
+        "REINDEX (CONCURRENTLY) INDEX t_v",
+        "ALTER TABLE m DETACH PARTITION m_2020 CONCURRENTLY",
+        "VACUUM t",
+        "CREATE DATABASE dbtool_t_lint_never",
+        &format!("REINDEX DATABASE {}", db.name()),
+        "ALTER SYSTEM SET work_mem = '64MB'",
+    ];
+    let allowed = [
+        "CREATE INDEX t_v3 ON t (v)",
+        "REFRESH MATERIALIZED VIEW CONCURRENTLY mv",
+        "REINDEX TABLE t",
+        "ALTER TYPE mood RENAME VALUE 'ok' TO 'fine'",
+        "ALTER TABLE m DETACH PARTITION m_2020",
+        "COMMENT ON TABLE t IS 'CREATE INDEX CONCURRENTLY later'",
+    ];
+    let lint = |sql: &str| dbtool::migrate::lint_postgres("V1__x.sql".as_ref(), sql, false);
+    for sql in flagged {
+        assert_eq!(lint(sql).len(), 1, "the lint let through {sql}");
+        let mut tx = client.transaction().unwrap();
+        let err = tx
+            .batch_execute(sql)
+            .expect_err(&format!("the server ran {sql} in a transaction"));
+        assert_eq!(
+            err.code(),
+            Some(&postgres::error::SqlState::ACTIVE_SQL_TRANSACTION),
+            "{sql}: {err:?}"
+        );
+    }
+    for sql in allowed {
+        assert!(lint(sql).is_empty(), "the lint flagged {sql}");
+        let mut tx = client.transaction().unwrap();
+        tx.batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql} in a transaction: {e:?}"));
+    }
+    // ADD VALUE runs in a transaction (PostgreSQL 12+), but the value is unusable until commit:
+    // a later migration in the same plan that uses it fails.
+    let add = "ALTER TYPE mood ADD VALUE 'meh'";
+    assert_eq!(lint(add).len(), 1);
+    let mut tx = client.transaction().unwrap();
+    tx.batch_execute(add).unwrap();
+    let err = tx
+        .batch_execute("SELECT 'meh'::mood")
+        .expect_err("the new enum value was usable before commit");
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::UNSAFE_NEW_ENUM_VALUE_USAGE),
+        "{err:?}"
+    );
+}
