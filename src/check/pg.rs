@@ -775,3 +775,62 @@ pub(super) fn verify_rest(
     report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test server (`DBTOOL_TEST_POSTGRES_URL`), or `None` with a SKIPPED line.
+    fn server(test: &str) -> Option<PgUrl> {
+        let Ok(url) = std::env::var("DBTOOL_TEST_POSTGRES_URL") else {
+            eprintln!("SKIPPED {test}: DBTOOL_TEST_POSTGRES_URL is not set (no PostgreSQL server)");
+            return None;
+        };
+        Some(PgUrl::parse(&url, None, None).expect("DBTOOL_TEST_POSTGRES_URL parses"))
+    }
+
+    fn exists(admin: &PgConn, name: &str) -> bool {
+        admin
+            .client()
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .map(|r| r.get::<_, i64>(0) == 1)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_scratch_database_is_dropped_after_a_panic_even_with_a_connection_open() {
+        let Some(server) = server("scratch_drop") else {
+            return;
+        };
+        let admin = PgConn::connect(&server).unwrap();
+        let mut name = String::new();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let scratch = ScratchDb::create(&server, "test").unwrap();
+            name = scratch.name.clone();
+            let conn = scratch.connect().unwrap();
+            conn.run("CREATE TABLE t (x int)", "test").unwrap();
+            assert!(exists(&admin, &name));
+            // The connection is leaked, still open: FORCE must still drop the database.
+            std::mem::forget(conn);
+            panic!("a check panicked midway");
+        }));
+        assert!(unwound.is_err());
+        assert!(
+            !name.is_empty() && !exists(&admin, &name),
+            "{name} left behind"
+        );
+    }
+
+    #[test]
+    fn scratch_names_fit_in_an_identifier_and_say_whose_they_are() {
+        let long = "é".repeat(40);
+        let name = scratch_name(&long, "rehearse");
+        assert!(name.len() <= MAX_NAME, "{name}");
+        assert!(name.contains("_dbtool_rehearse_"));
+        let short = scratch_name("app", "check");
+        assert!(short.starts_with("app_dbtool_check_"), "{short}");
+    }
+}
