@@ -361,6 +361,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn postgres_urls() {
+        let env = Environment {
+            pg_password: Some("from-env".into()),
+            ..Environment::default()
+        };
+        let db = database_from_url("postgresql://app@h/shop", &env, Path::new("/")).unwrap();
+        match db {
+            Database::Postgres(url) => {
+                assert_eq!(url.password(), Some("from-env"));
+                assert_eq!(url.redacted(), "postgres://app@h:5432/shop");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err =
+            database_from_url("postgres://app:pw@h:99999/shop", &env, Path::new("/")).unwrap_err();
+        assert_eq!(err.code(), "invalid-url");
+        assert!(!err.to_string().contains("pw@"), "{err}");
+    }
+
+    #[test]
     fn url_forms() {
         assert_eq!(
             database_path_from_url("content.db").unwrap(),
@@ -407,7 +427,10 @@ mod tests {
             ..Default::default()
         };
         let config = Config::resolve(&Overrides::default(), &env).unwrap();
-        assert_eq!(config.database.value, dir.path().join("app/data/app.db"));
+        assert_eq!(
+            config.database.value.place(),
+            dir.path().join("app/data/app.db")
+        );
         assert_eq!(
             config.migrations.value,
             dir.path().join("app/db/migrations")
@@ -420,7 +443,7 @@ mod tests {
             ..env
         };
         let config = Config::resolve(&Overrides::default(), &env).unwrap();
-        assert_eq!(config.database.value, sub.join("env.db"));
+        assert_eq!(config.database.value.place(), sub.join("env.db"));
         assert_eq!(config.database.source, Source::Env("DATABASE_URL".into()));
 
         let overrides = Overrides {
@@ -428,7 +451,7 @@ mod tests {
             ..Default::default()
         };
         let config = Config::resolve(&overrides, &env).unwrap();
-        assert_eq!(config.database.value, sub.join("flag.db"));
+        assert_eq!(config.database.value.place(), sub.join("flag.db"));
     }
 
     #[test]

@@ -194,11 +194,12 @@ impl FrameCheck {
         }
     }
 
-    /// The frame must be complete, declare `image_size` bytes, and carry the checksum that
-    /// XXH64 gives for the image (`image_xxh64`).
+    /// The frame must be complete, declare `image_size` bytes (when `size_declared`: else it
+    /// may declare none), and carry the checksum that XXH64 gives for the image (`image_xxh64`).
     pub(crate) fn finish(
         &self,
         image_size: u64,
+        size_declared: bool,
         image_xxh64: u64,
         path: &Path,
     ) -> Result<(), BackupError> {
@@ -216,7 +217,11 @@ impl FrameCheck {
         if !matches!(self.at, At::Done) {
             return Err(corrupt("the frame is incomplete"));
         }
-        if self.content_size != Some(image_size) {
+        let size_ok = match self.content_size {
+            Some(declared) => declared == image_size,
+            None => !size_declared,
+        };
+        if !size_ok {
             return Err(corrupt("the frame does not declare the image's size"));
         }
         if self.checksum != Some(image_xxh64 as u32) {
@@ -315,7 +320,7 @@ mod tests {
             f.feed(c);
         }
         let xxh = xxhash_rust::xxh64::xxh64(data, 0);
-        f.finish(data.len() as u64, xxh, Path::new("x"))
+        f.finish(data.len() as u64, true, xxh, Path::new("x"))
             .map_err(|e| e.to_string())
     }
 

@@ -319,7 +319,13 @@ pub fn main() -> u8 {
             .map(|raw| dbtool::db::redact_raw(&raw)),
     };
     let (name, writes) = cli.command.describe();
-    interrupt::running(name, writes, &ctx.db_path, &safety::backup_dir(&ctx).path);
+    interrupt::running(
+        name,
+        writes,
+        &ctx.db_path,
+        ctx.postgres().is_none(),
+        &safety::backup_dir(&ctx).path,
+    );
     match dispatch(&ctx, cli.command) {
         Ok(code) => code,
         Err(e) => {

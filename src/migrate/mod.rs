@@ -292,6 +292,14 @@ impl Migrator {
         &self.database
     }
 
+    /// The PostgreSQL database, when this migrator works on one.
+    pub fn postgres_url(&self) -> Option<&db::PgUrl> {
+        match &self.target {
+            db::Database::Postgres(url) => Some(url),
+            db::Database::Sqlite(_) => None,
+        }
+    }
+
     pub fn migrations_dir(&self) -> &Path {
         &self.migrations
     }
@@ -482,9 +490,14 @@ impl Migrator {
         let date = now.date();
         self.create_with(description, |version| {
             (
-                format!(
-                    "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction, with foreign keys off: no BEGIN/COMMIT or PRAGMA foreign_keys needed here.\n\n"
-                ),
+                match self.target {
+                    db::Database::Sqlite(_) => format!(
+                        "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction, with foreign keys off: no BEGIN/COMMIT or PRAGMA foreign_keys needed here.\n\n"
+                    ),
+                    db::Database::Postgres(_) => format!(
+                        "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction: no BEGIN/COMMIT needed here (for CREATE INDEX CONCURRENTLY, put it in a file\n-- of its own whose first line is `-- dbtool:no-transaction`).\n\n"
+                    ),
+                },
                 format!(
                     "-- Undo V{version:04}: {description}\n-- Must bring the schema back exactly as it was before V{version:04} (`dbtool verify` checks).\n\n"
                 ),

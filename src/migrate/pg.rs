@@ -293,13 +293,6 @@ pub fn create_database_if_missing(url: &PgUrl) -> Result<bool> {
 }
 
 impl Migrator {
-    fn url(&self) -> Option<&PgUrl> {
-        match &self.target {
-            crate::db::Database::Postgres(url) => Some(url),
-            crate::db::Database::Sqlite(_) => None,
-        }
-    }
-
     /// `init` on PostgreSQL: create the database when missing (and the role may), then upgrade.
     pub(super) fn pg_init(&self, url: &PgUrl, options: &RunOptions<'_>) -> Result<InitReport> {
         let set = self.load_migrations()?;
@@ -523,11 +516,6 @@ impl Migrator {
             entries: overview.entries,
             warnings,
         })
-    }
-
-    /// The PostgreSQL URL of this migrator, if it works on PostgreSQL.
-    pub fn postgres_url(&self) -> Option<&PgUrl> {
-        self.url()
     }
 }
 
