@@ -9,80 +9,59 @@
 
 mod common;
 
-use common::TestEnv;
-use postgres::{Client, NoTls};
+use common::pg::{self, FreshDb};
+use common::{Run, TestEnv};
 
-/// A database of the test's own on the test server; dropped on drop.
+/// The test's own database (see `common::pg`), and what dbtool leaves beside it.
 struct PgDb {
-    admin: Client,
-    name: String,
+    fresh: FreshDb,
     url: String,
 }
 
 impl PgDb {
     /// `None` (with a visible SKIPPED line) when no server is configured.
     fn new(test: &str) -> Option<PgDb> {
-        let Ok(base) = std::env::var("DBTOOL_TEST_POSTGRES_URL") else {
-            eprintln!("SKIPPED {test}: DBTOOL_TEST_POSTGRES_URL is not set (no PostgreSQL server)");
-            return None;
-        };
-        let name = format!("ck_{test}_{}", std::process::id());
-        let mut admin = Client::connect(&base, NoTls).expect("connect to the test server");
-        // One statement per call: DROP/CREATE DATABASE refuse an implicit transaction block.
-        for sql in [
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("CREATE DATABASE \"{name}\""),
-        ] {
-            admin.batch_execute(&sql).expect("create the test database");
-        }
-        let (head, query) = base
-            .split_once('?')
-            .map_or((base.as_str(), ""), |(h, q)| (h, q));
-        let at = head
-            .rfind('/')
-            .filter(|&i| i > "postgres://".len())
-            .unwrap_or(head.len());
-        let mut url = format!("{}/{name}", &head[..at]);
-        if !query.is_empty() {
-            url.push('?');
-            url.push_str(query);
-        }
-        Some(PgDb { admin, name, url })
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.url, NoTls).expect("connect to the test database")
+        let server = pg::server(test)?;
+        let fresh = FreshDb::create(&server, test);
+        Some(PgDb {
+            url: fresh.url().to_string(),
+            fresh,
+        })
     }
 
     fn batch(&self, sql: &str) {
-        self.client().batch_execute(sql).expect(sql);
+        self.fresh.client().batch_execute(sql).expect(sql);
     }
 
     fn int(&self, sql: &str) -> i64 {
-        self.client().query_one(sql, &[]).expect(sql).get(0)
+        self.fresh.int(sql)
+    }
+
+    fn name(&self) -> &str {
+        self.fresh.name()
     }
 
     /// dbtool's scratch databases for this test's database still on the server.
-    fn scratch_left(&mut self) -> Vec<String> {
-        self.admin
-            .query(
-                "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1",
-                &[&format!("{}_dbtool_", self.name)],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+    fn scratch_left(&self) -> Vec<String> {
+        self.fresh.strings(&format!(
+            "SELECT datname::text FROM pg_database WHERE starts_with(datname, '{}_dbtool_') ORDER BY 1",
+            self.fresh.name()
+        ))
     }
 }
 
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let _ = self.admin.batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-            self.name
-        ));
-    }
+/// `dbtool --database URL ARGS`, insisting the URL's password appears in no output.
+fn at(env: &TestEnv, db: &PgDb, args: &[&str]) -> Run {
+    let mut all = vec!["--database", db.url.as_str()];
+    all.extend_from_slice(args);
+    let run = env.run(&all);
+    assert!(
+        !run.stdout().contains(pg::PASSWORD_MARK) && !run.stderr().contains(pg::PASSWORD_MARK),
+        "the password leaked: {}{}",
+        run.stdout(),
+        run.stderr()
+    );
+    run
 }
 
 /// Two migrations with an enum, an identity column, a view, a function and its trigger.
@@ -117,17 +96,12 @@ fn codes(json: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn check_finds_drift_after_a_manual_alter_and_is_clean_after_upgrade() {
-    let Some(mut db) = PgDb::new("drift") else {
+    let Some(db) = PgDb::new("drift") else {
         return;
     };
     let env = TestEnv::new();
     two_migrations(&env);
-    let url = db.url.clone();
-    let at = |args: &[&str]| {
-        let mut all = vec!["--database", url.as_str()];
-        all.extend_from_slice(args);
-        env.run(&all)
-    };
+    let at = |args: &[&str]| at(&env, &db, args);
 
     // Pending migrations are a finding (exit 3), then a clean check after the upgrade.
     assert!(at(&["upgrade", "1"]).output.status.success());
@@ -200,17 +174,12 @@ fn check_finds_drift_after_a_manual_alter_and_is_clean_after_upgrade() {
 
 #[test]
 fn check_reports_an_edited_migration_and_a_replay_that_fails_then_drops_its_scratch_database() {
-    let Some(mut db) = PgDb::new("edited") else {
+    let Some(db) = PgDb::new("edited") else {
         return;
     };
     let env = TestEnv::new();
     two_migrations(&env);
-    let url = db.url.clone();
-    assert!(env
-        .run(&["--database", &url, "upgrade"])
-        .output
-        .status
-        .success());
+    assert!(at(&env, &db, &["upgrade"]).output.status.success());
     // The applied V2 edited so that it no longer runs on an empty database.
     env.migration(
         2,
@@ -218,7 +187,7 @@ fn check_reports_an_edited_migration_and_a_replay_that_fails_then_drops_its_scra
         "CREATE TABLE posts (id serial PRIMARY KEY, user_id bigint REFERENCES nowhere(id));\n",
         None,
     );
-    let run = env.run(&["--database", &url, "--json", "check"]);
+    let run = at(&env, &db, &["--json", "check"]);
     assert_eq!(run.code(), 3, "{}", run.stderr());
     let codes = codes(&run.json());
     assert!(codes.contains(&"edited-migration".to_string()), "{codes:?}");
@@ -228,26 +197,21 @@ fn check_reports_an_edited_migration_and_a_replay_that_fails_then_drops_its_scra
 
 #[test]
 fn verify_passes_a_correct_set_and_catches_a_wrong_down() {
-    let Some(mut db) = PgDb::new("verify") else {
+    let Some(db) = PgDb::new("verify") else {
         return;
     };
     let env = TestEnv::new();
     two_migrations(&env);
-    let url = db.url.clone();
     // An explicit --database is also checked (at head, no drift): upgrade it first.
-    assert!(env
-        .run(&["--database", &url, "upgrade"])
-        .output
-        .status
-        .success());
-    let ok = env.run(&["--database", &url, "--json", "verify"]);
+    assert!(at(&env, &db, &["upgrade"]).output.status.success());
+    let ok = at(&env, &db, &["--json", "verify"]);
     assert_eq!(ok.code(), 0, "{}{}", ok.stdout(), ok.stderr());
     assert_eq!(ok.json()["round_trips"], 2);
     assert_eq!(ok.json()["database"]["drift_checked"], true);
 
     // V1's down forgets the enum type: the schema below V1 is not restored.
     env.write("migrations/V0001__users.down.sql", "DROP TABLE users;\n");
-    let bad = env.run(&["--database", &url, "--json", "verify"]);
+    let bad = at(&env, &db, &["--json", "verify"]);
     assert_eq!(bad.code(), 3, "{}{}", bad.stdout(), bad.stderr());
     let json = bad.json();
     assert_eq!(json["first_failure"], "V0001__users");
@@ -265,7 +229,7 @@ fn verify_passes_a_correct_set_and_catches_a_wrong_down() {
         "ALTER TABLE nowhere ADD COLUMN x int;\n",
         Some("SELECT 1;\n"),
     );
-    let broken = env.run(&["--database", &url, "--json", "verify"]);
+    let broken = at(&env, &db, &["--json", "verify"]);
     assert_eq!(broken.code(), 3);
     assert!(codes(&broken.json()).contains(&"up-failed".to_string()));
     assert_eq!(db.scratch_left(), Vec::<String>::new());
@@ -273,17 +237,12 @@ fn verify_passes_a_correct_set_and_catches_a_wrong_down() {
 
 #[test]
 fn rehearse_runs_on_a_copy_and_leaves_the_original_unchanged() {
-    let Some(mut db) = PgDb::new("rehearse") else {
+    let Some(db) = PgDb::new("rehearse") else {
         return;
     };
     let env = TestEnv::new();
     two_migrations(&env);
-    let url = db.url.clone();
-    assert!(env
-        .run(&["--database", &url, "upgrade", "1"])
-        .output
-        .status
-        .success());
+    assert!(at(&env, &db, &["upgrade", "1"]).output.status.success());
     db.batch("INSERT INTO users (email) VALUES ('a@x'), ('b@x'), ('c@x')");
     env.migration(
         3,
@@ -291,7 +250,7 @@ fn rehearse_runs_on_a_copy_and_leaves_the_original_unchanged() {
         "INSERT INTO posts (user_id, body) SELECT id, '  hello ' FROM users;\nALTER TABLE users ADD COLUMN age int;\n",
         Some("ALTER TABLE users DROP COLUMN age;\nDELETE FROM posts;\n"),
     );
-    let run = env.run(&["--database", &url, "--json", "rehearse"]);
+    let run = at(&env, &db, &["--json", "rehearse"]);
     assert_eq!(run.code(), 0, "{}{}", run.stdout(), run.stderr());
     let json = run.json();
     assert_eq!(json["passed"], true);
@@ -332,7 +291,7 @@ fn rehearse_runs_on_a_copy_and_leaves_the_original_unchanged() {
         "ALTER TABLE users ADD CONSTRAINT short_email CHECK (length(email) > 5);\n",
         Some("ALTER TABLE users DROP CONSTRAINT short_email;\n"),
     );
-    let failed = env.run(&["--database", &url, "--json", "rehearse"]);
+    let failed = at(&env, &db, &["--json", "rehearse"]);
     assert_eq!(failed.code(), 3, "{}{}", failed.stdout(), failed.stderr());
     let json = failed.json();
     assert_eq!(json["passed"], false);
@@ -345,7 +304,7 @@ fn rehearse_runs_on_a_copy_and_leaves_the_original_unchanged() {
     assert_eq!(db.scratch_left(), Vec::<String>::new());
 
     // `upgrade --rehearse` refuses to upgrade after the failed rehearsal.
-    let upgrade = env.run(&["--database", &url, "upgrade", "--rehearse"]);
+    let upgrade = at(&env, &db, &["upgrade", "--rehearse"]);
     assert_ne!(upgrade.code(), 0);
     assert_eq!(
         db.int("SELECT max(version)::int8 FROM refinery_schema_history"),
@@ -361,25 +320,23 @@ fn inspect_shows_the_server_tables_by_size_and_the_history() {
     };
     let env = TestEnv::new();
     two_migrations(&env);
-    let url = db.url.clone();
-    assert!(env
-        .run(&["--database", &url, "upgrade", "1"])
-        .output
-        .status
-        .success());
+    assert!(at(&env, &db, &["upgrade", "1"]).output.status.success());
     db.batch("INSERT INTO users (email) SELECT 'u' || g || '@x' FROM generate_series(1, 500) g");
-    let run = env.run(&["--database", &url, "--json", "inspect"]);
+    let run = at(&env, &db, &["--json", "inspect"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let json = run.json();
     assert!(json["postgres"]["server_version_num"].as_i64().unwrap() >= 130000);
-    assert_eq!(json["postgres"]["database_name"], db.name.as_str());
+    assert_eq!(json["postgres"]["database_name"], db.name());
     assert!(json["size_bytes"].as_u64().unwrap() > 0);
     assert_eq!(json["current_version"], 1);
     assert_eq!(json["head_version"], 2);
     assert_eq!(json["pending"], serde_json::json!([2]));
     // No SQLite fields on PostgreSQL; the password-free URL as the database.
     assert!(json.get("journal_mode").is_none() && json.get("page_size").is_none());
-    assert_eq!(json["database"], url.as_str());
+    assert!(json["database"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/{}", db.name())));
     let tables = json["tables"].as_array().unwrap();
     assert_eq!(
         tables.len(),
@@ -403,7 +360,7 @@ fn inspect_shows_the_server_tables_by_size_and_the_history() {
             ("users_pkey", "pk")
         ]
     );
-    let human = env.run(&["--database", &url, "inspect"]);
+    let human = at(&env, &db, &["inspect"]);
     assert!(
         human.stdout().contains("postgres      "),
         "{}",
@@ -418,29 +375,17 @@ fn exec_commits_in_one_transaction_and_a_failing_script_changes_nothing() {
     };
     let env = TestEnv::new();
     two_migrations(&env);
-    let url = db.url.clone();
-    assert!(env
-        .run(&["--database", &url, "upgrade"])
-        .output
-        .status
-        .success());
+    assert!(at(&env, &db, &["upgrade"]).output.status.success());
     db.batch("INSERT INTO users (email) VALUES ('a@x'), ('b@x')");
     env.write(
         "fix.sql",
         "UPDATE users SET m = 'sad';\nDELETE FROM users WHERE email = 'b@x';\n",
     );
-    let dry = env.run(&["--database", &url, "--json", "exec", "fix.sql", "--dry-run"]);
+    let dry = at(&env, &db, &["--json", "exec", "fix.sql", "--dry-run"]);
     assert_eq!(dry.code(), 0, "{}", dry.stderr());
     assert_eq!(dry.json()["rows_changed"], 3);
     assert_eq!(db.int("SELECT count(*) FROM users WHERE m = 'sad'"), 0);
-    let run = env.run(&[
-        "--database",
-        &url,
-        "--json",
-        "exec",
-        "fix.sql",
-        "--no-backup",
-    ]);
+    let run = at(&env, &db, &["--json", "exec", "fix.sql", "--no-backup"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let json = run.json();
     assert_eq!(json["committed"], true);
@@ -459,7 +404,7 @@ fn exec_commits_in_one_transaction_and_a_failing_script_changes_nothing() {
         "bad.sql",
         "UPDATE users SET m = 'ok';\nINSERT INTO posts (user_id, body) VALUES (999, 'x');\n",
     );
-    let bad = env.run(&["--database", &url, "exec", "bad.sql", "--no-backup"]);
+    let bad = at(&env, &db, &["exec", "bad.sql", "--no-backup"]);
     assert_eq!(bad.code(), 1, "{}", bad.stderr());
     assert!(
         bad.error_line().starts_with("error[script-failed]:")

@@ -780,9 +780,14 @@ pub(super) fn verify_rest(
 mod tests {
     use super::*;
 
-    /// The test server (`DBTOOL_TEST_POSTGRES_URL`), or `None` with a SKIPPED line.
+    /// The test server (`DBTOOL_TEST_POSTGRES_URL`), or `None` with a SKIPPED line (a failure
+    /// under CI, as in `tests/common/pg.rs`).
     fn server(test: &str) -> Option<PgUrl> {
         let Ok(url) = std::env::var("DBTOOL_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test}: DBTOOL_TEST_POSTGRES_URL is not set under CI"
+            );
             eprintln!("SKIPPED {test}: DBTOOL_TEST_POSTGRES_URL is not set (no PostgreSQL server)");
             return None;
         };

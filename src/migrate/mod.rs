@@ -29,7 +29,7 @@ mod files;
 mod history;
 mod offline;
 #[cfg(feature = "postgres")]
-pub mod pg;
+pub(crate) mod pg;
 mod plan;
 mod rebuild_cmd;
 
