@@ -249,6 +249,13 @@ pub(super) fn check_against(
         }
     }
     report.findings.extend(not_valid_constraints(&conn)?);
+    let leftovers = scratch_leftovers(&conn, url)?;
+    if !leftovers.is_empty() {
+        report.notes.push(format!(
+            "scratch database(s) of another dbtool run on the server (running now, or killed before it could drop them): {}; drop a killed run's with DROP DATABASE … WITH (FORCE)",
+            leftovers.join(", ")
+        ));
+    }
     if options.schema_file.is_some() {
         report.notes.push(
             "the declared schema file is not compared on PostgreSQL (its schema model is SQLite's)"
@@ -256,6 +263,21 @@ pub(super) fn check_against(
         );
     }
     Ok(report)
+}
+
+/// Scratch databases named after `url`'s database (see [`scratch_name`]) that are still there.
+fn scratch_leftovers(conn: &PgConn, url: &PgUrl) -> Result<Vec<String>> {
+    let rows = conn
+        .client()
+        .query(
+            "SELECT datname::text FROM pg_database
+             WHERE strpos(datname, '_dbtool_') > 1
+               AND starts_with($1, left(datname, strpos(datname, '_dbtool_') - 1))
+             ORDER BY 1",
+            &[&url.dbname()],
+        )
+        .map_err(|e| conn.error(&e, "listing scratch databases"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// PostgreSQL checks constraints as rows change, so there is no file to check as on SQLite;
