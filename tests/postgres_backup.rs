@@ -483,3 +483,60 @@ fn a_failing_or_garbled_dump_is_never_published() {
         assert!(files[0].to_string_lossy().contains("before-upgrade"));
     }
 }
+
+#[test]
+fn reset_rebuilds_beside_and_swaps_in_after_a_backup() {
+    let Some((env, db)) = setup("bk_reset") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade"]));
+    db.client()
+        .batch_execute("CREATE TABLE scratch (x int); INSERT INTO scratch VALUES (1)")
+        .unwrap();
+    env.write(
+        "seed.sql",
+        "INSERT INTO users (email) VALUES ('seeded@x');\n",
+    );
+
+    // Without a terminal it needs --yes; nothing happens.
+    let refused = env.run(&args(&db, &["reset"]));
+    assert_eq!(refused.code(), 5, "{}", refused.stderr());
+    assert!(db.table_exists("scratch"));
+
+    // Another session: refused (exit 4) before anything, no backup, no side database.
+    let app = db.client();
+    let busy = env.run(&args(&db, &["reset", "--yes"]));
+    assert_eq!(busy.code(), 4, "{}", busy.stderr());
+    assert!(
+        busy.error_line().contains("error[database-in-use]"),
+        "{}",
+        busy.stderr()
+    );
+    assert!(db.table_exists("scratch"));
+    assert!(backups(&env)
+        .iter()
+        .all(|f| !f.to_string_lossy().contains("before-reset")));
+    drop(app);
+
+    let run = env.ok(&args(
+        &db,
+        &["--json", "reset", "--yes", "--seed", "seed.sql"],
+    ));
+    let json = run.json();
+    assert_eq!(json["backup"]["meta"]["reason"], "before-reset", "{json}");
+    assert_eq!(json["init"]["current_version"], 2, "{json}");
+    assert!(!db.table_exists("scratch"), "the old database is gone");
+    assert_eq!(db.versions(), vec![1, 2]);
+    // V2's inserts, then the seed.
+    assert_eq!(db.int("SELECT count(*) FROM users"), 51);
+    assert_eq!(
+        db.int("SELECT count(*) FROM users WHERE email = 'seeded@x'"),
+        1
+    );
+    assert!(side_databases(&db).is_empty(), "{:?}", side_databases(&db));
+
+    // The backup taken first brings the old database back.
+    let file = json["backup"]["path"].as_str().unwrap().to_string();
+    env.ok(&args(&db, &["restore", "--yes", "--no-backup", &file]));
+    assert!(db.table_exists("scratch"));
+}

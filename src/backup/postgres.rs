@@ -689,6 +689,34 @@ fn remove_stale(admin: &PgConn, target: &str) -> Result<Vec<String>, BackupError
     Ok(removed)
 }
 
+/// Rows per user table of the database `url` names (`schema.table`), for `reset`'s prompt.
+pub fn row_counts(url: &PgUrl) -> Result<std::collections::BTreeMap<String, u64>, BackupError> {
+    let conn = PgConn::connect(url)?;
+    let tables: Vec<String> = conn
+        .client()
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND c.relname <> $1 ORDER BY 1",
+            &[&HISTORY_TABLE],
+        )
+        .map_err(|e| conn.error(&e, "listing tables"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for table in tables {
+        let n: i64 = conn
+            .client()
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .map_err(|e| conn.error(&e, "counting rows"))?
+            .get(0);
+        counts.insert(table, n as u64);
+    }
+    Ok(counts)
+}
+
 /// Sessions other than dbtool's own connected to `dbname`.
 fn other_sessions(admin: &PgConn, dbname: &str) -> Result<i64, BackupError> {
     Ok(admin
