@@ -540,3 +540,38 @@ fn reset_rebuilds_beside_and_swaps_in_after_a_backup() {
     env.ok(&args(&db, &["restore", "--yes", "--no-backup", &file]));
     assert!(db.table_exists("scratch"));
 }
+
+#[test]
+fn exec_and_stamp_take_the_automatic_backup_and_no_backup_skips_it() {
+    let Some((env, db)) = setup("bk_auto") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade", "1"]));
+    env.write("fix.sql", "INSERT INTO users (email) VALUES ('fix@x');\n");
+    env.ok(&args(&db, &["exec", "fix.sql"]));
+    env.ok(&args(&db, &["stamp", "2"]));
+    let skipped = env.ok(&args(&db, &["stamp", "1", "--no-backup"]));
+    assert!(
+        skipped.stderr().contains("backup skipped (--no-backup)"),
+        "{}",
+        skipped.stderr()
+    );
+    let listed = env.ok(&args(&db, &["--json", "backups"])).json();
+    let reasons: Vec<&str> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["meta"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["before-stamp", "before-exec", "before-upgrade"]);
+    // The exec backup holds the database as it was before the script.
+    let exec_backup = listed["backups"][1]["path"].as_str().unwrap().to_string();
+    let verified = env
+        .ok(&args(&db, &["--json", "backups", "verify", &exec_backup]))
+        .json();
+    assert_eq!(
+        verified["backups"][0]["report"]["archive"]["tables"]["public.users"],
+        0
+    );
+    assert_eq!(db.int("SELECT count(*) FROM users"), 1);
+}
