@@ -575,3 +575,63 @@ fn exec_and_stamp_take_the_automatic_backup_and_no_backup_skips_it() {
     );
     assert_eq!(db.int("SELECT count(*) FROM users"), 1);
 }
+
+#[test]
+fn a_table_locked_by_the_application_ends_the_backup_after_the_busy_timeout() {
+    let Some((env, db)) = setup("bk_locked") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade"]));
+    let app = db.lock_table_in_transaction("posts");
+    let run = env.run(&args(&db, &["--busy-timeout", "300", "backup"]));
+    assert_eq!(run.code(), 4, "{}", run.stderr());
+    assert!(
+        run.error_line().contains("error[database-locked]"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(backups(&env).len(), 1, "only the before-upgrade backup");
+    drop(app);
+    env.ok(&args(&db, &["backup"]));
+}
+
+#[test]
+fn a_backup_restores_only_into_its_own_engine() {
+    let Some((env, db)) = setup("bk_engines") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade"]));
+    let pg_backup = env.ok(&args(&db, &["--json", "backup"])).json()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.write(
+        "sqlite/V0001__t.sql",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+    );
+    env.ok(&["--database", "app.db", "--migrations", "sqlite", "init"]);
+    let sqlite_backup = env.ok(&["--database", "app.db", "--json", "backup"]).json()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let onto_sqlite = env.run(&[
+        "--database",
+        "app.db",
+        "restore",
+        "--yes",
+        "--force",
+        &pg_backup,
+    ]);
+    assert_eq!(onto_sqlite.code(), 1, "{}", onto_sqlite.stderr());
+    assert!(onto_sqlite
+        .error_line()
+        .contains("error[backup-other-engine]"));
+    let onto_pg = env.run(&args(&db, &["restore", "--yes", "--force", &sqlite_backup]));
+    assert_eq!(onto_pg.code(), 1, "{}", onto_pg.stderr());
+    assert!(
+        onto_pg.error_line().contains("error[backup-other-engine]"),
+        "{}",
+        onto_pg.stderr()
+    );
+    assert_eq!(db.versions(), vec![1, 2]);
+}

@@ -163,6 +163,12 @@ pub fn create(
     let mut child = spawn(
         tool("pg_dump", Some(url))
             .args(["--format=custom", "-Z0"])
+            // A table an application holds locked makes pg_dump wait for it: no longer than
+            // the busy timeout (then dbtool's "locked", exit 4), as every other lock wait.
+            .arg(format!(
+                "--lock-wait-timeout={}",
+                opts.busy_timeout.as_millis().max(1)
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
@@ -243,6 +249,15 @@ pub fn create(
     // pg_dump's own failure explains a short stream best; a write error explains a kill.
     let written = match written {
         Ok(_) if !status.success() => {
+            // pg_dump's lock wait timing out: its `LOCK TABLE` cancelled by the statement
+            // timeout it sets for it (older releases say "could not obtain lock").
+            let said = String::from_utf8_lossy(&stderr);
+            if said.contains("could not obtain lock") || said.contains("Query was: LOCK TABLE") {
+                return Err(BackupError::Db(crate::db::DbError::Locked {
+                    path: PathBuf::from(url.redacted()),
+                    waited_ms: opts.busy_timeout.as_millis() as u64,
+                }));
+            }
             return Err(tool_failed(
                 "pg_dump",
                 "dumping the database",
