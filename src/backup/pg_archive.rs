@@ -105,20 +105,6 @@ pub(crate) fn tool_failed(
     }
 }
 
-/// Read all of `from` on a thread of `scope` (a tool's stderr, so it never blocks on a full pipe).
-pub(crate) fn drain<'s, R: Read + Send + 's>(
-    scope: &'s std::thread::Scope<'s, '_>,
-    from: Option<R>,
-) -> std::thread::ScopedJoinHandle<'s, Vec<u8>> {
-    scope.spawn(move || {
-        let mut out = Vec::new();
-        if let Some(mut from) = from {
-            let _ = from.read_to_end(&mut out);
-        }
-        out
-    })
-}
-
 /// What a full read of a backup's archive found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ArchiveContents {

@@ -27,8 +27,8 @@ use serde::Serialize;
 
 use super::format::{self, BackupMeta, Engine, PgMeta, SnapshotMethod};
 use super::pg_archive::{
-    check_archive, drain, feed, major_version, spawn, tool, tool_failed, tool_version,
-    ArchiveContents, ArchiveReader,
+    check_archive, feed, major_version, spawn, tool, tool_failed, tool_version, ArchiveContents,
+    ArchiveReader,
 };
 use super::store::{self, TempFile};
 use super::stream_check;
@@ -95,6 +95,20 @@ fn server_major(num: u32) -> (u32, u32) {
     } else {
         (num / 10_000, (num / 100) % 100)
     }
+}
+
+/// Read all of `from` on a thread of `scope` (a tool's stderr, so it never blocks on a full pipe).
+fn drain<'s, R: Read + Send + 's>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    from: Option<R>,
+) -> std::thread::ScopedJoinHandle<'s, Vec<u8>> {
+    scope.spawn(move || {
+        let mut out = Vec::new();
+        if let Some(mut from) = from {
+            let _ = from.read_to_end(&mut out);
+        }
+        out
+    })
 }
 
 /// Refuse a `pg_dump` older than the server (it cannot read a newer server's catalog; a newer

@@ -257,12 +257,14 @@ fn header_len(fhd: u8) -> usize {
 }
 
 /// The receiving end of [`Tee::observe`], as a reader (for a zstd decoder).
+#[cfg(feature = "postgres")]
 pub(crate) struct ChannelReader {
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
 }
 
+#[cfg(feature = "postgres")]
 impl ChannelReader {
     pub(crate) fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
         Self {
@@ -273,6 +275,7 @@ impl ChannelReader {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.chunk.len() {
