@@ -71,6 +71,26 @@ pub(crate) fn tool(name: &'static str, url: Option<&PgUrl>) -> Command {
     cmd
 }
 
+/// Make every lock wait of `cmd`'s session end after `timeout` (SQLSTATE 55P03), through
+/// libpq's PGOPTIONS after the URL's own options: `pg_dump` must not wait forever for a table an
+/// application holds, any more than a migration may.
+pub(crate) fn set_lock_timeout(cmd: &mut Command, url: &PgUrl, timeout: std::time::Duration) {
+    let ms = timeout.as_millis().max(1);
+    let options = match url.param("options") {
+        Some(own) => format!("{own} -c lock_timeout={ms}"),
+        None => format!("-c lock_timeout={ms}"),
+    };
+    cmd.env("PGOPTIONS", options);
+}
+
+/// Whether a tool's stderr reports the lock timeout (`pg_dump --lock-wait-timeout` reports it as
+/// a statement timeout). The client tools give no SQLSTATE, only the server's message, which is
+/// English unless the server's `lc_messages` says otherwise.
+pub(crate) fn reports_lock_timeout(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.contains("lock timeout") || text.contains("statement timeout")
+}
+
 pub(crate) fn spawn(cmd: &mut Command, name: &'static str) -> Result<Child, BackupError> {
     cmd.spawn()
         .map_err(|source| BackupError::ToolMissing { tool: name, source })

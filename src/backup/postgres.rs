@@ -25,8 +25,8 @@ use serde::Serialize;
 
 use super::format::{self, BackupMeta, Engine, PgMeta, SnapshotMethod};
 use super::pg_archive::{
-    check_archive, drain, feed, major_version, spawn, tool, tool_failed, tool_version,
-    ArchiveContents,
+    check_archive, drain, feed, major_version, reports_lock_timeout, set_lock_timeout, spawn, tool,
+    tool_failed, tool_version, ArchiveContents,
 };
 use super::store::{self, TempFile};
 use super::{
@@ -157,9 +157,15 @@ pub fn create(
 
     let temp = TempFile::new_in(&dir, "backup")?;
     let file = temp.open_rw()?;
+    // pg_dump resets the session's lock_timeout to 0 itself; its own option bounds the wait for
+    // the ACCESS SHARE locks it takes (as a statement timeout during that phase only).
+    let lock_wait = format!(
+        "--lock-wait-timeout={}",
+        opts.busy_timeout.as_millis().max(1)
+    );
     let mut child = spawn(
         tool("pg_dump", Some(url))
-            .args(["--format=custom", "-Z0"])
+            .args(["--format=custom", "-Z0", &lock_wait])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
@@ -210,6 +216,12 @@ pub fn create(
     })?;
     // pg_dump's own failure explains a short stream best; a write error explains a kill.
     let written = match written {
+        Ok(_) if !status.success() && reports_lock_timeout(&stderr) => {
+            return Err(BackupError::Db(crate::db::DbError::Locked {
+                path: PathBuf::from(url.redacted()),
+                waited_ms: opts.busy_timeout.as_millis() as u64,
+            }));
+        }
         Ok(w) if !status.success() => {
             let _ = w;
             return Err(tool_failed(
@@ -627,13 +639,7 @@ fn run_pg_restore(
 ) -> Result<(), BackupError> {
     let mut cmd = tool("pg_restore", Some(url));
     if let Some(timeout) = lock_timeout {
-        // The session's setting, through libpq's PGOPTIONS (after the URL's own options).
-        let ms = timeout.as_millis().max(1);
-        let options = match url.param("options") {
-            Some(own) => format!("{own} -c lock_timeout={ms}"),
-            None => format!("-c lock_timeout={ms}"),
-        };
-        cmd.env("PGOPTIONS", options);
+        set_lock_timeout(&mut cmd, url, timeout);
     }
     let mut child = spawn(
         cmd.args(args)
@@ -665,7 +671,7 @@ fn run_pg_restore(
     read?;
     if !status.success() {
         // SQLSTATE 55P03 as pg_restore reports it: the lock timeout, dbtool's "locked" (exit 4).
-        if lock_timeout.is_some() && String::from_utf8_lossy(&stderr).contains("lock timeout") {
+        if lock_timeout.is_some() && reports_lock_timeout(&stderr) {
             return Err(BackupError::Db(crate::db::DbError::Locked {
                 path: PathBuf::from(url.redacted()),
                 waited_ms: lock_timeout.map_or(0, |t| t.as_millis() as u64),
