@@ -408,3 +408,31 @@ fn a_role_without_the_privilege_gets_permission_denied_and_nothing_changes() {
     );
     assert!(db.versions().is_empty(), "nothing was applied");
 }
+
+#[test]
+fn init_in_an_empty_folder_starts_a_project_on_the_server_without_writing_the_password() {
+    let Some(server) = pg::server("init_project") else {
+        return;
+    };
+    let db = FreshDb::reserve(&server, "init_project");
+    let env = TestEnv::new(); // no migrations/, no dbtool.toml
+    let run = env.ok(&["--database", db.url(), "init"]);
+    assert!(
+        run.stdout().contains("created dbtool.toml"),
+        "{}",
+        run.stdout()
+    );
+    let toml = std::fs::read_to_string(env.root().join("dbtool.toml")).unwrap();
+    assert!(!toml.contains(pg::PASSWORD_MARK), "{toml}");
+    assert!(toml.contains(&format!("/{}\"", db.name())), "{toml}");
+    assert!(env.migrations().is_dir());
+    assert!(
+        !env.root().join(format!("{}.db", db.name())).exists(),
+        "no SQLite file"
+    );
+    assert!(
+        db.versions().is_empty(),
+        "created, with the history table and no migration"
+    );
+    assert!(db.table_exists("refinery_schema_history"));
+}
