@@ -111,6 +111,14 @@ pub enum BackupError {
         stderr: String,
     },
 
+    /// The database cannot be replaced by renaming while other sessions use it.
+    #[error("{action} of {database} needs it free: {reason}")]
+    DatabaseInUse {
+        action: &'static str,
+        database: String,
+        reason: String,
+    },
+
     /// The restored database does not hold what the backup does.
     #[error("the database restored from {} differs from the backup: {detail}", backup.display())]
     RestoreMismatch { backup: PathBuf, detail: String },
@@ -165,6 +173,7 @@ impl BackupError {
             Self::PgDumpTooOld { .. } => "pg-dump-too-old",
             Self::ToolFailed { .. } => "pg-tool-failed",
             Self::RestoreMismatch { .. } => "restore-mismatch",
+            Self::DatabaseInUse { .. } => "database-in-use",
             Self::IntegrityFailed { .. } => "backup-integrity-failed",
             Self::DifferentDatabase { .. } => "backup-different-database",
             Self::NoBackups { .. } => "no-backups",

@@ -24,7 +24,7 @@ pub mod pg_archive;
 pub mod postgres;
 pub mod snapshot;
 pub mod store;
-mod stream_check;
+pub(crate) mod stream_check;
 pub mod swap;
 
 use std::fs::{self, File};
@@ -193,6 +193,7 @@ pub fn create(
         temp.path(),
         opts,
         &mut meta,
+        None,
         progress,
     )?;
     let size = written.size;
@@ -292,6 +293,7 @@ fn compress(
     path: &Path,
     opts: &CreateOptions,
     meta: &mut BackupMeta,
+    observe: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Written, BackupError> {
     let write_err = |doing: &'static str| {
@@ -319,6 +321,7 @@ fn compress(
                 digest: xxhash_rust::xxh3::Xxh3::new(),
                 len: 0,
                 frame: stream_check::FrameCheck::default(),
+                observe,
             };
             let mut enc = zstd::stream::write::Encoder::new(tee, opts.level)
                 .map_err(write_err("starting zstd"))?;

@@ -83,6 +83,7 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     ("pg-tool-missing", exit::FAILURE, Some("install PostgreSQL's client tools (Debian/Ubuntu: `apt-get install postgresql-client`) and put pg_dump and pg_restore on PATH")),
     ("pg-dump-too-old", exit::FAILURE, Some("install the client tools of the server's major version or newer and put them first on PATH (`pg_dump --version`)")),
     ("pg-tool-failed", exit::FAILURE, Some("nothing was changed; the tool's own message is above")),
+    ("database-in-use", exit::LOCKED, Some("nothing was changed; disconnect the application (or stop it) and run the command again")),
     ("restore-mismatch", exit::FAILURE, Some("nothing was changed: the database is as it was; check the backup with `dbtool backups verify` and report this if it passes")),
     ("backup-integrity-failed", exit::FAILURE, Some("the database was already damaged when this backup was taken; try an older backup")),
     ("backup-different-database", exit::NEEDS_CONFIRMATION, Some("pass --force if you really mean to restore it over this database")),
@@ -595,6 +596,11 @@ mod tests {
                 BackupError::RestoreMismatch {
                     backup: p(),
                     detail: s(),
+                },
+                BackupError::DatabaseInUse {
+                    action: "reset",
+                    database: s(),
+                    reason: s(),
                 },
                 BackupError::IntegrityFailed {
                     path: p(),
