@@ -7,7 +7,8 @@
 #   BACKUP_MB=300 scripts/bench-postgres.sh    size of the backup database (default 300)
 #
 #   upgrade   200 small migrations (CREATE TABLE + CREATE INDEX each) on a fresh database:
-#             `dbtool upgrade` vs `psql -1 -f all.sql` of the same SQL.       goal <= 1.2x
+#             `dbtool upgrade` (its automatic backup first: pg_dump of the empty database) and
+#             `dbtool upgrade --no-backup` vs `psql -1 -f all.sql` of the same SQL. goal <= 1.2x
 #   current   `dbtool current` vs `psql -c 'SELECT max(version) FROM refinery_schema_history'`
 #             on the migrated database.                                      goal <= 1.5x
 #   backup    `dbtool backup` (verified, and --no-verify) of a ~300 MB database vs
@@ -74,7 +75,7 @@ done
 # dbtool runs in the project folder with nothing of the developer's environment.
 dbtool() {
     (cd "$WORK/project" && env -u DATABASE_URL HOME="$WORK/home" \
-        DBTOOL_BACKUP_DIR="$WORK/backups" "$DBTOOL" --quiet "$@")
+        DBTOOL_BACKUP_DIR="$WORK/backups" "$DBTOOL" "$@")
 }
 
 # --- timing -------------------------------------------------------------------------------
@@ -97,14 +98,18 @@ report() { printf '  %-34s median %6s ms   (%s)\n' "$1" "$(median "$1")" "${TIME
 echo "upgrade: $MIGRATIONS migrations, $ROUNDS rounds" >&2
 up_dbtool() {
     fresh_db bench_up_dbtool
-    timed "dbtool upgrade" dbtool --database "$(url_of bench_up_dbtool)" upgrade
+    timed "dbtool upgrade" dbtool --quiet --database "$(url_of bench_up_dbtool)" upgrade
+}
+up_nobackup() {
+    fresh_db bench_up_dbtool
+    timed "dbtool upgrade --no-backup" dbtool --quiet --database "$(url_of bench_up_dbtool)" upgrade --no-backup
 }
 up_psql() {
     fresh_db bench_up_psql
     timed "psql -1 -f all.sql" psql -X -q -1 -v ON_ERROR_STOP=1 -f "$WORK/all.sql" "$(url_of bench_up_psql)"
 }
 for ((r = 0; r < ROUNDS; r++)); do
-    if ((r % 2)); then up_psql; up_dbtool; else up_dbtool; up_psql; fi
+    if ((r % 2)); then up_psql; up_nobackup; up_dbtool; else up_dbtool; up_nobackup; up_psql; fi
 done
 tables=$(psql -X -At -c "SELECT count(*) FROM pg_tables WHERE tablename ~ '^t[0-9]+$'" "$(url_of bench_up_dbtool)")
 [[ $tables == "$MIGRATIONS" ]] || { echo "dbtool upgrade made $tables tables, not $MIGRATIONS" >&2; exit 1; }
@@ -129,7 +134,7 @@ if [[ -z ${SKIP_BACKUP:-} ]]; then
     BDB=bench_backup_${BACKUP_MB}mb
     if [[ $(admin -At -c "SELECT count(*) FROM pg_database WHERE datname = '$BDB'") != 1 ]]; then
         echo "generating $BDB (~$BACKUP_MB MB, once per bench server)..." >&2
-        rows=$((BACKUP_MB * 2800)) # ~375 bytes per row with its indexes
+        rows=$((BACKUP_MB * 4600)) # ~220 bytes per row with its indexes
         admin -c "CREATE DATABASE ${BDB}_tmp"
         psql -X -q -v ON_ERROR_STOP=1 "$(url_of "${BDB}_tmp")" <<SQL
 CREATE TABLE events (
@@ -156,8 +161,8 @@ SQL
     size=$(admin -At -c "SELECT pg_size_pretty(pg_database_size('$BDB'))")
     echo "backup: $BDB ($size), $ROUNDS rounds" >&2
     BURL=$(url_of "$BDB")
-    b_dbtool() { rm -rf "$WORK/backups"/*; timed "dbtool backup" dbtool --database "$BURL" backup; }
-    b_noverify() { rm -rf "$WORK/backups"/*; timed "dbtool backup --no-verify" dbtool --database "$BURL" backup --no-verify; }
+    b_dbtool() { rm -rf "$WORK/backups"/*; timed "dbtool backup" dbtool --quiet --database "$BURL" backup; }
+    b_noverify() { rm -rf "$WORK/backups"/*; timed "dbtool backup --no-verify" dbtool --quiet --database "$BURL" backup --no-verify; }
     b_pgdump() {
         rm -f "$WORK/dump.zst"
         timed "pg_dump -Fc -Z0 | zstd -T0" bash -c "pg_dump -Fc -Z0 '$BURL' | zstd -q -T0 -o '$WORK/dump.zst'"
@@ -173,6 +178,7 @@ fi
 echo
 echo "PostgreSQL $(admin -At -c 'SHOW server_version'), fsync=$DBTOOL_PG_FSYNC, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 report "dbtool upgrade"
+report "dbtool upgrade --no-backup"
 report "psql -1 -f all.sql"
 report "dbtool current"
 report "psql -c 'SELECT max(version)...'"
@@ -183,7 +189,7 @@ if [[ -z ${SKIP_BACKUP:-} ]]; then
     echo "  backup sizes: dbtool $dbtool_size bytes, pg_dump | zstd $dump_size bytes (database $size)"
 fi
 echo
-echo "upgrade: dbtool / psql -1 = $(ratio "$(median "dbtool upgrade")" "$(median "psql -1 -f all.sql")")x (goal <= 1.2x)"
+echo "upgrade: dbtool / psql -1 = $(ratio "$(median "dbtool upgrade")" "$(median "psql -1 -f all.sql")")x with its automatic backup, $(ratio "$(median "dbtool upgrade --no-backup")" "$(median "psql -1 -f all.sql")")x --no-backup (goal <= 1.2x)"
 echo "current: dbtool / psql    = $(ratio "$(median "dbtool current")" "$(median "psql -c 'SELECT max(version)...'")")x (goal <= 1.5x)"
 if [[ -z ${SKIP_BACKUP:-} ]]; then
     echo "backup:  dbtool / pg_dump | zstd = $(ratio "$(median "dbtool backup")" "$(median "pg_dump -Fc -Z0 | zstd -T0")")x verified, $(ratio "$(median "dbtool backup --no-verify")" "$(median "pg_dump -Fc -Z0 | zstd -T0")")x --no-verify (goal <= 1.2x)"
