@@ -138,7 +138,8 @@ impl CheckError {
             CheckError::Rebuild(e) => e.code(),
             CheckError::Backup(e) => e.code(),
             CheckError::ScratchDir { .. } => "scratch-dir",
-            CheckError::Copy { .. } | CheckError::PgCopy { .. } => "copy-failed",
+            CheckError::Copy { .. } => "copy-failed",
+            CheckError::PgCopy { .. } => "pg-copy-failed",
             CheckError::RehearsalFailed { .. } => "rehearsal-failed",
             CheckError::ScriptRead { .. } => "script-unreadable",
             CheckError::ScriptNotUtf8 { .. } => "script-not-utf8",
@@ -250,8 +251,7 @@ impl Checker {
     }
 
     /// The PostgreSQL database, when the checker works on one.
-    #[cfg(feature = "postgres")]
-    fn postgres(&self) -> Option<&db::PgUrl> {
+    pub fn postgres_url(&self) -> Option<&db::PgUrl> {
         match &self.target {
             db::Database::Postgres(url) => Some(url),
             db::Database::Sqlite(_) => None,
@@ -274,7 +274,7 @@ impl Checker {
     /// `dbtool check`: the live database against the migrations.
     pub fn check(&self, options: &CheckOptions) -> Result<CheckReport> {
         #[cfg(feature = "postgres")]
-        if let Some(url) = self.postgres() {
+        if let Some(url) = self.postgres_url() {
             return pg::check(self, url, options);
         }
         drift::check(self, options)
@@ -288,7 +288,7 @@ impl Checker {
     /// `dbtool inspect`: what the database file holds.
     pub fn inspect(&self) -> Result<InspectReport> {
         #[cfg(feature = "postgres")]
-        if let Some(url) = self.postgres() {
+        if let Some(url) = self.postgres_url() {
             return pg::inspect(self, url);
         }
         inspect::inspect(self)
@@ -297,7 +297,7 @@ impl Checker {
     /// `dbtool rehearse`: the pending migrations (up to `target`) on a temporary copy.
     pub fn rehearse(&self, target: migrate::UpTarget) -> Result<RehearsalReport> {
         #[cfg(feature = "postgres")]
-        if let Some(url) = self.postgres() {
+        if let Some(url) = self.postgres_url() {
             return pg::rehearse(self, url, target);
         }
         rehearse::rehearse(self, target)
@@ -306,7 +306,7 @@ impl Checker {
     /// `dbtool exec`: run a SQL script in one transaction.
     pub fn exec(&self, script: &Path, options: &ExecOptions<'_>) -> Result<ExecReport> {
         #[cfg(feature = "postgres")]
-        if let Some(url) = self.postgres() {
+        if let Some(url) = self.postgres_url() {
             return pg::exec(self, url, script, options);
         }
         script::exec(self, script, options)

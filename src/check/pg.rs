@@ -249,6 +249,13 @@ pub(super) fn check_against(
         }
     }
     report.findings.extend(not_valid_constraints(&conn)?);
+    let leftovers = scratch_leftovers(&conn, url)?;
+    if !leftovers.is_empty() {
+        report.notes.push(format!(
+            "scratch database(s) of another dbtool run on the server (running now, or killed before it could drop them): {}; drop a killed run's with DROP DATABASE … WITH (FORCE)",
+            leftovers.join(", ")
+        ));
+    }
     if options.schema_file.is_some() {
         report.notes.push(
             "the declared schema file is not compared on PostgreSQL (its schema model is SQLite's)"
@@ -256,6 +263,21 @@ pub(super) fn check_against(
         );
     }
     Ok(report)
+}
+
+/// Scratch databases named after `url`'s database (see [`scratch_name`]) that are still there.
+fn scratch_leftovers(conn: &PgConn, url: &PgUrl) -> Result<Vec<String>> {
+    let rows = conn
+        .client()
+        .query(
+            "SELECT datname::text FROM pg_database
+             WHERE strpos(datname, '_dbtool_') > 1
+               AND starts_with($1, left(datname, strpos(datname, '_dbtool_') - 1))
+             ORDER BY 1",
+            &[&url.dbname()],
+        )
+        .map_err(|e| conn.error(&e, "listing scratch databases"))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// PostgreSQL checks constraints as rows change, so there is no file to check as on SQLite;
@@ -774,4 +796,68 @@ pub(super) fn verify_rest(
     }
     report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The test server (`DBTOOL_TEST_POSTGRES_URL`), or `None` with a SKIPPED line (a failure
+    /// under CI, as in `tests/common/pg.rs`).
+    fn server(test: &str) -> Option<PgUrl> {
+        let Ok(url) = std::env::var("DBTOOL_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{test}: DBTOOL_TEST_POSTGRES_URL is not set under CI"
+            );
+            eprintln!("SKIPPED {test}: DBTOOL_TEST_POSTGRES_URL is not set (no PostgreSQL server)");
+            return None;
+        };
+        Some(PgUrl::parse(&url, None, None).expect("DBTOOL_TEST_POSTGRES_URL parses"))
+    }
+
+    fn exists(admin: &PgConn, name: &str) -> bool {
+        admin
+            .client()
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .map(|r| r.get::<_, i64>(0) == 1)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_scratch_database_is_dropped_after_a_panic_even_with_a_connection_open() {
+        let Some(server) = server("scratch_drop") else {
+            return;
+        };
+        let admin = PgConn::connect(&server).unwrap();
+        let mut name = String::new();
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let scratch = ScratchDb::create(&server, "test").unwrap();
+            name = scratch.name.clone();
+            let conn = scratch.connect().unwrap();
+            conn.run("CREATE TABLE t (x int)", "test").unwrap();
+            assert!(exists(&admin, &name));
+            // The connection is leaked, still open: FORCE must still drop the database.
+            std::mem::forget(conn);
+            panic!("a check panicked midway");
+        }));
+        assert!(unwound.is_err());
+        assert!(
+            !name.is_empty() && !exists(&admin, &name),
+            "{name} left behind"
+        );
+    }
+
+    #[test]
+    fn scratch_names_fit_in_an_identifier_and_say_whose_they_are() {
+        let long = "é".repeat(40);
+        let name = scratch_name(&long, "rehearse");
+        assert!(name.len() <= MAX_NAME, "{name}");
+        assert!(name.contains("_dbtool_rehearse_"));
+        let short = scratch_name("app", "check");
+        assert!(short.starts_with("app_dbtool_check_"), "{short}");
+    }
 }

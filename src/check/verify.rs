@@ -125,7 +125,7 @@ pub(super) fn verify(checker: &Checker, options: &VerifyOptions) -> Result<Verif
     version_line(&set, &mut report.findings);
     downs_present(&set, &mut report.findings, &mut report.notes);
     #[cfg(feature = "postgres")]
-    if let Some(url) = checker.postgres() {
+    if let Some(url) = checker.postgres_url() {
         return super::pg::verify_rest(checker, url, options, &set, report, started);
     }
     let (base, stairs) = stairway(&set, &mut report, &mut SqliteStair::new()?)?;

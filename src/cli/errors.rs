@@ -61,6 +61,7 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     // checks
     ("scratch-dir", exit::FAILURE, Some("the copy goes to the temporary folder: point TMPDIR at a folder with room for the whole database")),
     ("copy-failed", exit::FAILURE, Some("the copy goes to the temporary folder: point TMPDIR at a folder with room for the whole database")),
+    ("pg-copy-failed", exit::FAILURE, Some("the rehearsal copies the database with pg_dump | pg_restore into a scratch database on the same server: put pg_dump and pg_restore of the server's major version (or newer) on PATH, and give the role CREATEDB")),
     ("rehearsal-failed", exit::FAILURE, Some("the report above names the failing migration and why; fix it (or the data) and run `dbtool rehearse` again")),
     ("script-unreadable", exit::FAILURE, None),
     ("script-not-utf8", exit::FAILURE, Some("save the file as UTF-8")),
@@ -503,6 +504,25 @@ mod tests {
                     statement: s(),
                     source: Box::new(sqlite_error()),
                 },
+                CheckError::PgCopy {
+                    database: p(),
+                    tool: "pg_restore",
+                    message: s(),
+                },
+                CheckError::PgScriptFailed {
+                    kind: ScriptKind::Script,
+                    path: p(),
+                    line: 1,
+                    statement: s(),
+                    source: pg_failure(),
+                },
+                CheckError::PgScriptFailed {
+                    kind: ScriptKind::Seed,
+                    path: p(),
+                    line: 1,
+                    statement: s(),
+                    source: pg_failure(),
+                },
             ]
             .map(Error::from),
         );
@@ -769,11 +789,18 @@ mod tests {
             assert!(row(code).is_some(), "{code} ({e}) has no row in CODES");
             // One code per situation: two variants share a code only when they are the same
             // situation (a SQLite failure met by the db layer or by the rebuild engine; rows a
-            // CHECK rejects, found per value or per row; a migration's statement that failed on
-            // SQLite or on PostgreSQL).
+            // CHECK rejects, found per value or per row; a migration's or a script's statement
+            // that failed on SQLite or on PostgreSQL).
             if let Some(other) = by_code.insert(code, format!("{e:?}")) {
                 assert!(
-                    ["sqlite", "rebuild-check-violated", "migration-failed"].contains(&code),
+                    [
+                        "sqlite",
+                        "rebuild-check-violated",
+                        "migration-failed",
+                        "script-failed",
+                        "seed-failed"
+                    ]
+                    .contains(&code),
                     "{code} is the code of two variants: {other} and {e:?}"
                 );
             }

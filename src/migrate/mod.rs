@@ -30,7 +30,7 @@ mod history;
 mod lint_pg;
 mod offline;
 #[cfg(feature = "postgres")]
-pub mod pg;
+pub(crate) mod pg;
 mod plan;
 mod rebuild_cmd;
 
