@@ -524,8 +524,8 @@ fn lint<'a>(files: impl IntoIterator<Item = (&'a Path, &'a str, bool)>) -> Vec<s
         .collect()
 }
 
-fn lint_file(_path: &Path, _sql: &str, _no_transaction: bool) -> Vec<super::Warning> {
-    Vec::new()
+fn lint_file(path: &Path, sql: &str, no_transaction: bool) -> Vec<super::Warning> {
+    super::lint_postgres(path, sql, no_transaction)
 }
 
 fn refuse_unmanaged(conn: &PgConn) -> Result<()> {
