@@ -85,6 +85,7 @@ fn read_in_transaction(conn: &PgConn) -> Result<Vec<ModelObject>, postgres::Erro
     indexes(conn, &mut out)?;
     views(conn, &mut out)?;
     triggers(conn, &mut out)?;
+    policies(conn, &mut out)?;
     functions(conn, &mut out)?;
     Ok(out)
 }
@@ -393,6 +394,41 @@ fn triggers(conn: &PgConn, out: &mut Vec<ModelObject>) -> Result<(), postgres::E
     );
     for r in query(conn, &sql)? {
         out.push(object("trigger", r.get(0), r.get(1), r.get(2)));
+    }
+    Ok(())
+}
+
+/// Row-level security policies (their names are their table's, like triggers').
+fn policies(conn: &PgConn, out: &mut Vec<ModelObject>) -> Result<(), postgres::Error> {
+    let sql = format!(
+        "SELECT quote_ident(p.polname), p.polrelid::regclass::text,
+           CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+           CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                         WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+           (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(a.rolname) END, ', '
+                              ORDER BY CASE WHEN r = 0 THEN 'PUBLIC' ELSE a.rolname::text END)
+              FROM unnest(p.polroles) AS r LEFT JOIN pg_roles a ON a.oid = r),
+           pg_get_expr(p.polqual, p.polrelid, true), pg_get_expr(p.polwithcheck, p.polrelid, true)
+         FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE {USER_NAMESPACE}"
+    );
+    for r in query(conn, &sql)? {
+        let (name, table): (String, String) = (r.get(0), r.get(1));
+        let mut text = format!(
+            "CREATE POLICY {name} ON {table} AS {} FOR {} TO {}",
+            r.get::<_, String>(2),
+            r.get::<_, String>(3),
+            r.get::<_, Option<String>>(4)
+                .unwrap_or_else(|| "PUBLIC".into())
+        );
+        if let Some(using) = r.get::<_, Option<String>>(5) {
+            write!(text, " USING ({using})").expect("string");
+        }
+        if let Some(check) = r.get::<_, Option<String>>(6) {
+            write!(text, " WITH CHECK ({check})").expect("string");
+        }
+        out.push(object("policy", name, table, text));
     }
     Ok(())
 }
