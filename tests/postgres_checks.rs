@@ -222,9 +222,39 @@ fn verify_passes_a_correct_set_and_catches_a_wrong_down() {
     // V2 was still walked from the right schema (V1's up failed again on the leftover type,
     // so the scratch database was replayed afresh): no finding for it.
     assert_eq!(json["findings"].as_array().unwrap().len(), 1, "{json:#}");
-    // A failing up: the stairway stops there; every scratch database is gone.
+    // A no-transaction migration (CREATE INDEX CONCURRENTLY) whose down forgets the index:
+    // no rewind point around it, so the stairway replays afresh and still walks V4 from the
+    // right schema.
+    env.write(
+        "migrations/V0001__users.down.sql",
+        "DROP TABLE users;\nDROP TYPE mood;\n",
+    );
     env.migration(
         3,
+        "concurrent_index",
+        "-- dbtool:no-transaction\nCREATE INDEX CONCURRENTLY posts_body ON posts (body);\n",
+        Some("SELECT 1;\n"),
+    );
+    env.migration(
+        4,
+        "age",
+        "ALTER TABLE users ADD COLUMN age int;\n",
+        Some("ALTER TABLE users DROP COLUMN age;\n"),
+    );
+    let concurrent = at(&env, &db, &["--json", "verify"]);
+    assert_eq!(concurrent.code(), 3);
+    let json = concurrent.json();
+    assert_eq!(json["first_failure"], "V0003__concurrent_index");
+    assert_eq!(json["round_trips"], 4);
+    let codes_now = codes(&json);
+    assert_eq!(codes_now, ["down-does-not-restore"], "{json:#}");
+    assert_eq!(
+        json["findings"][0]["diff"]["changes"][0]["name"],
+        "public.posts_body"
+    );
+    // A failing up: the stairway stops there; every scratch database is gone.
+    env.migration(
+        5,
         "broken",
         "ALTER TABLE nowhere ADD COLUMN x int;\n",
         Some("SELECT 1;\n"),
