@@ -885,6 +885,20 @@ mod tests {
         );
     }
 
+    /// The stairway, and the executor after a failed no-transaction file, rely on it.
+    #[test]
+    fn in_transaction_tells_autocommit_from_an_open_transaction() {
+        let Some(server) = server("in_transaction") else {
+            return;
+        };
+        let conn = PgConn::connect(&server).unwrap();
+        assert!(!conn.in_transaction());
+        conn.run("BEGIN", "test").unwrap();
+        assert!(conn.in_transaction());
+        conn.run("ROLLBACK", "test").unwrap();
+        assert!(!conn.in_transaction());
+    }
+
     #[test]
     fn scratch_names_fit_in_an_identifier_and_say_whose_they_are() {
         let long = "é".repeat(40);

@@ -128,10 +128,18 @@ impl PgConn {
     /// its own `BEGIN` open).
     pub fn in_transaction(&self) -> bool {
         // `now()` is the transaction's start time and `statement_timestamp()` this statement's:
-        // they are equal only in a statement of its own (autocommit).
+        // they are equal only in a statement of its own (autocommit). With the simple query
+        // protocol: under the extended one (`query_one`) they differ even in autocommit, and
+        // this always answered true.
         self.client()
-            .query_one("SELECT now() <> statement_timestamp()", &[])
-            .map(|row| row.get::<_, bool>(0))
+            .simple_query("SELECT now() <> statement_timestamp()")
+            .ok()
+            .and_then(|messages| {
+                messages.iter().find_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => Some(row.get(0) != Some("f")),
+                    _ => None,
+                })
+            })
             .unwrap_or(true)
     }
 
