@@ -76,7 +76,7 @@ impl Engine {
     }
 
     /// Metadata of SQLite backups stays as older dbtools wrote it (no `engine` key).
-    fn is_sqlite(&self) -> bool {
+    pub(crate) fn is_sqlite(&self) -> bool {
         *self == Engine::Sqlite
     }
 

@@ -278,6 +278,9 @@ pub struct RestoreOptions {
     pub force: bool,
     /// Take this backup of the current database first (`None`: skip).
     pub safety_backup: Option<CreateOptions>,
+    /// `lock_timeout` of an in-place restore: how long its `DROP`s wait for the application's
+    /// locks before it gives up (and rolls back).
+    pub busy_timeout: std::time::Duration,
 }
 
 /// What [`restore`] did.
@@ -297,6 +300,10 @@ pub struct RestoreReport {
     pub replacement: Option<ReplacedBy>,
     /// Tables the live database has and the backup does not: an in-place restore leaves them.
     pub left_in_place: Vec<String>,
+    /// After an in-place restore: where the database differs from the backup when checked
+    /// right after the commit (other sessions may have written meanwhile). A restore into a new
+    /// database that differs is refused instead.
+    pub differences: Vec<String>,
     pub forced_other_database: bool,
 }
 
@@ -355,6 +362,7 @@ pub fn restore(
         replaced_existing: existing.is_some(),
         replacement: None,
         left_in_place: Vec::new(),
+        differences: Vec::new(),
         forced_other_database: other_database,
     };
     let busy = match &existing {
@@ -370,7 +378,10 @@ pub fn restore(
     };
     match in_place_because {
         Some(reason) => {
-            report.left_in_place = restore_in_place(url, backup, &report, progress)?;
+            let (left, differences) =
+                restore_in_place(url, backup, &report, opts.busy_timeout, progress)?;
+            report.left_in_place = left;
+            report.differences = differences;
             report.replacement = Some(ReplacedBy::InPlace(reason));
         }
         None if existing.is_some() => report.replacement = Some(ReplacedBy::Rename),
@@ -501,10 +512,17 @@ fn restore_by_rename(
             &fresh_url,
             backup,
             &["--exit-on-error"],
+            None,
             "restoring into a new database",
             progress,
         )?;
-        check_restored(&fresh_url, report)?;
+        let differences = check_restored(&fresh_url, report)?;
+        if !differences.is_empty() {
+            return Err(BackupError::RestoreMismatch {
+                backup: backup.into(),
+                detail: differences.join("; "),
+            });
+        }
         // One transaction: the target is the old database or the new one at every moment. A
         // session that connected to the target meanwhile makes the rename fail (SQLSTATE
         // 55006), and nothing changes.
@@ -555,14 +573,16 @@ fn restore_by_rename(
 }
 
 /// `pg_restore --clean --if-exists --single-transaction` into the live database: readers see the
-/// old content or the new, never a mix. Returns the tables the live database has that the backup
-/// does not (left as they are).
+/// old content or the new, never a mix, and a lock wait longer than `lock_timeout` rolls it all
+/// back. Returns the tables the live database has that the backup does not (left as they are),
+/// and where it differs from the backup right after the commit.
 fn restore_in_place(
     url: &PgUrl,
     backup: &Path,
     report: &RestoreReport,
+    lock_timeout: std::time::Duration,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<String>, BackupError> {
+) -> Result<(Vec<String>, Vec<String>), BackupError> {
     run_pg_restore(
         url,
         backup,
@@ -572,10 +592,11 @@ fn restore_in_place(
             "--single-transaction",
             "--exit-on-error",
         ],
+        Some(lock_timeout),
         "restoring into the live database",
         progress,
     )?;
-    check_restored(url, report)?;
+    let differences = check_restored(url, report)?;
     let conn = PgConn::connect(url)?;
     let rows = conn
         .client()
@@ -587,11 +608,12 @@ fn restore_in_place(
             &[],
         )
         .map_err(|e| conn.error(&e, "listing tables"))?;
-    Ok(rows
+    let left = rows
         .iter()
         .map(|r| r.get::<_, String>(0))
         .filter(|t| !report.contents.tables.contains_key(t))
-        .collect())
+        .collect();
+    Ok((left, differences))
 }
 
 /// Feed the decompressed archive of `backup` to `pg_restore <args> --dbname` of `url`.
@@ -599,12 +621,22 @@ fn run_pg_restore(
     url: &PgUrl,
     backup: &Path,
     args: &[&str],
+    lock_timeout: Option<std::time::Duration>,
     doing: &'static str,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), BackupError> {
+    let mut cmd = tool("pg_restore", Some(url));
+    if let Some(timeout) = lock_timeout {
+        // The session's setting, through libpq's PGOPTIONS (after the URL's own options).
+        let ms = timeout.as_millis().max(1);
+        let options = match url.param("options") {
+            Some(own) => format!("{own} -c lock_timeout={ms}"),
+            None => format!("-c lock_timeout={ms}"),
+        };
+        cmd.env("PGOPTIONS", options);
+    }
     let mut child = spawn(
-        tool("pg_restore", Some(url))
-            .args(args)
+        cmd.args(args)
             .arg("--dbname")
             .arg(url.dbname())
             .stdin(Stdio::piped())
@@ -632,19 +664,23 @@ fn run_pg_restore(
     })?;
     read?;
     if !status.success() {
+        // SQLSTATE 55P03 as pg_restore reports it: the lock timeout, dbtool's "locked" (exit 4).
+        if lock_timeout.is_some() && String::from_utf8_lossy(&stderr).contains("lock timeout") {
+            return Err(BackupError::Db(crate::db::DbError::Locked {
+                path: PathBuf::from(url.redacted()),
+                waited_ms: lock_timeout.map_or(0, |t| t.as_millis() as u64),
+            }));
+        }
         return Err(tool_failed("pg_restore", doing, status, &stderr));
     }
     Ok(())
 }
 
-/// The restored database holds what the archive does: the rows of every table, and the
-/// history's version.
-fn check_restored(url: &PgUrl, report: &RestoreReport) -> Result<(), BackupError> {
+/// Where the restored database differs from the archive: the rows of every table, and the
+/// history's version (empty: it holds what the backup does).
+fn check_restored(url: &PgUrl, report: &RestoreReport) -> Result<Vec<String>, BackupError> {
     let conn = PgConn::connect(url)?;
-    let mismatch = |detail: String| BackupError::RestoreMismatch {
-        backup: report.backup.clone(),
-        detail,
-    };
+    let mut differences = Vec::new();
     for (table, expected) in &report.contents.tables {
         // The name is as pg_restore printed it: already quoted where it needs to be.
         let n: i64 = conn
@@ -653,21 +689,18 @@ fn check_restored(url: &PgUrl, report: &RestoreReport) -> Result<(), BackupError
             .map_err(|e| conn.error(&e, "counting the restored rows"))?
             .get(0);
         if n as u64 != *expected {
-            return Err(mismatch(format!(
-                "{table} has {n} row(s), the backup {expected}"
-            )));
+            differences.push(format!("{table} has {n} row(s), the backup {expected}"));
         }
     }
-    if let Some(version) = report.meta.schema_version {
-        let info = server_info(&conn)?;
-        if info.schema_version != Some(version) {
-            return Err(mismatch(format!(
-                "the history is at version {:?}, the backup at {version}",
-                info.schema_version
-            )));
-        }
+    let info = server_info(&conn)?;
+    if info.schema_version != report.meta.schema_version {
+        differences.push(format!(
+            "the history is at version {}, the backup at {}",
+            info.schema_version.unwrap_or(0),
+            report.meta.schema_version.unwrap_or(0)
+        ));
     }
-    Ok(())
+    Ok(differences)
 }
 
 /// A SQL string literal.

@@ -156,7 +156,8 @@ pub struct FolderSummary {
     /// A PostgreSQL database is taken to exist (looking would need a connection to its server,
     /// with credentials dbtool does not keep): its folder is never an orphan.
     pub database_exists: bool,
-    /// The engine of the newest readable backup.
+    /// The engine of the newest readable backup (absent: SQLite).
+    #[serde(skip_serializing_if = "super::format::Engine::is_sqlite")]
     pub engine: super::format::Engine,
     pub backups: usize,
     pub size: u64,

@@ -193,6 +193,7 @@ fn run_postgres(
         force: args.force,
         safety_backup: (!args.no_backup)
             .then(|| safety::create_options(ctx, "before-restore", now)),
+        busy_timeout: ctx.config.busy_timeout,
     };
     let bar = ProgressLine::new(&ctx.out);
     let restored = backup::postgres::restore(url, file, &opts, &mut |p| bar.update(p))?;
@@ -230,10 +231,17 @@ fn run_postgres(
         ));
     }
     let rows: u64 = restored.contents.tables.values().sum();
-    out.note(format!(
-        "checked: {} table(s), {rows} row(s), as in the backup",
-        restored.contents.tables.len()
-    ));
+    if restored.differences.is_empty() {
+        out.note(format!(
+            "checked: {} table(s), {rows} row(s), as in the backup",
+            restored.contents.tables.len()
+        ));
+    } else {
+        out.note(format!(
+            "warning: right after the restore the database differed from the backup (other sessions may have written meanwhile): {}",
+            restored.differences.join("; ")
+        ));
+    }
     restored_lines(
         ctx,
         &restored.meta,

@@ -27,6 +27,7 @@ mod exec;
 mod executor;
 mod files;
 mod history;
+mod lint_pg;
 mod offline;
 #[cfg(feature = "postgres")]
 pub(crate) mod pg;
@@ -49,6 +50,7 @@ pub use exec::{run_script, StatementReport};
 pub use executor::{apply_in_memory, execute, run_plan, run_rebuild_sql, Observer, Prepared};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
+pub use lint_pg::lint_postgres;
 pub use offline::OfflineScript;
 pub use plan::{
     down_path_for, plan_downgrade, plan_redo, plan_stamp, plan_upgrade, problems, Action,

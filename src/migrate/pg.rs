@@ -109,11 +109,8 @@ pub fn run_script(
     in_transaction: bool,
 ) -> Result<Vec<StatementReport>> {
     let mut reports = Vec::new();
-    for range in crate::sql::split_statements(sql) {
-        let text = &sql[range.clone()];
-        let lead = text.len() - text.trim_start().len();
-        let bare = text.trim();
-        let line = crate::sql::line_of(sql, range.start + lead);
+    for statement in crate::sql::statements(sql, crate::sql::Dialect::Postgres) {
+        let (bare, line) = (statement.text, statement.line);
         if in_transaction && controls_transaction(bare) {
             return Err(MigrateError::TransactionControl {
                 path: path.to_path_buf(),
@@ -121,7 +118,7 @@ pub fn run_script(
                 statement: bare.to_string(),
             });
         }
-        let rows = conn.execute(text).map_err(|e| {
+        let rows = conn.execute(bare).map_err(|e| {
             match pg::classify(&e, "running a migration", conn.url(), Duration::ZERO) {
                 // Waiting for a lock past the timeout is "locked" (exit 4), not a bad migration.
                 locked @ DbError::Locked { .. } => MigrateError::Db(locked),

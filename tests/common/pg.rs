@@ -5,6 +5,7 @@
 //! Without the variable a test prints `SKIPPED …` and returns; under CI (`CI` set) it fails
 //! instead, so a server that did not start can never pass as green.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,10 @@ pub fn server(test: &str) -> Option<String> {
             )
         }
         _ => {
-            eprintln!(
+            // Written to the stderr handle, not with eprintln!: the test harness captures the
+            // print macros of passing tests, which would hide the line.
+            let _ = writeln!(
+                std::io::stderr(),
                 "SKIPPED {test}: DBTOOL_TEST_POSTGRES_URL is not set (start a server with scripts/pg-server.sh start)"
             );
             None
@@ -59,6 +63,19 @@ impl FreshDb {
     /// A unique name on `server`, not created (for `init`).
     pub fn reserve(server: &str, test: &str) -> FreshDb {
         let (server_base, query) = split(server);
+        // PostgreSQL cuts names past 63 bytes (and the URL would then name another database):
+        // keep the test's part short, and to characters that need no quoting in a URL.
+        let test: String = test
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(30)
+            .collect();
         let name = format!(
             "dbtool_t_{test}_{}_{}",
             std::process::id(),
@@ -214,6 +231,14 @@ impl FreshDb {
             self.name, self.query
         );
         Client::connect(&wrong, NoTls).is_err().then_some(wrong)
+    }
+
+    /// This database's URL as the role without CREATEDB (`DBTOOL_TEST_POSTGRES_LIMITED_URL`,
+    /// which `scripts/pg-server.sh env` sets), for permission-denied tests; `None` when unset.
+    pub fn limited_url(&self) -> Option<String> {
+        let limited = std::env::var("DBTOOL_TEST_POSTGRES_LIMITED_URL").ok()?;
+        let (base, query) = split(&limited);
+        Some(format!("{base}/{}{query}", self.name))
     }
 
     fn drop_database(&self) {
