@@ -72,6 +72,26 @@ pub(crate) fn tool(name: &'static str, url: Option<&PgUrl>) -> Command {
     cmd
 }
 
+/// Make every lock wait of `cmd`'s session end after `timeout` (SQLSTATE 55P03), through
+/// libpq's PGOPTIONS after the URL's own options: for `pg_restore` (`pg_dump` resets
+/// lock_timeout itself and has `--lock-wait-timeout` instead).
+#[cfg(feature = "postgres")]
+pub(crate) fn set_lock_timeout(cmd: &mut Command, url: &PgUrl, timeout: std::time::Duration) {
+    let ms = timeout.as_millis().max(1);
+    let options = match url.param("options") {
+        Some(own) => format!("{own} -c lock_timeout={ms}"),
+        None => format!("-c lock_timeout={ms}"),
+    };
+    cmd.env("PGOPTIONS", options);
+}
+
+/// Whether `pg_restore`'s stderr reports the lock timeout. The client tools give no SQLSTATE,
+/// only the server's message, which is English unless the server's `lc_messages` says otherwise.
+#[cfg(feature = "postgres")]
+pub(crate) fn reports_lock_timeout(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr).contains("lock timeout")
+}
+
 pub(crate) fn spawn(cmd: &mut Command, name: &'static str) -> Result<Child, BackupError> {
     cmd.spawn()
         .map_err(|source| BackupError::ToolMissing { tool: name, source })

@@ -27,8 +27,8 @@ use serde::Serialize;
 
 use super::format::{self, BackupMeta, Engine, PgMeta, SnapshotMethod};
 use super::pg_archive::{
-    check_archive, feed, major_version, spawn, tool, tool_failed, tool_version, ArchiveContents,
-    ArchiveReader,
+    check_archive, feed, major_version, reports_lock_timeout, set_lock_timeout, spawn, tool,
+    tool_failed, tool_version, ArchiveContents, ArchiveReader,
 };
 use super::store::{self, TempFile};
 use super::stream_check;
@@ -868,13 +868,7 @@ fn run_pg_restore(
 ) -> Result<(), BackupError> {
     let mut cmd = tool("pg_restore", Some(url));
     if let Some(timeout) = lock_timeout {
-        // The session's setting, through libpq's PGOPTIONS (after the URL's own options).
-        let ms = timeout.as_millis().max(1);
-        let options = match url.param("options") {
-            Some(own) => format!("{own} -c lock_timeout={ms}"),
-            None => format!("-c lock_timeout={ms}"),
-        };
-        cmd.env("PGOPTIONS", options);
+        set_lock_timeout(&mut cmd, url, timeout);
     }
     let mut child = spawn(
         cmd.args(args)
@@ -906,7 +900,7 @@ fn run_pg_restore(
     read?;
     if !status.success() {
         // SQLSTATE 55P03 as pg_restore reports it: the lock timeout, dbtool's "locked" (exit 4).
-        if lock_timeout.is_some() && String::from_utf8_lossy(&stderr).contains("lock timeout") {
+        if lock_timeout.is_some() && reports_lock_timeout(&stderr) {
             return Err(BackupError::Db(crate::db::DbError::Locked {
                 path: PathBuf::from(url.redacted()),
                 waited_ms: lock_timeout.map_or(0, |t| t.as_millis() as u64),

@@ -222,6 +222,9 @@ fn detailed_hint(e: &Error) -> Option<String> {
             MigrateError::MigrationFailed { source, .. } => {
                 transaction_hint(&source.to_string(), "the file")
             }
+            MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "42501" => {
+                Some("the role in the URL lacks a privilege this statement needs (the server's message says which): grant it, or run migrations as the role that owns the schema; nothing was applied".into())
+            }
             MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "25001" => {
                 Some("CREATE INDEX CONCURRENTLY and its kind cannot run in a transaction: put it in a file of its own that starts with `-- dbtool:no-transaction`; nothing was applied".into())
             }

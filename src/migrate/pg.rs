@@ -520,12 +520,8 @@ impl Migrator {
 fn lint<'a>(files: impl IntoIterator<Item = (&'a Path, &'a str, bool)>) -> Vec<super::Warning> {
     files
         .into_iter()
-        .flat_map(|(path, sql, no_transaction)| lint_file(path, sql, no_transaction))
+        .flat_map(|(path, sql, no_transaction)| super::lint_postgres(path, sql, no_transaction))
         .collect()
-}
-
-fn lint_file(_path: &Path, _sql: &str, _no_transaction: bool) -> Vec<super::Warning> {
-    Vec::new()
 }
 
 fn refuse_unmanaged(conn: &PgConn) -> Result<()> {
