@@ -126,8 +126,9 @@ fn check_pg_dump(pg_dump_version: &str, server: &ServerInfo) -> Result<(), Backu
 }
 
 /// Take a verified backup of the PostgreSQL database `url` names: `pg_dump -Fc -Z0` through
-/// dbtool's zstd stream into a temporary file, checked with [`check_archive`] (unless
-/// `opts.verify` is off), then published under the same kind of name as a SQLite backup.
+/// dbtool's zstd stream into a temporary file, checked as it is written (unless `opts.verify` is
+/// off; see the module documentation), then published under the same kind of name as a SQLite
+/// backup.
 pub fn create(
     url: &PgUrl,
     opts: &CreateOptions,
