@@ -918,10 +918,11 @@ fn check_restored(url: &PgUrl, report: &RestoreReport) -> Result<Vec<String>, Ba
     let conn = PgConn::connect(url)?;
     let mut differences = Vec::new();
     for (table, expected) in &report.contents.tables {
-        // The name is as pg_restore printed it: already quoted where it needs to be.
+        // The name is as pg_restore printed it: already quoted where it needs to be. `ONLY`: the
+        // archive holds each table's own rows, an inheritance parent's without its children's.
         let n: i64 = conn
             .client()
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .query_one(&format!("SELECT count(*) FROM ONLY {table}"), &[])
             .map_err(|e| conn.error(&e, "counting the restored rows"))?
             .get(0);
         if n as u64 != *expected {
