@@ -173,7 +173,7 @@ pub fn create(
         page_size: info.page_size,
         page_count: info.page_count,
         image_size: info.image_size(),
-        sha256: String::new(),
+        sha256: None,
         xxh3_128: None,
         zstd_level: opts.level,
         snapshot_method: info.method,
@@ -265,7 +265,7 @@ struct Written {
 }
 
 /// Write the metadata frame and the compressed image of `snap` into `file`, hashing the image
-/// on the way; then rewrite the metadata in place with the hash. With `opts.verify`, the stream
+/// on the way (XXH3-128, the content hash); then rewrite the metadata in place with the hash. With `opts.verify`, the stream
 /// is decoded and checked on a second thread as it is produced ([`stream_check`]).
 fn compress(
     snap: &mut Snapshot,
@@ -288,7 +288,7 @@ fn compress(
         .map_err(write_err("writing the metadata"))?;
 
     let total = meta.image_size;
-    let (sha, xxh3, verified) = store::with_background_sync(file, |writer| {
+    let (xxh3, verified) = store::with_background_sync(file, |writer| {
         {
             let tee = stream_check::Tee {
                 inner: BufWriter::with_capacity(1 << 20, writer),
@@ -309,7 +309,6 @@ fn compress(
             };
             setup(&mut enc).map_err(write_err("configuring zstd"))?;
 
-            let mut sha = Sha256::new();
             let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
             // What zstd's content checksum must be (see stream_check).
             let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
@@ -317,7 +316,6 @@ fn compress(
             let mut next_report = 0u64;
             let compress_err = write_err("writing the compressed database");
             snap.stream(&mut |chunk| {
-                sha.update(chunk);
                 xxh3.update(chunk);
                 if opts.verify {
                     xxh64.update(chunk);
@@ -350,11 +348,10 @@ fn compress(
                 done,
                 total,
             });
-            Ok::<_, BackupError>((sha, xxh3, opts.verify.then_some(stream)))
+            Ok::<_, BackupError>((xxh3, opts.verify.then_some(stream)))
         }
     })?;
 
-    meta.sha256 = format::hex(&sha.finalize());
     meta.xxh3_128 = Some(format!("{:032x}", xxh3.digest128()));
     let final_header = format::encode_header(meta, Some(header.len()))
         .map_err(write_err("writing the metadata"))?;
@@ -371,7 +368,7 @@ fn compress(
 /// Which recorded content hashes [`read_payload`] recomputes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hash {
-    /// The XXH3-128 when the backup records one (restore), else the SHA-256.
+    /// The XXH3-128 when the backup records one (restore), else the SHA-256 (format 1).
     Check,
     /// Every hash the backup records (`backups verify`).
     All,
@@ -410,7 +407,8 @@ pub fn read_payload(
         .single_frame();
     let total = meta.image_size;
     let fast = hash != Hash::Skip && meta.xxh3_128.is_some();
-    let slow = hash == Hash::All || (hash == Hash::Check && meta.xxh3_128.is_none());
+    let slow = meta.sha256.is_some()
+        && (hash == Hash::All || (hash == Hash::Check && meta.xxh3_128.is_none()));
     // Decoding runs on this thread; hashing and handing the image to `sink` (a file write, for
     // a restore) on a second one, on the buffers the decoder has filled: the two overlap, and at
     // most a few 1 MiB buffers are in flight.
@@ -500,14 +498,15 @@ pub fn read_payload(
         consumed
     })?;
     let recomputed = [
-        (sha, Some(meta.sha256.clone())),
-        (xxh3, meta.xxh3_128.clone()),
+        ("SHA-256", sha, meta.sha256.clone()),
+        ("XXH3-128", xxh3, meta.xxh3_128.clone()),
     ];
-    for (actual, expected) in recomputed {
+    for (algorithm, actual, expected) in recomputed {
         if let (Some(actual), Some(expected)) = (actual, expected) {
             if actual != expected {
                 return Err(BackupError::HashMismatch {
                     path: path.into(),
+                    algorithm,
                     expected,
                     actual,
                 });
@@ -536,8 +535,8 @@ pub struct VerifyReport {
     pub check: CheckLevel,
 }
 
-/// Decompress `backup` into a temporary file in `scratch`, check the frame checksum and SHA-256,
-/// then run the integrity check on the copy. The temporary file is removed afterwards.
+/// Decompress `backup` into a temporary file in `scratch`, check the frame checksum and every
+/// recorded content hash, then run the integrity check on the copy. The temporary file is removed afterwards.
 pub fn verify(
     backup: &Path,
     scratch: &Path,
