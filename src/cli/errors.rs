@@ -567,6 +567,7 @@ mod tests {
                 },
                 BackupError::HashMismatch {
                     path: p(),
+                    algorithm: "XXH3-128",
                     expected: s(),
                     actual: s(),
                 },
