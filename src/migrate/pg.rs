@@ -126,7 +126,7 @@ pub fn run_script(
                     path: path.to_path_buf(),
                     line,
                     statement: bare.to_string(),
-                    source: pg::failure(&e),
+                    source: Box::new(pg::failure(&e)),
                 },
             }
         })?;
