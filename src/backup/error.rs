@@ -63,9 +63,11 @@ pub enum BackupError {
         source: Option<io::Error>,
     },
 
-    #[error("backup {} is damaged: SHA-256 of the database image is {actual}, expected {expected}", path.display())]
+    #[error("backup {} is damaged: {algorithm} of the database image is {actual}, expected {expected}", path.display())]
     HashMismatch {
         path: PathBuf,
+        /// "XXH3-128" or "SHA-256".
+        algorithm: &'static str,
         expected: String,
         actual: String,
     },

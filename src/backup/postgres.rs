@@ -148,7 +148,7 @@ pub fn create(
     let leftovers_removed = cleanup_leftovers(&dir);
     let source = store::postgres_source(url);
     let mut meta = BackupMeta {
-        format_version: format::POSTGRES_FORMAT_VERSION,
+        format_version: format::FORMAT_VERSION,
         dbtool_version: env!("CARGO_PKG_VERSION").into(),
         source_path: source.clone(),
         host: hostname(),
@@ -159,7 +159,7 @@ pub fn create(
         page_count: 0,
         // Unknown until pg_dump is done (see `compress`).
         image_size: 0,
-        sha256: String::new(),
+        sha256: None,
         xxh3_128: None,
         zstd_level: opts.level,
         snapshot_method: SnapshotMethod::PgDump,

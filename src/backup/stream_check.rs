@@ -7,13 +7,13 @@
 //! - [`Tee`] takes a fast digest (XXH3-128) of every compressed byte on its way to the file, and
 //!   [`FrameCheck`] walks the zstd frame in it: header (content size = the image's size, content
 //!   checksum present), every block header and length, the last block, then the checksum, which
-//!   must be the XXH64 of the image that was read (computed beside its SHA-256): so the frame
+//!   must be the XXH64 of the image that was read (computed beside its XXH3-128): so the frame
 //!   carries exactly the snapshot's identity, and `zstd -d` or a restore checks it on decoding.
 //! - [`check_file`] reads the finished file back: its metadata must be the one written and every
 //!   byte after it the stream that was checked (same length, same digest).
 //!
 //! What this does not re-prove is that libzstd's encoder output decodes to its input; a restore
-//! and `dbtool backups verify` decode and check everything (zstd checksum, SHA-256, SQLite).
+//! and `dbtool backups verify` decode and check everything (zstd checksum, content hash, SQLite).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};

@@ -355,22 +355,22 @@ mod tests {
                 },
                 DbError::CannotConnect {
                     url: s(),
-                    failure: pg_failure(),
+                    failure: Box::new(pg_failure()),
                 },
                 DbError::AuthenticationFailed {
                     url: s(),
                     user: s(),
-                    failure: pg_failure(),
+                    failure: Box::new(pg_failure()),
                 },
                 DbError::PermissionDenied {
                     action: s(),
                     url: s(),
-                    failure: pg_failure(),
+                    failure: Box::new(pg_failure()),
                 },
                 DbError::Postgres {
                     action: s(),
                     url: s(),
-                    failure: pg_failure(),
+                    failure: Box::new(pg_failure()),
                 },
                 DbError::NotOnPostgres {
                     what: s(),
@@ -452,7 +452,7 @@ mod tests {
                     path: p(),
                     line: 1,
                     statement: s(),
-                    source: pg_failure(),
+                    source: Box::new(pg_failure()),
                 },
                 MigrateError::TransactionControl {
                     path: p(),
@@ -518,14 +518,14 @@ mod tests {
                     path: p(),
                     line: 1,
                     statement: s(),
-                    source: pg_failure(),
+                    source: Box::new(pg_failure()),
                 },
                 CheckError::PgScriptFailed {
                     kind: ScriptKind::Seed,
                     path: p(),
                     line: 1,
                     statement: s(),
-                    source: pg_failure(),
+                    source: Box::new(pg_failure()),
                 },
             ]
             .map(Error::from),
@@ -567,6 +567,7 @@ mod tests {
                 },
                 BackupError::HashMismatch {
                     path: p(),
+                    algorithm: "XXH3-128",
                     expected: s(),
                     actual: s(),
                 },
