@@ -174,7 +174,9 @@ fn restore_in_place_when_another_session_is_connected() {
         .unwrap();
     // An application's idle session: a rename would fail, so the restore goes in place.
     let app = db.client();
-    let run = env.ok(&args(&db, &["restore", "--yes"]));
+    // (A short busy timeout: how long the restore waits for sessions to go before it goes in
+    // place.)
+    let run = env.ok(&args(&db, &["--busy-timeout", "300", "restore", "--yes"]));
     assert!(
         run.stderr().contains("restored in place with pg_restore --clean --single-transaction (1 other session(s) connected"),
         "{}",
@@ -273,7 +275,17 @@ fn restore_that_fails_midway_leaves_the_database_intact() {
 
     // In place: the single transaction rolls back.
     let app = db.client();
-    let run = env.run(&args(&db, &["restore", "--yes", "--no-backup", &file]));
+    let run = env.run(&args(
+        &db,
+        &[
+            "--busy-timeout",
+            "300",
+            "restore",
+            "--yes",
+            "--no-backup",
+            &file,
+        ],
+    ));
     assert_eq!(run.code(), 1, "{}", run.stderr());
     assert!(run.error_line().contains("error[pg-tool-failed]"));
     assert_eq!(counts(&db), before);
@@ -502,7 +514,7 @@ fn reset_rebuilds_beside_and_swaps_in_after_a_backup() {
 
     // Another session: refused (exit 4) before anything, no backup, no side database.
     let app = db.client();
-    let busy = env.run(&args(&db, &["reset", "--yes"]));
+    let busy = env.run(&args(&db, &["--busy-timeout", "300", "reset", "--yes"]));
     assert_eq!(busy.code(), 4, "{}", busy.stderr());
     assert!(
         busy.error_line().contains("error[database-in-use]"),
@@ -675,4 +687,72 @@ fn restore_round_trips_inheritance_partitions_and_quoted_names() {
     assert_eq!(db.int("SELECT count(*) FROM parent"), 3);
     assert_eq!(db.int("SELECT count(*) FROM measures"), 400);
     assert_eq!(db.int("SELECT count(*) FROM \"Odd \"\"name\"\" (x\""), 1);
+}
+
+/// What belongs to the database rather than its content (settings, grants, comment, connection
+/// limit) survives a restore by rename.
+#[test]
+fn restore_by_rename_keeps_the_database_settings_grants_and_comment() {
+    let Some((env, db)) = setup("bk_props") else {
+        return;
+    };
+    let role = format!("dbtool_t_reader_{}", std::process::id());
+    let name = db.name().to_string();
+    db.admin()
+        .batch_execute(&format!(
+            "CREATE ROLE {role};
+             ALTER DATABASE \"{name}\" SET search_path = app, public;
+             ALTER DATABASE \"{name}\" SET work_mem = '64MB';
+             ALTER ROLE {role} IN DATABASE \"{name}\" SET statement_timeout = '5s';
+             REVOKE ALL ON DATABASE \"{name}\" FROM PUBLIC;
+             GRANT CONNECT ON DATABASE \"{name}\" TO {role};
+             COMMENT ON DATABASE \"{name}\" IS 'the shop''s data';
+             ALTER DATABASE \"{name}\" CONNECTION LIMIT 50"
+        ))
+        .unwrap();
+    env.ok(&args(&db, &["upgrade"]));
+    env.ok(&args(&db, &["backup"]));
+    let restored = env.ok(&args(&db, &["--json", "restore", "--yes"])).json();
+    assert_eq!(restored["replacement"]["how"], "rename", "{restored}");
+    let mut admin = db.admin();
+    let settings: Vec<String> = admin
+        .query(
+            "SELECT coalesce(pg_get_userbyid(nullif(s.setrole, 0))::text, '*') || ':' || c \
+             FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, \
+                  unnest(s.setconfig) c WHERE d.datname = $1 ORDER BY 1",
+            &[&name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        settings,
+        [
+            "*:search_path=app, public".to_string(),
+            "*:work_mem=64MB".to_string(),
+            format!("{role}:statement_timeout=5s"),
+        ]
+    );
+    let row = admin
+        .query_one(
+            "SELECT has_database_privilege($2, oid, 'CONNECT'), \
+                    has_database_privilege('public', oid, 'CONNECT'), \
+                    shobj_description(oid, 'pg_database'), datconnlimit \
+             FROM pg_database WHERE datname = $1",
+            &[&name, &role],
+        )
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    assert!(!row.get::<_, bool>(1));
+    assert_eq!(row.get::<_, String>(2), "the shop's data");
+    assert_eq!(row.get::<_, i32>(3), 50);
+    drop(admin);
+    // The role owns settings in the database: the database goes first (FreshDb would drop it
+    // too, after the role, which cannot go while they exist).
+    let mut admin = db.admin();
+    admin
+        .batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .unwrap();
+    admin.batch_execute(&format!("DROP ROLE {role}")).unwrap();
 }

@@ -471,7 +471,7 @@ pub fn restore(
         forced_other_database: other_database,
         stale_removed: server.stale_removed.clone(),
     };
-    let in_place_because = match server.busy()? {
+    let in_place_because = match server.busy(opts.busy_timeout)? {
         Some(reason) => Some(reason),
         None => restore_by_rename(server, backup, &report, progress)?,
     };
@@ -560,18 +560,31 @@ impl Server {
         self.target.is_some()
     }
 
-    /// Why the target cannot be renamed right now (other sessions are connected to it), if so.
-    pub fn busy(&self) -> Result<Option<String>, BackupError> {
+    /// Why the target cannot be renamed (other sessions are connected to it), if so, after
+    /// waiting up to `wait` for them to go: a client that has just disconnected stays listed
+    /// until its server process has exited (the rename itself waits for that too).
+    pub fn busy(&self, wait: std::time::Duration) -> Result<Option<String>, BackupError> {
         if self.target.is_none() {
             return Ok(None);
         }
-        let n = other_sessions(&self.admin, self.url.dbname())?;
-        Ok((n > 0).then(|| {
-            format!(
-                "{n} other session(s) connected to {}; a rename needs none",
-                self.url.dbname()
-            )
-        }))
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            let n = other_sessions(&self.admin, self.url.dbname())?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let waited = started.elapsed();
+            if waited >= wait {
+                return Ok(Some(format!(
+                    "{n} other session(s) connected to {}; a rename needs none",
+                    self.url.dbname()
+                )));
+            }
+            // The same back-off as the run lock's: PostgreSQL offers no wait on sessions.
+            std::thread::sleep(pause.min(wait - waited));
+            pause = (pause * 2).min(std::time::Duration::from_millis(100));
+        }
     }
 
     /// Create an empty database beside the target (`CREATE DATABASE … TEMPLATE template0`, with
@@ -591,20 +604,102 @@ impl Server {
         self.admin
             .execute(&create)
             .map_err(|e| self.admin.error(&e, "creating a database to restore into"))?;
-        if let Some(p) = &self.target {
-            // Best effort: a role that may not give the database away keeps it.
-            let _ = self.admin.execute(&format!(
-                "ALTER DATABASE {} OWNER TO {}",
-                quote_ident(&name),
-                quote_ident(&p.owner)
-            ));
-        }
-        Ok(SideDatabase {
+        let side = SideDatabase {
             server: self,
             name,
             armed: true,
-        })
+        };
+        if let Some(p) = &side.server.target {
+            // Best effort: a role that may not give the database away keeps it.
+            let _ = side.server.admin.execute(&format!(
+                "ALTER DATABASE {} OWNER TO {}",
+                quote_ident(&side.name),
+                quote_ident(&p.owner)
+            ));
+            // What belongs to the database itself rather than to its content (pg_dump leaves
+            // it out): the swapped-in database must behave as the old one did. A failure drops
+            // the new database (`side` is dropped) and changes nothing.
+            copy_properties(&side.server.admin, side.server.url.dbname(), &side.name).map_err(
+                |e| {
+                    side.server.admin.error(
+                        &e,
+                        "copying the database's settings, grants and comment to the new database",
+                    )
+                },
+            )?;
+        }
+        Ok(side)
     }
+}
+
+/// Copy what `ALTER DATABASE … SET`, `ALTER ROLE … IN DATABASE … SET`, `GRANT … ON DATABASE`,
+/// `COMMENT ON DATABASE` and `CONNECTION LIMIT` gave `from` onto `to`.
+fn copy_properties(admin: &PgConn, from: &str, to: &str) -> Result<(), postgres::Error> {
+    let to_ident = quote_ident(to);
+    let mut client = admin.client();
+    // Settings: each value goes through set_config (the server parses it as it parsed it the
+    // first time, lists included), then `SET … FROM CURRENT` records it for the new database.
+    let settings = client.query(
+        "SELECT CASE WHEN s.setrole = 0 THEN NULL ELSE pg_get_userbyid(s.setrole)::text END, \
+                split_part(c, '=', 1), substr(c, strpos(c, '=') + 1) \
+         FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase, \
+              unnest(s.setconfig) AS c WHERE d.datname = $1",
+        &[&from],
+    )?;
+    for row in settings {
+        let role: Option<String> = row.get(0);
+        let name: String = row.get(1);
+        let value: String = row.get(2);
+        let target = match &role {
+            Some(role) => format!("ROLE {} IN DATABASE {to_ident}", quote_ident(role)),
+            None => format!("DATABASE {to_ident}"),
+        };
+        let mut tx = client.transaction()?;
+        tx.execute("SELECT set_config($1, $2, true)", &[&name, &value])?;
+        tx.batch_execute(&format!(
+            "ALTER {target} SET {} FROM CURRENT",
+            quote_ident(&name)
+        ))?;
+        tx.commit()?;
+    }
+    let row = client.query_one(
+        "SELECT datacl IS NULL, datconnlimit, shobj_description(oid, 'pg_database') \
+         FROM pg_database WHERE datname = $1",
+        &[&from],
+    )?;
+    let (default_acl, limit, comment): (bool, i32, Option<String>) =
+        (row.get(0), row.get(1), row.get(2));
+    if !default_acl {
+        client.batch_execute(&format!("REVOKE ALL ON DATABASE {to_ident} FROM PUBLIC"))?;
+        let grants = client.query(
+            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' \
+                         ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                    a.privilege_type, a.is_grantable \
+             FROM pg_database d, aclexplode(d.datacl) a \
+             WHERE d.datname = $1 AND a.grantee <> d.datdba",
+            &[&from],
+        )?;
+        for grant in grants {
+            let (grantee, privilege, grantable): (String, String, bool) =
+                (grant.get(0), grant.get(1), grant.get(2));
+            client.batch_execute(&format!(
+                "GRANT {privilege} ON DATABASE {to_ident} TO {grantee}{}",
+                if grantable { " WITH GRANT OPTION" } else { "" }
+            ))?;
+        }
+    }
+    if limit != -1 {
+        client.batch_execute(&format!(
+            "ALTER DATABASE {to_ident} CONNECTION LIMIT {limit}"
+        ))?;
+    }
+    if let Some(comment) = comment {
+        client.batch_execute(&format!(
+            "COMMENT ON DATABASE {to_ident} IS {}",
+            quote_literal(&comment)
+        ))?;
+    }
+    Ok(())
 }
 
 /// A database beside the target, dropped when this is dropped unless [`SideDatabase::swap_in`]
@@ -835,7 +930,7 @@ fn restore_in_place(
             "--exit-on-error",
         ],
         Some(lock_timeout),
-        "restoring into the live database",
+        "restoring into the live database (in place: other sessions were using it)",
         progress,
     )?;
     let differences = check_restored(url, report)?;

@@ -179,7 +179,7 @@ fn run_postgres(
         }
         safety::confirm(ctx, "reset", db, &details, args.yes)?;
         // Refused before the backup and the build when it cannot succeed.
-        if let Some(reason) = server.busy()? {
+        if let Some(reason) = server.busy(ctx.config.busy_timeout)? {
             return Err(in_use(reason));
         }
         if !args.no_backup {
