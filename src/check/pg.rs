@@ -504,7 +504,7 @@ pub(super) fn rehearse(
 
     let started = Instant::now();
     let scratch = ScratchDb::create(url, "rehearse")?;
-    dump_restore(url, scratch.url(), database)?;
+    dump_restore(url, scratch.url(), database, checker.busy_timeout)?;
     report.copy_ms = started.elapsed().as_secs_f64() * 1000.0;
     let conn = scratch.connect()?;
     report.copy_bytes = conn
@@ -568,7 +568,12 @@ pub(super) fn rehearse(
 }
 
 /// `pg_dump -Fc -Z0` of `source` piped into `pg_restore` into `target` (see the module header).
-fn dump_restore(source: &PgUrl, target: &PgUrl, place: &Path) -> Result<()> {
+fn dump_restore(
+    source: &PgUrl,
+    target: &PgUrl,
+    place: &Path,
+    busy_timeout: Duration,
+) -> Result<()> {
     let copy_error = |tool: &'static str, message: String| CheckError::PgCopy {
         database: place.to_path_buf(),
         tool,
@@ -582,8 +587,14 @@ fn dump_restore(source: &PgUrl, target: &PgUrl, place: &Path) -> Result<()> {
         };
         copy_error(tool, why)
     };
+    // A table an application holds exclusively must not stall the rehearsal for ever: pg_dump
+    // waits for its share locks as long as dbtool waits for any lock.
     let mut dump = Command::new("pg_dump")
         .args(["--format=custom", "--compress=0"])
+        .arg(format!(
+            "--lock-wait-timeout={}",
+            busy_timeout.as_millis().max(1)
+        ))
         .envs(source.libpq_env())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
