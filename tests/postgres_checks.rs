@@ -64,6 +64,15 @@ fn at(env: &TestEnv, db: &PgDb, args: &[&str]) -> Run {
     run
 }
 
+/// A snapshot of human output, the server's URL (host, port, database) normalised.
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"postgres://[^\s]+", "[DATABASE]");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
 /// Two migrations with an enum, an identity column, a view, a function and its trigger.
 fn two_migrations(env: &TestEnv) {
     env.migration(
@@ -164,6 +173,7 @@ fn check_finds_drift_after_a_manual_alter_and_is_clean_after_upgrade() {
         "{}",
         human.stdout()
     );
+    snapshot("postgres_check_drift", &human.stdout());
     assert_eq!(db.scratch_left(), Vec::<String>::new());
     // Nothing was written to the database: the manual changes are all still there.
     assert_eq!(
