@@ -609,10 +609,18 @@ fn dump_restore(
         let _ = dump_err.read_to_string(&mut text);
         text
     });
+    // The copy is thrown away: its commits (pg_restore makes one per object) need not wait for
+    // the WAL to reach the disk.
+    let mut restore_env = target.libpq_env();
+    let options = restore_env
+        .iter()
+        .position(|(k, _)| *k == "PGOPTIONS")
+        .map_or(String::new(), |i| restore_env.remove(i).1 + " ");
+    restore_env.push(("PGOPTIONS", format!("{options}-c synchronous_commit=off")));
     let restore = Command::new("pg_restore")
         .args(["--no-owner", "--no-acl", "--exit-on-error"])
         .arg(format!("--dbname={}", target.dbname()))
-        .envs(target.libpq_env())
+        .envs(restore_env)
         .stdin(Stdio::from(dump_out))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
