@@ -50,9 +50,14 @@ impl PgDb {
     }
 }
 
-/// `dbtool --database URL ARGS`, insisting the URL's password appears in no output.
+/// `dbtool --database URL ARGS` on the test's database, insisting the URL's password appears
+/// in no output.
 fn at(env: &TestEnv, db: &PgDb, args: &[&str]) -> Run {
-    let mut all = vec!["--database", db.url.as_str()];
+    at_url(env, &db.url, args)
+}
+
+fn at_url(env: &TestEnv, url: &str, args: &[&str]) -> Run {
+    let mut all = vec!["--database", url];
     all.extend_from_slice(args);
     let run = env.run(&all);
     assert!(
@@ -557,4 +562,54 @@ DROP SCHEMA app;
         ]
     );
     assert_eq!(db.scratch_left(), Vec::<String>::new());
+}
+
+/// A role that may not create databases gets a clear error from every check that needs a
+/// scratch database, and nothing is left behind.
+#[test]
+fn a_role_without_createdb_is_told_why_the_checks_cannot_run() {
+    let Some(db) = PgDb::new("nocreatedb") else {
+        return;
+    };
+    let Some(limited) = db.fresh.limited_url() else {
+        eprintln!("SKIPPED a_role_without_createdb…: DBTOOL_TEST_POSTGRES_LIMITED_URL is not set");
+        return;
+    };
+    let env = TestEnv::new();
+    two_migrations(&env);
+    assert!(at(&env, &db, &["upgrade"]).output.status.success());
+    let role = limited
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['@', ':']).next())
+        .unwrap()
+        .to_string();
+    db.batch(&format!(
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{role}\""
+    ));
+    for command in ["check", "verify", "rehearse"] {
+        if command == "rehearse" {
+            env.migration(
+                3,
+                "more",
+                "ALTER TABLE users ADD COLUMN age int;\n",
+                Some("ALTER TABLE users DROP COLUMN age;\n"),
+            );
+        }
+        let run = at_url(&env, &limited, &["--json", command]);
+        assert_eq!(run.code(), 1, "{command}: {}{}", run.stdout(), run.stderr());
+        let error = &run.json()["error"];
+        assert_eq!(error["code"], "permission-denied", "{command}: {error:#}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("creating the scratch database"),
+            "{command}: {error:#}"
+        );
+        assert_eq!(db.scratch_left(), Vec::<String>::new());
+    }
+    // inspect needs none.
+    let inspect = at_url(&env, &limited, &["--json", "inspect"]);
+    assert_eq!(inspect.code(), 0, "{}", inspect.stderr());
 }
