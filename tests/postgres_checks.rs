@@ -607,6 +607,10 @@ fn a_role_without_createdb_is_told_why_the_checks_cannot_run() {
                 .contains("creating the scratch database"),
             "{command}: {error:#}"
         );
+        assert!(
+            error["hint"].as_str().unwrap().contains("CREATEDB"),
+            "{command}: {error:#}"
+        );
         assert_eq!(db.scratch_left(), Vec::<String>::new());
     }
     // inspect needs none.

@@ -41,6 +41,10 @@ pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
 pub use script::{ExecOptions, ExecReport, ScriptKind};
 pub use verify::{DataReport, VerifyOptions, VerifyReport};
 
+/// What a PostgreSQL check was doing when the server refused it a scratch database (the start
+/// of the error's action; the CLI's hint then says the role needs `CREATEDB`).
+pub const CREATING_SCRATCH_DATABASE: &str = "creating the scratch database";
+
 /// Errors that stop a check (what a check *finds* is a [`Finding`], not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {

@@ -93,7 +93,7 @@ impl ScratchDb {
                 "CREATE DATABASE {} TEMPLATE template0{like}",
                 quote_ident(&name)
             ),
-            &format!("creating the scratch database {name}"),
+            &format!("{} {name}", super::CREATING_SCRATCH_DATABASE),
         )?;
         Ok(ScratchDb {
             admin,
