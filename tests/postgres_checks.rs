@@ -444,6 +444,15 @@ fn exec_commits_in_one_transaction_and_a_failing_script_changes_nothing() {
     assert_eq!(lines, [1, 2]);
     assert_eq!(db.int("SELECT count(*) FROM users WHERE m = 'sad'"), 1);
 
+    // Without --no-backup, the before-change hook takes PostgreSQL's backup first.
+    let backed_up = at(&env, &db, &["--json", "exec", "fix.sql"]);
+    assert_eq!(backed_up.code(), 0, "{}", backed_up.stderr());
+    let backup = backed_up.json()["backup"].as_str().unwrap().to_string();
+    assert!(
+        backup.contains("before-exec") && std::path::Path::new(&backup).is_file(),
+        "{backup}"
+    );
+
     // The second statement breaks a foreign key: the first one's change is rolled back too.
     env.write(
         "bad.sql",
