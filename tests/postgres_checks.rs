@@ -93,7 +93,7 @@ fn two_migrations(env: &TestEnv) {
         "posts",
         "CREATE TABLE posts (id serial PRIMARY KEY, user_id bigint REFERENCES users(id), body text CHECK (body <> ''));\n\
          CREATE VIEW post_emails AS SELECT p.id, u.email FROM posts p JOIN users u ON u.id = p.user_id;\n\
-         CREATE FUNCTION trim_body() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN NEW.body := trim(NEW.body); RETURN NEW; END';\n\
+         CREATE FUNCTION trim_body() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  NEW.body := trim(NEW.body); -- a ';' in a dollar-quoted body\n  RETURN NEW;\nEND\n$$;\n\
          CREATE TRIGGER posts_trim BEFORE INSERT ON posts FOR EACH ROW EXECUTE FUNCTION trim_body();\n",
         Some("DROP VIEW post_emails;\nDROP TABLE posts;\nDROP FUNCTION trim_body();\n"),
     );
