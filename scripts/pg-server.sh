@@ -5,8 +5,9 @@
 #   scripts/pg-server.sh stop     stop it (no error when it is not running)
 #   scripts/pg-server.sh status   exit 0 when running, 3 when not
 #   scripts/pg-server.sh url      postgres://dbtool:PASSWORD@127.0.0.1:PORT/postgres (superuser)
-#   scripts/pg-server.sh env      `export …` lines for eval: DBTOOL_TEST_POSTGRES_URL and
-#                                 DBTOOL_TEST_POSTGRES_LIMITED_URL (a role without CREATEDB)
+#   scripts/pg-server.sh env      start (as above), then print `export …` lines for eval:
+#                                 DBTOOL_TEST_POSTGRES_URL and DBTOOL_TEST_POSTGRES_LIMITED_URL
+#                                 (a role without CREATEDB), e.g. eval "$(scripts/pg-server.sh env)"
 #
 # Settings (environment):
 #   DBTOOL_PG_DIR    private folder: data/, the unix socket, server.log, password
@@ -37,7 +38,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -192,6 +193,7 @@ status)
     ;;
 url) url_for "$ROLE" ;;
 env)
+    start
     echo "export DBTOOL_TEST_POSTGRES_URL='$(url_for "$ROLE")'"
     echo "export DBTOOL_TEST_POSTGRES_LIMITED_URL='$(url_for "$LIMITED_ROLE")'"
     ;;

@@ -1,13 +1,15 @@
 //! The test server itself (`scripts/pg-server.sh`, `DBTOOL_TEST_POSTGRES_URL`): reachable,
-//! checking passwords, with a role that may not create databases; and dbtool's PostgreSQL
-//! statement splitter checked against it: every piece of a file full of traps is exactly one
-//! statement the server accepts, and running them in order gives what the file means.
+//! checking passwords, with a role that may not create databases; and dbtool's reading of
+//! PostgreSQL SQL checked against it: every piece the splitter cuts from a file full of traps is
+//! exactly one statement the server accepts, and the lint flags exactly what the server refuses
+//! in a transaction (and `status` / `upgrade --dry-run` show it).
 //!
 //! Without the variable each test prints a SKIPPED line (and fails under CI).
 
 mod common;
 
 use common::pg::{self, FreshDb};
+use common::TestEnv;
 use dbtool::sql::{statements, Dialect};
 use postgres::{Client, NoTls};
 
@@ -221,5 +223,57 @@ fn the_lint_flags_what_the_server_refuses_in_a_transaction() {
         err.code(),
         Some(&postgres::error::SqlState::UNSAFE_NEW_ENUM_VALUE_USAGE),
         "{err:?}"
+    );
+}
+
+/// `status` and `upgrade --dry-run` on a postgres:// database show the lint's warning for a
+/// pending transactional file with `CREATE INDEX CONCURRENTLY`, and none once the file is marked.
+#[test]
+fn status_warns_about_concurrently_in_a_transactional_file() {
+    let Some(server) = pg::server("status_warns_about_concurrently_in_a_transactional_file") else {
+        return;
+    };
+    let db = FreshDb::create(&server, "lint_status");
+    let env = TestEnv::new();
+    env.migration(
+        1,
+        "users",
+        "CREATE TABLE users (id int, email text);\n",
+        None,
+    );
+    let index = "-- V2: index\n\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n";
+    env.migration(2, "index", index, None);
+    let url = db.url();
+
+    let status = env.ok(&["--database", url, "status", "--json"]).json();
+    let warnings = status["warnings"].as_array().unwrap();
+    let found: Vec<_> = warnings
+        .iter()
+        .filter(|w| w["code"] == "concurrently-in-transaction")
+        .collect();
+    assert_eq!(found.len(), 1, "{status:#}");
+    assert_eq!(found[0]["line"], 3);
+    assert!(found[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("V0002__index.sql"));
+    let dry = env
+        .ok(&["--database", url, "upgrade", "--dry-run", "--json"])
+        .json();
+    assert!(
+        dry.to_string().contains("concurrently-in-transaction"),
+        "{dry:#}"
+    );
+
+    env.migration(
+        2,
+        "index",
+        &format!("-- dbtool:no-transaction\n{index}"),
+        None,
+    );
+    let status = env.ok(&["--database", url, "status", "--json"]).json();
+    assert!(
+        !status.to_string().contains("concurrently-in-transaction"),
+        "{status:#}"
     );
 }

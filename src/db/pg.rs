@@ -75,9 +75,9 @@ impl PgConn {
             Some(mode) => {
                 return Err(DbError::CannotConnect {
                     url: url.redacted(),
-                    failure: client_failure(format!(
+                    failure: Box::new(client_failure(format!(
                         "sslmode={mode} needs TLS, which this build of dbtool does not support yet"
-                    )),
+                    ))),
                 })
             }
         }
@@ -187,7 +187,7 @@ fn client_failure(message: String) -> PgFailure {
 /// translated): missing database, refused authentication, lock timeout, permission denied; a
 /// failure without a SQLSTATE is the connection's.
 pub fn classify(e: &postgres::Error, action: &str, url: &PgUrl, waited: Duration) -> DbError {
-    let failure = failure(e);
+    let failure = Box::new(failure(e));
     let redacted = url.redacted();
     match failure.sqlstate.as_str() {
         "3D000" => DbError::DatabaseMissing {

@@ -34,16 +34,18 @@ pub fn lint_postgres(path: &Path, sql: &str, no_transaction: bool) -> Vec<Warnin
         let Some((code, what)) = refused_in_transaction(statement.text, &tokens) else {
             continue;
         };
+        // No "line N" in the message: the warning carries it, and every renderer shows
+        // `path:line:` first.
         let line = statement.line;
         let message = if code == CONCURRENTLY_IN_TRANSACTION && what.contains("ADD VALUE") {
             format!(
-                "line {line}: {what} runs in dbtool's transaction: PostgreSQL before 12 refuses \
+                "{what} runs in dbtool's transaction: PostgreSQL before 12 refuses \
                  it there, and from 12 on the new value cannot be used before that transaction \
                  commits (which holds every pending migration)"
             )
         } else {
             format!(
-                "line {line}: {what} cannot run inside a transaction, and dbtool runs this file \
+                "{what} cannot run inside a transaction, and dbtool runs this file \
                  in one"
             )
         };
@@ -146,9 +148,9 @@ mod tests {
         let messages: Vec<String> = lint(sql).into_iter().map(|(_, _, m)| m).collect();
         assert_eq!(
             messages[0],
-            "line 3: `CREATE INDEX CONCURRENTLY` cannot run inside a transaction, and dbtool runs this file in one"
+            "`CREATE INDEX CONCURRENTLY` cannot run inside a transaction, and dbtool runs this file in one"
         );
-        assert!(messages[6].starts_with("line 9: `ALTER TYPE … ADD VALUE` runs in dbtool's transaction: PostgreSQL before 12 refuses it"), "{}", messages[6]);
+        assert!(messages[6].starts_with("`ALTER TYPE … ADD VALUE` runs in dbtool's transaction: PostgreSQL before 12 refuses it"), "{}", messages[6]);
     }
 
     #[test]
@@ -188,6 +190,6 @@ mod tests {
         let lines: Vec<usize> = found.iter().map(|(_, l, _)| *l).collect();
         assert_eq!(lines, [1, 2, 3, 4, 5, 6]);
         assert!(found.iter().all(|(c, _, _)| c == NO_TRANSACTION_STATEMENT));
-        assert!(found[2].2.starts_with("line 3: `DROP DATABASE` cannot run"));
+        assert!(found[2].2.starts_with("`DROP DATABASE` cannot run"));
     }
 }
