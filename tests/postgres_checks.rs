@@ -348,6 +348,16 @@ fn rehearse_runs_on_a_copy_and_leaves_the_original_unchanged() {
     );
     assert_eq!(db.scratch_left(), Vec::<String>::new());
 
+    // An application holding a table exclusively: the copy waits no longer than --busy-timeout
+    // and the rehearsal ends as locked (exit 4), leaving nothing behind.
+    {
+        let _app = db.fresh.lock_table_in_transaction("users");
+        let locked = at(&env, &db, &["--busy-timeout", "300", "rehearse"]);
+        assert_eq!(locked.code(), 4, "{}", locked.stderr());
+        assert!(locked.stderr().contains("error[database-locked]"));
+    }
+    assert_eq!(db.scratch_left(), Vec::<String>::new());
+
     // `upgrade --rehearse` refuses to upgrade after the failed rehearsal.
     let upgrade = at(&env, &db, &["upgrade", "--rehearse"]);
     assert_ne!(upgrade.code(), 0);

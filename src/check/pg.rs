@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use super::rehearse::{pending_step, rows_changed, table_rows, RehearsalReport, S
 use super::script::{read_script, ExecOptions, ExecReport};
 use super::verify::{stairway, Stair, VerifyOptions, VerifyReport};
 use super::{CheckError, Checker, Finding, Result};
+use crate::backup::pg_archive;
 use crate::db::pg::{PgConn, PgSession};
 use crate::db::{DbError, Ending, PgUrl};
 use crate::migrate::pg::{read_history, run_script, user_tables};
@@ -589,15 +590,16 @@ fn dump_restore(
         };
         copy_error(tool, why)
     };
-    // A table an application holds exclusively must not stall the rehearsal for ever: pg_dump
-    // waits for its share locks as long as dbtool waits for any lock.
-    let mut dump = Command::new("pg_dump")
+    // The client tools as the backups run them (`pg_archive::tool`: connection through the
+    // environment, never a password prompt). A table an application holds exclusively must not
+    // stall the rehearsal for ever: pg_dump waits for its share locks as long as dbtool waits
+    // for any lock.
+    let mut dump = pg_archive::tool("pg_dump", Some(source))
         .args(["--format=custom", "--compress=0"])
         .arg(format!(
             "--lock-wait-timeout={}",
             busy_timeout.as_millis().max(1)
         ))
-        .envs(source.libpq_env())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -613,16 +615,13 @@ fn dump_restore(
     });
     // The copy is thrown away: its commits (pg_restore makes one per object) need not wait for
     // the WAL to reach the disk.
-    let mut restore_env = target.libpq_env();
-    let options = restore_env
-        .iter()
-        .position(|(k, _)| *k == "PGOPTIONS")
-        .map_or(String::new(), |i| restore_env.remove(i).1 + " ");
-    restore_env.push(("PGOPTIONS", format!("{options}-c synchronous_commit=off")));
-    let restore = Command::new("pg_restore")
+    let options = target
+        .param("options")
+        .map_or(String::new(), |own| format!("{own} "));
+    let restore = pg_archive::tool("pg_restore", Some(target))
         .args(["--no-owner", "--no-acl", "--exit-on-error"])
         .arg(format!("--dbname={}", target.dbname()))
-        .envs(restore_env)
+        .env("PGOPTIONS", format!("{options}-c synchronous_commit=off"))
         .stdin(Stdio::from(dump_out))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -643,6 +642,15 @@ fn dump_restore(
         .map_err(|e| copy_error("pg_dump", e.to_string()))?;
     let dump_text = dump_messages.join().unwrap_or_default();
     if !dumped.success() {
+        // `--lock-wait-timeout` ends the wait for a table's lock as a statement timeout on
+        // pg_dump's `LOCK TABLE` (the tools give no SQLSTATE): the database is locked, exit 4.
+        if dump_text.contains("LOCK TABLE") && dump_text.contains("timeout") {
+            return Err(DbError::Locked {
+                path: place.to_path_buf(),
+                waited_ms: busy_timeout.as_millis() as u64,
+            }
+            .into());
+        }
         return Err(copy_error("pg_dump", tool_message(dumped, &dump_text)));
     }
     if !restored.status.success() {
