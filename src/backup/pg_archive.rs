@@ -75,7 +75,7 @@ pub(crate) fn tool(name: &'static str, url: Option<&PgUrl>) -> Command {
 /// Make every lock wait of `cmd`'s session end after `timeout` (SQLSTATE 55P03), through
 /// libpq's PGOPTIONS after the URL's own options: for `pg_restore` (`pg_dump` resets
 /// lock_timeout itself and has `--lock-wait-timeout` instead).
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by backup::postgres
+#[cfg(feature = "postgres")]
 pub(crate) fn set_lock_timeout(cmd: &mut Command, url: &PgUrl, timeout: std::time::Duration) {
     let ms = timeout.as_millis().max(1);
     let options = match url.param("options") {
@@ -87,7 +87,7 @@ pub(crate) fn set_lock_timeout(cmd: &mut Command, url: &PgUrl, timeout: std::tim
 
 /// Whether `pg_restore`'s stderr reports the lock timeout. The client tools give no SQLSTATE,
 /// only the server's message, which is English unless the server's `lc_messages` says otherwise.
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by backup::postgres
+#[cfg(feature = "postgres")]
 pub(crate) fn reports_lock_timeout(stderr: &[u8]) -> bool {
     String::from_utf8_lossy(stderr).contains("lock timeout")
 }
@@ -123,21 +123,6 @@ pub(crate) fn tool_failed(
             text
         },
     }
-}
-
-/// Read all of `from` on a thread of `scope` (a tool's stderr, so it never blocks on a full pipe).
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by backup::postgres
-pub(crate) fn drain<'s, R: Read + Send + 's>(
-    scope: &'s std::thread::Scope<'s, '_>,
-    from: Option<R>,
-) -> std::thread::ScopedJoinHandle<'s, Vec<u8>> {
-    scope.spawn(move || {
-        let mut out = Vec::new();
-        if let Some(mut from) = from {
-            let _ = from.read_to_end(&mut out);
-        }
-        out
-    })
 }
 
 /// What a full read of a backup's archive found.

@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use super::format::{self, BackupMeta, Engine, PgMeta, SnapshotMethod};
 use super::pg_archive::{
-    check_archive, drain, feed, major_version, reports_lock_timeout, set_lock_timeout, spawn, tool,
+    check_archive, feed, major_version, reports_lock_timeout, set_lock_timeout, spawn, tool,
     tool_failed, tool_version, ArchiveContents, ArchiveReader,
 };
 use super::store::{self, TempFile};
@@ -97,6 +97,20 @@ fn server_major(num: u32) -> (u32, u32) {
     }
 }
 
+/// Read all of `from` on a thread of `scope` (a tool's stderr, so it never blocks on a full pipe).
+fn drain<'s, R: Read + Send + 's>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    from: Option<R>,
+) -> std::thread::ScopedJoinHandle<'s, Vec<u8>> {
+    scope.spawn(move || {
+        let mut out = Vec::new();
+        if let Some(mut from) = from {
+            let _ = from.read_to_end(&mut out);
+        }
+        out
+    })
+}
+
 /// Refuse a `pg_dump` older than the server (it cannot read a newer server's catalog; a newer
 /// `pg_dump` dumps older servers fine).
 fn check_pg_dump(pg_dump_version: &str, server: &ServerInfo) -> Result<(), BackupError> {
@@ -112,8 +126,9 @@ fn check_pg_dump(pg_dump_version: &str, server: &ServerInfo) -> Result<(), Backu
 }
 
 /// Take a verified backup of the PostgreSQL database `url` names: `pg_dump -Fc -Z0` through
-/// dbtool's zstd stream into a temporary file, checked with [`check_archive`] (unless
-/// `opts.verify` is off), then published under the same kind of name as a SQLite backup.
+/// dbtool's zstd stream into a temporary file, checked as it is written (unless `opts.verify` is
+/// off; see the module documentation), then published under the same kind of name as a SQLite
+/// backup.
 pub fn create(
     url: &PgUrl,
     opts: &CreateOptions,
@@ -903,10 +918,11 @@ fn check_restored(url: &PgUrl, report: &RestoreReport) -> Result<Vec<String>, Ba
     let conn = PgConn::connect(url)?;
     let mut differences = Vec::new();
     for (table, expected) in &report.contents.tables {
-        // The name is as pg_restore printed it: already quoted where it needs to be.
+        // The name is as pg_restore printed it: already quoted where it needs to be. `ONLY`: the
+        // archive holds each table's own rows, an inheritance parent's without its children's.
         let n: i64 = conn
             .client()
-            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .query_one(&format!("SELECT count(*) FROM ONLY {table}"), &[])
             .map_err(|e| conn.error(&e, "counting the restored rows"))?
             .get(0);
         if n as u64 != *expected {

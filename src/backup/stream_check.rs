@@ -257,14 +257,14 @@ fn header_len(fhd: u8) -> usize {
 }
 
 /// The receiving end of [`Tee::observe`], as a reader (for a zstd decoder).
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by backup::postgres
+#[cfg(feature = "postgres")]
 pub(crate) struct ChannelReader {
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
 }
 
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))] // used by backup::postgres
+#[cfg(feature = "postgres")]
 impl ChannelReader {
     pub(crate) fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
         Self {
@@ -275,6 +275,7 @@ impl ChannelReader {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.chunk.len() {
