@@ -94,6 +94,13 @@ fn server_major(num: u32) -> (u32, u32) {
     }
 }
 
+/// `pg_dump --lock-wait-timeout` gave up on a table lock: its `LOCK TABLE` was cancelled by the
+/// statement timeout it sets for that step.
+fn lock_wait_timed_out(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.contains("canceling statement due to statement timeout") && text.contains("LOCK TABLE")
+}
+
 /// Refuse a `pg_dump` older than the server (it cannot read a newer server's catalog; a newer
 /// `pg_dump` dumps older servers fine).
 fn check_pg_dump(pg_dump_version: &str, server: &ServerInfo) -> Result<(), BackupError> {
@@ -160,6 +167,13 @@ pub fn create(
     let mut child = spawn(
         tool("pg_dump", Some(url))
             .args(["--format=custom", "-Z0"])
+            // Wait for table locks no longer than any other dbtool lock wait, so an application's
+            // long transaction ends the backup (and the run it protects) with exit 4 instead of
+            // hanging it. 0 would mean "forever" to pg_dump.
+            .arg(format!(
+                "--lock-wait-timeout={}",
+                opts.busy_timeout.as_millis().max(1)
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped()),
@@ -210,6 +224,12 @@ pub fn create(
     })?;
     // pg_dump's own failure explains a short stream best; a write error explains a kill.
     let written = match written {
+        Ok(_) if !status.success() && lock_wait_timed_out(&stderr) => {
+            return Err(BackupError::Db(crate::db::DbError::Locked {
+                path: PathBuf::from(&source),
+                waited_ms: opts.busy_timeout.as_millis() as u64,
+            }));
+        }
         Ok(w) if !status.success() => {
             let _ = w;
             return Err(tool_failed(
