@@ -21,7 +21,18 @@ fn main() {
     time("dbpage read only", &mut || {
         snap().stream(&mut |_| Ok(())).unwrap();
     });
-    time("dbpage read + sha256", &mut || {
+    time("dbpage read + xxh3-128 + xxh64", &mut || {
+        let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
+        let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
+        snap()
+            .stream(&mut |c| {
+                xxh3.update(c);
+                xxh64.update(c);
+                Ok(())
+            })
+            .unwrap();
+    });
+    time("dbpage read + sha256 (format 1 computed it)", &mut || {
         let mut sha = sha2::Sha256::new();
         snap()
             .stream(&mut |c| {

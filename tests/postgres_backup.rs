@@ -122,10 +122,8 @@ fn backup_and_restore_round_trip_by_rename() {
         .iter()
         .map(|b| b["meta"]["reason"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        reasons,
-        ["before-downgrade", "known good", "before-upgrade"]
-    );
+    // (The first upgrade, of an empty database, had nothing to back up.)
+    assert_eq!(reasons, ["before-downgrade", "known good"]);
 
     let file_arg = file.to_str().unwrap();
     let restored = env
@@ -330,15 +328,15 @@ fn the_password_is_written_nowhere() {
     }
 }
 
-/// A folder early on PATH with a fake `pg_dump` that reports `version` (and fails if run).
-fn fake_pg_dump(env: &TestEnv, version: &str) -> String {
+/// A folder early on PATH with a fake `pg_dump` that reports `version` and otherwise runs `body`.
+fn fake_pg_dump(env: &TestEnv, version: &str, body: &str) -> String {
     let bin = env.root().join("fakebin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = bin.join("pg_dump");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) {version}'; exit 0; fi\nexit 1\n"
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) {version}'; exit 0; fi\n{body}\n"
         ),
     )
     .unwrap();
@@ -360,7 +358,7 @@ fn pg_dump_older_than_the_server_or_missing_is_refused_and_nothing_changes() {
         return;
     };
     env.ok(&args(&db, &["upgrade", "1"]));
-    let path = fake_pg_dump(&env, "9.6");
+    let path = fake_pg_dump(&env, "9.6", "exit 1");
     let run = env
         .command()
         .env("PATH", &path)
@@ -410,10 +408,10 @@ fn prune_and_listing_treat_postgres_backups_like_sqlite_ones() {
         return;
     };
     env.ok(&args(&db, &["upgrade"]));
-    for _ in 0..3 {
+    for _ in 0..4 {
         env.ok(&args(&db, &["backup"]));
     }
-    // before-upgrade + 3 manual.
+    // 4 manual (the upgrade of the empty database took none).
     assert_eq!(backups(&env).len(), 4);
     let dry = env
         .ok(&args(&db, &["--json", "prune", "--keep", "2", "--dry-run"]))
@@ -434,4 +432,207 @@ fn prune_and_listing_treat_postgres_backups_like_sqlite_ones() {
     env.ok(&["prune", "--orphans"]);
     let listed = env.ok(&["--database", url, "--json", "backups"]).json();
     assert_eq!(listed["backups"].as_array().unwrap().len(), 1, "{listed}");
+}
+
+/// What the server's pg_dump reports (`pg_dump (PostgreSQL) 15.4 …`), for fakes that pass the
+/// version check.
+fn real_pg_dump_version() -> String {
+    let out = std::process::Command::new("pg_dump")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().nth(2).unwrap().to_string()
+}
+
+#[test]
+fn a_failing_or_garbled_dump_is_never_published() {
+    let Some((env, db)) = setup("bk_garbled") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade"]));
+    let version = real_pg_dump_version();
+    for (body, expect) in [
+        // pg_dump fails halfway: its message is the error.
+        (
+            "printf PGDMP; echo 'pg_dump: error: query failed: the disk exploded' >&2; exit 1",
+            "the disk exploded",
+        ),
+        // pg_dump "succeeds" with something that is no archive: pg_restore refuses it.
+        (
+            "printf 'PGDMP this is not an archive at all'; exit 0",
+            "pg_restore",
+        ),
+    ] {
+        let path = fake_pg_dump(&env, &version, body);
+        let run = env
+            .command()
+            .env("PATH", &path)
+            .args(args(&db, &["backup"]))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("error[pg-tool-failed]"), "{stderr}");
+        assert!(stderr.contains(expect), "{stderr}");
+        // No backup and no temporary file is left (the upgrade of the empty database took none).
+        let files = backups(&env);
+        assert!(files.is_empty(), "{files:?}");
+    }
+}
+
+#[test]
+fn reset_rebuilds_beside_and_swaps_in_after_a_backup() {
+    let Some((env, db)) = setup("bk_reset") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade"]));
+    db.client()
+        .batch_execute("CREATE TABLE scratch (x int); INSERT INTO scratch VALUES (1)")
+        .unwrap();
+    env.write(
+        "seed.sql",
+        "INSERT INTO users (email) VALUES ('seeded@x');\n",
+    );
+
+    // Without a terminal it needs --yes; nothing happens.
+    let refused = env.run(&args(&db, &["reset"]));
+    assert_eq!(refused.code(), 5, "{}", refused.stderr());
+    assert!(db.table_exists("scratch"));
+
+    // Another session: refused (exit 4) before anything, no backup, no side database.
+    let app = db.client();
+    let busy = env.run(&args(&db, &["reset", "--yes"]));
+    assert_eq!(busy.code(), 4, "{}", busy.stderr());
+    assert!(
+        busy.error_line().contains("error[database-in-use]"),
+        "{}",
+        busy.stderr()
+    );
+    assert!(db.table_exists("scratch"));
+    assert!(backups(&env)
+        .iter()
+        .all(|f| !f.to_string_lossy().contains("before-reset")));
+    drop(app);
+
+    let run = env.ok(&args(
+        &db,
+        &["--json", "reset", "--yes", "--seed", "seed.sql"],
+    ));
+    let json = run.json();
+    assert_eq!(json["backup"]["meta"]["reason"], "before-reset", "{json}");
+    assert_eq!(json["init"]["current_version"], 2, "{json}");
+    assert!(!db.table_exists("scratch"), "the old database is gone");
+    assert_eq!(db.versions(), vec![1, 2]);
+    // V2's inserts, then the seed.
+    assert_eq!(db.int("SELECT count(*) FROM users"), 51);
+    assert_eq!(
+        db.int("SELECT count(*) FROM users WHERE email = 'seeded@x'"),
+        1
+    );
+    assert!(side_databases(&db).is_empty(), "{:?}", side_databases(&db));
+
+    // The backup taken first brings the old database back.
+    let file = json["backup"]["path"].as_str().unwrap().to_string();
+    env.ok(&args(&db, &["restore", "--yes", "--no-backup", &file]));
+    assert!(db.table_exists("scratch"));
+}
+
+#[test]
+fn exec_and_stamp_take_the_automatic_backup_and_no_backup_skips_it() {
+    let Some((env, db)) = setup("bk_auto") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade", "1"]));
+    env.write("fix.sql", "INSERT INTO users (email) VALUES ('fix@x');\n");
+    env.ok(&args(&db, &["exec", "fix.sql"]));
+    env.ok(&args(&db, &["stamp", "2"]));
+    let skipped = env.ok(&args(&db, &["stamp", "1", "--no-backup"]));
+    assert!(
+        skipped.stderr().contains("backup skipped (--no-backup)"),
+        "{}",
+        skipped.stderr()
+    );
+    let listed = env.ok(&args(&db, &["--json", "backups"])).json();
+    let reasons: Vec<&str> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["meta"]["reason"].as_str().unwrap())
+        .collect();
+    // The first upgrade, of an empty database, had nothing to back up.
+    assert_eq!(reasons, ["before-stamp", "before-exec"]);
+    // The exec backup holds the database as it was before the script.
+    let exec_backup = listed["backups"][1]["path"].as_str().unwrap().to_string();
+    let verified = env
+        .ok(&args(&db, &["--json", "backups", "verify", &exec_backup]))
+        .json();
+    assert_eq!(
+        verified["backups"][0]["report"]["archive"]["tables"]["public.users"],
+        0
+    );
+    assert_eq!(db.int("SELECT count(*) FROM users"), 1);
+}
+
+#[test]
+fn a_table_locked_by_the_application_ends_the_backup_after_the_busy_timeout() {
+    let Some((env, db)) = setup("bk_locked") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade"]));
+    let app = db.lock_table_in_transaction("posts");
+    let run = env.run(&args(&db, &["--busy-timeout", "300", "backup"]));
+    assert_eq!(run.code(), 4, "{}", run.stderr());
+    assert!(
+        run.error_line().contains("error[database-locked]"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        backups(&env).is_empty(),
+        "no backup, not even a partial one"
+    );
+    drop(app);
+    env.ok(&args(&db, &["backup"]));
+}
+
+#[test]
+fn a_backup_restores_only_into_its_own_engine() {
+    let Some((env, db)) = setup("bk_engines") else {
+        return;
+    };
+    env.ok(&args(&db, &["upgrade"]));
+    let pg_backup = env.ok(&args(&db, &["--json", "backup"])).json()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.write(
+        "sqlite/V0001__t.sql",
+        "CREATE TABLE t (id INTEGER PRIMARY KEY);\n",
+    );
+    env.ok(&["--database", "app.db", "--migrations", "sqlite", "init"]);
+    let sqlite_backup = env.ok(&["--database", "app.db", "--json", "backup"]).json()["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let onto_sqlite = env.run(&[
+        "--database",
+        "app.db",
+        "restore",
+        "--yes",
+        "--force",
+        &pg_backup,
+    ]);
+    assert_eq!(onto_sqlite.code(), 1, "{}", onto_sqlite.stderr());
+    assert!(onto_sqlite
+        .error_line()
+        .contains("error[backup-other-engine]"));
+    let onto_pg = env.run(&args(&db, &["restore", "--yes", "--force", &sqlite_backup]));
+    assert_eq!(onto_pg.code(), 1, "{}", onto_pg.stderr());
+    assert!(
+        onto_pg.error_line().contains("error[backup-other-engine]"),
+        "{}",
+        onto_pg.stderr()
+    );
+    assert_eq!(db.versions(), vec![1, 2]);
 }

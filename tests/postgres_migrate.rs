@@ -360,3 +360,79 @@ fn rebuild_is_refused_on_postgres_with_its_own_code() {
     );
     assert!(run.stderr().contains("ALTER TABLE"), "{}", run.stderr());
 }
+
+#[test]
+fn a_role_without_the_privilege_gets_permission_denied_and_nothing_changes() {
+    let Some(server) = pg::server("permission") else {
+        return;
+    };
+    let env = TestEnv::new();
+    project(&env);
+    // `init` may create the database only when the role may: this one lacks CREATEDB.
+    let missing = FreshDb::reserve(&server, "perm_init");
+    let Some(limited) = missing.limited_url() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "DBTOOL_TEST_POSTGRES_LIMITED_URL is not set under CI"
+        );
+        eprintln!("SKIPPED permission: DBTOOL_TEST_POSTGRES_LIMITED_URL is not set");
+        return;
+    };
+    let run = env.run(&["--database", &limited, "init"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("error[permission-denied]"),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("creating the database"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains(pg::PASSWORD_MARK));
+
+    // A database the limited role may not create tables in.
+    let db = FreshDb::create(&server, "perm_schema");
+    db.client()
+        .batch_execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        .unwrap();
+    let limited = db.limited_url().unwrap();
+    let run = env.run(&["--database", &limited, "upgrade", "--no-backup"]);
+    let all = run.stderr();
+    assert_eq!(run.code(), 1, "{all}");
+    assert!(all.contains("error[permission-denied]"), "{all}");
+    assert!(
+        all.contains("schema public"),
+        "the server's message names what: {all}"
+    );
+    assert!(db.versions().is_empty(), "nothing was applied");
+}
+
+#[test]
+fn init_in_an_empty_folder_starts_a_project_on_the_server_without_writing_the_password() {
+    let Some(server) = pg::server("init_project") else {
+        return;
+    };
+    let db = FreshDb::reserve(&server, "init_project");
+    let env = TestEnv::new(); // no migrations/, no dbtool.toml
+    let run = env.ok(&["--database", db.url(), "init"]);
+    assert!(
+        run.stdout().contains("created dbtool.toml"),
+        "{}",
+        run.stdout()
+    );
+    let toml = std::fs::read_to_string(env.root().join("dbtool.toml")).unwrap();
+    assert!(!toml.contains(pg::PASSWORD_MARK), "{toml}");
+    assert!(toml.contains(&format!("/{}\"", db.name())), "{toml}");
+    assert!(env.migrations().is_dir());
+    assert!(
+        !env.root().join(format!("{}.db", db.name())).exists(),
+        "no SQLite file"
+    );
+    assert!(
+        db.versions().is_empty(),
+        "created, with the history table and no migration"
+    );
+    assert!(db.table_exists("refinery_schema_history"));
+}

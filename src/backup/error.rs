@@ -63,9 +63,11 @@ pub enum BackupError {
         source: Option<io::Error>,
     },
 
-    #[error("backup {} is damaged: SHA-256 of the database image is {actual}, expected {expected}", path.display())]
+    #[error("backup {} is damaged: {algorithm} of the database image is {actual}, expected {expected}", path.display())]
     HashMismatch {
         path: PathBuf,
+        /// "XXH3-128" or "SHA-256".
+        algorithm: &'static str,
         expected: String,
         actual: String,
     },
@@ -109,6 +111,14 @@ pub enum BackupError {
         doing: &'static str,
         status: String,
         stderr: String,
+    },
+
+    /// The database cannot be replaced by renaming while other sessions use it.
+    #[error("{action} of {database} needs it free: {reason}")]
+    DatabaseInUse {
+        action: &'static str,
+        database: String,
+        reason: String,
     },
 
     /// The restored database does not hold what the backup does.
@@ -165,6 +175,7 @@ impl BackupError {
             Self::PgDumpTooOld { .. } => "pg-dump-too-old",
             Self::ToolFailed { .. } => "pg-tool-failed",
             Self::RestoreMismatch { .. } => "restore-mismatch",
+            Self::DatabaseInUse { .. } => "database-in-use",
             Self::IntegrityFailed { .. } => "backup-integrity-failed",
             Self::DifferentDatabase { .. } => "backup-different-database",
             Self::NoBackups { .. } => "no-backups",

@@ -10,9 +10,12 @@
 //! - `zstd -d backup.db.zst` ignores the skippable frame and yields a plain SQLite file; there is
 //!   no private container to unpack.
 //! - The metadata sits at the start, so listing reads a few hundred bytes, never the payload.
-//! - The metadata frame has a fixed length chosen before the payload is written; the SHA-256 (the
-//!   only value known at the end) has a fixed width, so the frame is rewritten in place once the
-//!   payload is done, without moving anything.
+//! - The metadata frame has a fixed length chosen before the payload is written; the content hash
+//!   (the only value known at the end) has a fixed width, so the frame is rewritten in place once
+//!   the payload is done, without moving anything.
+//! - Every backup records a content hash of the image: format 2 the XXH3-128 (`xxh3_128`);
+//!   format 1 a SHA-256 (`sha256`), and from later 1.x writers also the XXH3-128. Readers accept
+//!   both formats; a metadata frame without any content hash is refused.
 //! - The payload frame always carries zstd's content checksum; a reader refuses a frame without it.
 
 use std::io::{self, Read};
@@ -23,14 +26,13 @@ use time::OffsetDateTime;
 
 use super::BackupError;
 
-/// The newest format version this dbtool reads (it reads every older one too).
+/// The format version this dbtool writes and the newest it reads (it reads every older one too).
+/// 2: the content hash is the XXH3-128 alone (computing a SHA-256 beside it cost a fifth of the
+/// backup's time beyond the compression and proved nothing more against damage), and the
+/// metadata names the engine ([`Engine::Postgres`] backups hold a `pg_dump` archive); an older
+/// dbtool says it needs upgrading instead of failing on fields it does not know. 1: SQLite
+/// only, with a SHA-256.
 pub const FORMAT_VERSION: u32 = 2;
-/// The version SQLite backups are written with: their layout has not changed since version 1,
-/// so older dbtools still read them.
-pub const SQLITE_FORMAT_VERSION: u32 = 1;
-/// The version PostgreSQL backups are written with (version 2 added [`Engine::Postgres`]): an
-/// older dbtool says it needs upgrading instead of failing on fields it does not know.
-pub const POSTGRES_FORMAT_VERSION: u32 = 2;
 /// Skippable-frame magic used for the metadata (any of 0x184D2A50..=0x184D2A5F is skippable).
 const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
 /// Magic number of an ordinary zstd frame.
@@ -39,8 +41,8 @@ const ZSTD_MAGIC: u32 = 0xFD2F_B528;
 const META_PREFIX: &[u8] = b"DBTOOL-BACKUP\n";
 /// Refuse metadata frames larger than this (a corrupt length must not make us allocate gigabytes).
 const MAX_META_LEN: u32 = 1 << 20;
-/// Placeholder for the SHA-256 until the payload is done; same width as the real value.
-const SHA_PLACEHOLDER: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Placeholder for the XXH3-128 until the payload is done; same width as the real value.
+const HASH_PLACEHOLDER: &str = "00000000000000000000000000000000";
 /// Every SQLite database file starts with these 16 bytes.
 pub const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
@@ -123,12 +125,13 @@ pub struct BackupMeta {
     /// Size of the raw database image in bytes (`page_size * page_count`); for PostgreSQL the
     /// size of the `pg_dump` archive (page size and count are 0).
     pub image_size: u64,
-    /// SHA-256 of the raw database image, lowercase hex.
-    pub sha256: String,
-    /// XXH3-128 of the raw database image, lowercase hex (absent in backups of older dbtools,
-    /// which readers of this field ignore). What `restore` checks: as good as the SHA-256
-    /// against damage (neither is a signature: whoever can rewrite the file can rewrite both)
-    /// for a twentieth of the CPU.
+    /// SHA-256 of the raw database image, lowercase hex: recorded by format 1 (older dbtools),
+    /// checked by `backups verify` when present; not computed any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// XXH3-128 of the raw database image, lowercase hex: the content hash (format 2; absent in
+    /// backups of the first format-1 dbtools). As good as a SHA-256 against damage (neither is a
+    /// signature: whoever can rewrite the file can rewrite the hash) for a twentieth of the CPU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xxh3_128: Option<String>,
     pub zstd_level: i32,
@@ -143,8 +146,8 @@ pub struct BackupMeta {
 
 impl BackupMeta {
     pub(crate) fn with_placeholder_hash(mut self) -> Self {
-        self.sha256 = SHA_PLACEHOLDER.to_string();
-        self.xxh3_128 = Some(SHA_PLACEHOLDER[..32].to_string());
+        self.sha256 = None;
+        self.xxh3_128 = Some(HASH_PLACEHOLDER.to_string());
         self
     }
 }
@@ -234,6 +237,13 @@ pub(crate) fn read_header(
         detail: format!("its metadata is not readable: {e}"),
         source: None,
     })?;
+    if meta.xxh3_128.is_none() && (meta.format_version >= 2 || meta.sha256.is_none()) {
+        return Err(BackupError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "its metadata records no content hash of the database".into(),
+            source: None,
+        });
+    }
 
     let mut frame = [0u8; 5];
     read_exact_or(reader, &mut frame, path, || BackupError::Corrupt {
@@ -304,8 +314,8 @@ mod tests {
             page_size: 4096,
             page_count: 10,
             image_size: 40960,
-            sha256: SHA_PLACEHOLDER.into(),
-            xxh3_128: None,
+            sha256: None,
+            xxh3_128: Some(HASH_PLACEHOLDER.into()),
             zstd_level: 3,
             snapshot_method: SnapshotMethod::Dbpage,
             engine: Engine::Sqlite,
@@ -318,7 +328,7 @@ mod tests {
         let first = encode_header(&meta(), None).unwrap();
         assert_eq!(first.len() % 512, 0);
         let mut done = meta();
-        done.sha256 = "ab".repeat(32);
+        done.xxh3_128 = Some("ab".repeat(16));
         let second = encode_header(&done, Some(first.len())).unwrap();
         assert_eq!(first.len(), second.len());
 
@@ -347,6 +357,29 @@ mod tests {
         assert!(err.to_string().contains("plain zstd"), "{err}");
         let err = read_header(Path::new("x"), &mut &b"SQLite format 3\0"[..]).unwrap_err();
         assert_eq!(err.code(), "not-a-backup");
+    }
+
+    #[test]
+    fn metadata_without_a_content_hash_is_refused_and_format_1_is_read() {
+        let framed = |m: &BackupMeta| {
+            let mut file = encode_header(m, None).unwrap();
+            file.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
+            file.push(0b100);
+            file
+        };
+        let mut none = meta();
+        none.xxh3_128 = None;
+        let err = read_header(Path::new("x"), &mut framed(&none).as_slice()).unwrap_err();
+        assert_eq!(err.code(), "backup-corrupt");
+        assert!(err.to_string().contains("no content hash"), "{err}");
+        // Format 2 requires the XXH3-128 even beside a SHA-256.
+        none.sha256 = Some("ab".repeat(32));
+        let err = read_header(Path::new("x"), &mut framed(&none).as_slice()).unwrap_err();
+        assert_eq!(err.code(), "backup-corrupt");
+        // Format 1 as the first dbtools wrote it: a SHA-256 only.
+        none.format_version = 1;
+        let (read, _) = read_header(Path::new("x"), &mut framed(&none).as_slice()).unwrap();
+        assert_eq!(read, none);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub mod pg_archive;
 pub mod postgres;
 pub mod snapshot;
 pub mod store;
-mod stream_check;
+pub(crate) mod stream_check;
 pub mod swap;
 
 use std::fs::{self, File};
@@ -166,7 +166,7 @@ pub fn create(
     let info = snap.info().clone();
     let source_path = canonical_db_path(db);
     let mut meta = BackupMeta {
-        format_version: format::SQLITE_FORMAT_VERSION,
+        format_version: format::FORMAT_VERSION,
         dbtool_version: env!("CARGO_PKG_VERSION").into(),
         source_path: source_path.to_string_lossy().into_owned(),
         host: hostname(),
@@ -176,7 +176,7 @@ pub fn create(
         page_size: info.page_size,
         page_count: info.page_count,
         image_size: info.image_size(),
-        sha256: String::new(),
+        sha256: None,
         xxh3_128: None,
         zstd_level: opts.level,
         snapshot_method: info.method,
@@ -193,6 +193,7 @@ pub fn create(
         temp.path(),
         opts,
         &mut meta,
+        None,
         progress,
     )?;
     let size = written.size;
@@ -282,16 +283,18 @@ pub(crate) type Source<'s> =
     dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), BackupError>) -> Result<(), BackupError> + 's;
 
 /// Write the metadata frame and the compressed image from `source` into `file`, hashing the
-/// image on the way; then rewrite the metadata in place with the hash. With `opts.verify`, the
-/// stream is checked on the way ([`stream_check`]). `meta.image_size` is the image's size when
-/// it is known beforehand (a SQLite snapshot); when it is 0 (`pg_dump`'s output) no size is
-/// promised to zstd and the metadata gets the size that was streamed.
+/// image on the way (XXH3-128, the content hash); then rewrite the metadata in place with the
+/// hash. With `opts.verify`, the stream is checked on the way ([`stream_check`]).
+/// `meta.image_size` is the image's size when it is known beforehand (a SQLite snapshot); when
+/// it is 0 (`pg_dump`'s output) no size is promised to zstd and the metadata gets the size that
+/// was streamed.
 fn compress(
     source: &mut Source<'_>,
     file: &File,
     path: &Path,
     opts: &CreateOptions,
     meta: &mut BackupMeta,
+    observe: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Written, BackupError> {
     let write_err = |doing: &'static str| {
@@ -312,13 +315,14 @@ fn compress(
     out.write_all(&header)
         .map_err(write_err("writing the metadata"))?;
 
-    let (sha, xxh3, verified, done) = store::with_background_sync(file, |writer| {
+    let (xxh3, verified, done) = store::with_background_sync(file, |writer| {
         {
             let tee = stream_check::Tee {
                 inner: BufWriter::with_capacity(1 << 20, writer),
                 digest: xxhash_rust::xxh3::Xxh3::new(),
                 len: 0,
                 frame: stream_check::FrameCheck::default(),
+                observe,
             };
             let mut enc = zstd::stream::write::Encoder::new(tee, opts.level)
                 .map_err(write_err("starting zstd"))?;
@@ -335,7 +339,6 @@ fn compress(
             };
             setup(&mut enc).map_err(write_err("configuring zstd"))?;
 
-            let mut sha = Sha256::new();
             let mut xxh3 = xxhash_rust::xxh3::Xxh3::new();
             // What zstd's content checksum must be (see stream_check).
             let mut xxh64 = xxhash_rust::xxh64::Xxh64::new(0);
@@ -343,7 +346,6 @@ fn compress(
             let mut next_report = 0u64;
             let compress_err = write_err("writing the compressed database");
             source(&mut |chunk| {
-                sha.update(chunk);
                 xxh3.update(chunk);
                 if opts.verify {
                     xxh64.update(chunk);
@@ -376,7 +378,7 @@ fn compress(
                 done,
                 total: done,
             });
-            Ok::<_, BackupError>((sha, xxh3, opts.verify.then_some(stream), done))
+            Ok::<_, BackupError>((xxh3, opts.verify.then_some(stream), done))
         }
     })?;
 
@@ -387,7 +389,6 @@ fn compress(
         });
     }
     meta.image_size = done;
-    meta.sha256 = format::hex(&sha.finalize());
     meta.xxh3_128 = Some(format!("{:032x}", xxh3.digest128()));
     let final_header = format::encode_header(meta, Some(header.len()))
         .map_err(write_err("writing the metadata"))?;
@@ -404,7 +405,7 @@ fn compress(
 /// Which recorded content hashes [`read_payload`] recomputes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hash {
-    /// The XXH3-128 when the backup records one (restore), else the SHA-256.
+    /// The XXH3-128 when the backup records one (restore), else the SHA-256 (format 1).
     Check,
     /// Every hash the backup records (`backups verify`).
     All,
@@ -449,7 +450,8 @@ pub fn read_payload(
         Engine::Postgres => BackupError::PayloadNotPgArchive { path: path.into() },
     };
     let fast = hash != Hash::Skip && meta.xxh3_128.is_some();
-    let slow = hash == Hash::All || (hash == Hash::Check && meta.xxh3_128.is_none());
+    let slow = meta.sha256.is_some()
+        && (hash == Hash::All || (hash == Hash::Check && meta.xxh3_128.is_none()));
     // Decoding runs on this thread; hashing and handing the image to `sink` (a file write, for
     // a restore) on a second one, on the buffers the decoder has filled: the two overlap, and at
     // most a few 1 MiB buffers are in flight.
@@ -539,14 +541,15 @@ pub fn read_payload(
         consumed
     })?;
     let recomputed = [
-        (sha, Some(meta.sha256.clone())),
-        (xxh3, meta.xxh3_128.clone()),
+        ("SHA-256", sha, meta.sha256.clone()),
+        ("XXH3-128", xxh3, meta.xxh3_128.clone()),
     ];
-    for (actual, expected) in recomputed {
+    for (algorithm, actual, expected) in recomputed {
         if let (Some(actual), Some(expected)) = (actual, expected) {
             if actual != expected {
                 return Err(BackupError::HashMismatch {
                     path: path.into(),
+                    algorithm,
                     expected,
                     actual,
                 });
@@ -578,9 +581,10 @@ pub struct VerifyReport {
     pub archive: Option<pg_archive::ArchiveContents>,
 }
 
-/// Decompress `backup` into a temporary file in `scratch`, check the frame checksum and SHA-256,
-/// then run the integrity check on the copy. The temporary file is removed afterwards. A
-/// PostgreSQL backup is read in full by `pg_restore` instead ([`pg_archive::check_archive`]).
+/// Decompress `backup` into a temporary file in `scratch`, check the frame checksum and every
+/// recorded content hash, then run the integrity check on the copy. The temporary file is
+/// removed afterwards. A PostgreSQL backup is read in full by `pg_restore` instead
+/// ([`pg_archive::check_archive`]).
 pub fn verify(
     backup: &Path,
     scratch: &Path,

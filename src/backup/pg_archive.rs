@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 
 use serde::Serialize;
 
@@ -71,6 +72,24 @@ pub(crate) fn tool(name: &'static str, url: Option<&PgUrl>) -> Command {
     cmd
 }
 
+/// Make every lock wait of `cmd`'s session end after `timeout` (SQLSTATE 55P03), through
+/// libpq's PGOPTIONS after the URL's own options: for `pg_restore` (`pg_dump` resets
+/// lock_timeout itself and has `--lock-wait-timeout` instead).
+pub(crate) fn set_lock_timeout(cmd: &mut Command, url: &PgUrl, timeout: std::time::Duration) {
+    let ms = timeout.as_millis().max(1);
+    let options = match url.param("options") {
+        Some(own) => format!("{own} -c lock_timeout={ms}"),
+        None => format!("-c lock_timeout={ms}"),
+    };
+    cmd.env("PGOPTIONS", options);
+}
+
+/// Whether `pg_restore`'s stderr reports the lock timeout. The client tools give no SQLSTATE,
+/// only the server's message, which is English unless the server's `lc_messages` says otherwise.
+pub(crate) fn reports_lock_timeout(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr).contains("lock timeout")
+}
+
 pub(crate) fn spawn(cmd: &mut Command, name: &'static str) -> Result<Child, BackupError> {
     cmd.spawn()
         .map_err(|source| BackupError::ToolMissing { tool: name, source })
@@ -124,14 +143,13 @@ pub struct ArchiveContents {
     /// Entries in the archive's table of contents (`pg_restore --list`).
     pub toc_entries: usize,
     /// Rows per table in the archive's data, by qualified name as `pg_restore` writes it
-    /// (`public.posts`, `public."Weird name"`).
+    /// (`public.posts`, `public."Weird name"`); not counted while a backup is taken.
     pub tables: BTreeMap<String, u64>,
 }
 
 /// Decompress the PostgreSQL backup at `path` (zstd checksum, content hash as `hash` says) and
-/// read the whole archive with `pg_restore`: `--list` (the table of contents) and `-f -` (every
-/// entry and every row, as a restore reads them), counting each table's rows. Changes nothing
-/// anywhere; needs no server.
+/// read the whole archive with `pg_restore` (`ArchiveReader`). Changes nothing anywhere; needs
+/// no server.
 pub fn check_archive(
     path: &Path,
     hash: Hash,
@@ -141,92 +159,147 @@ pub fn check_archive(
     if meta.engine != Engine::Postgres {
         return Err(BackupError::PayloadNotPgArchive { path: path.into() });
     }
-    let mut list = spawn(
-        tool("pg_restore", None)
-            .arg("--list")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        "pg_restore",
-    )?;
-    let mut full = match spawn(
-        tool("pg_restore", None)
-            .args(["--file=-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped()),
-        "pg_restore",
-    ) {
-        Ok(child) => child,
-        Err(e) => {
-            let _ = list.kill();
-            let _ = list.wait();
-            return Err(e);
-        }
-    };
-    let mut list_in = list.stdin.take();
-    let mut full_in = full.stdin.take();
-    let (read, list_out, full_out, list_err, full_err) = std::thread::scope(|scope| {
-        let list_err = drain(scope, list.stderr.take());
-        let full_err = drain(scope, full.stderr.take());
-        let list_stdout = list.stdout.take().expect("piped");
-        let list_out = scope.spawn(move || count_toc(list_stdout));
-        let full_stdout = full.stdout.take().expect("piped");
-        let full_out = scope.spawn(move || count_rows(full_stdout));
-        let read = read_payload(path, Phase::ReadBack, hash, progress, &mut |chunk| {
-            // `--list` stops reading after the table of contents, and a tool that fails stops
-            // reading: its pipe is then closed and its exit status says why.
-            feed(&mut list_in, chunk);
-            feed(&mut full_in, chunk);
-            Ok(())
-        });
-        drop(list_in.take());
-        drop(full_in.take());
-        if read.is_err() {
-            let _ = list.kill();
-            let _ = full.kill();
-        }
-        (
-            read,
-            list_out.join().expect("pg_restore --list reader panicked"),
-            full_out.join().expect("pg_restore reader panicked"),
-            list_err.join().expect("stderr reader panicked"),
-            full_err.join().expect("stderr reader panicked"),
-        )
+    let mut reader = ArchiveReader::start(true)?;
+    let read = read_payload(path, Phase::ReadBack, hash, progress, &mut |chunk| {
+        reader.feed(chunk);
+        Ok(())
     });
-    let list_status = list.wait();
-    let full_status = full.wait();
-    let read = read?;
-    for (status, stderr, doing) in [
-        (list_status, list_err, "listing the backup's archive"),
-        (full_status, full_err, "reading the backup's archive"),
-    ] {
-        let status = status.map_err(|e| BackupError::Read {
-            path: path.into(),
-            doing: "waiting for pg_restore",
-            source: e,
-        })?;
-        if !status.success() {
-            return Err(tool_failed("pg_restore", doing, status, &stderr));
+    match read {
+        Ok(meta) => Ok((meta, reader.finish()?)),
+        Err(e) => {
+            reader.abort();
+            Err(e)
         }
     }
-    let toc_entries = list_out.map_err(|e| BackupError::Read {
-        path: path.into(),
-        doing: "reading pg_restore's list",
-        source: e,
-    })?;
-    let tables = full_out.map_err(|e| BackupError::Read {
-        path: path.into(),
-        doing: "reading pg_restore's output",
-        source: e,
-    })?;
-    Ok((
-        read,
-        ArchiveContents {
-            toc_entries,
-            tables,
-        },
-    ))
+}
+
+/// A full read of a `pg_dump` archive fed to it chunk by chunk: `pg_restore --list` (the table
+/// of contents) and `pg_restore -f -` (every entry and every row, as a restore reads them), at
+/// once, the rows of each table counted from the script (or `-f /dev/null` when the counts are
+/// not needed: a backup being taken). Their output is read on threads of their own, so neither
+/// ever blocks on a full pipe.
+pub(crate) struct ArchiveReader {
+    list: Child,
+    full: Child,
+    list_in: Option<ChildStdin>,
+    full_in: Option<ChildStdin>,
+    list_out: JoinHandle<io::Result<usize>>,
+    full_out: Option<JoinHandle<io::Result<BTreeMap<String, u64>>>>,
+    list_err: JoinHandle<Vec<u8>>,
+    full_err: JoinHandle<Vec<u8>>,
+}
+
+impl ArchiveReader {
+    /// Start both tools; `rows`: read the script and count each table's rows.
+    pub(crate) fn start(rows: bool) -> Result<Self, BackupError> {
+        let pg_restore = |args: &[&str], output: Stdio| {
+            spawn(
+                tool("pg_restore", None)
+                    .args(args)
+                    .stdin(Stdio::piped())
+                    .stdout(output)
+                    .stderr(Stdio::piped()),
+                "pg_restore",
+            )
+        };
+        let mut list = pg_restore(&["--list"], Stdio::piped())?;
+        let full = match rows {
+            true => pg_restore(&["--file=-"], Stdio::piped()),
+            false => pg_restore(&["--file=/dev/null"], Stdio::null()),
+        };
+        let mut full = match full {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = list.kill();
+                let _ = list.wait();
+                return Err(e);
+            }
+        };
+        let list_stdout = list.stdout.take().expect("piped");
+        let full_stdout = full.stdout.take();
+        Ok(ArchiveReader {
+            list_in: list.stdin.take(),
+            full_in: full.stdin.take(),
+            list_out: std::thread::spawn(move || count_toc(list_stdout)),
+            full_out: full_stdout.map(|out| std::thread::spawn(move || count_rows(out))),
+            list_err: drain_thread(list.stderr.take()),
+            full_err: drain_thread(full.stderr.take()),
+            list,
+            full,
+        })
+    }
+
+    /// The next bytes of the archive. `--list` stops reading after the table of contents, and
+    /// a tool that fails stops reading: its pipe is then closed and its exit status says why.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+        feed(&mut self.list_in, chunk);
+        feed(&mut self.full_in, chunk);
+    }
+
+    /// The archive is incomplete or damaged (reported by the caller): stop both tools.
+    pub(crate) fn abort(mut self) {
+        drop(self.list_in.take());
+        drop(self.full_in.take());
+        let _ = self.list.kill();
+        let _ = self.full.kill();
+        let _ = self.list.wait();
+        let _ = self.full.wait();
+    }
+
+    /// The whole archive was fed: both tools must have read it without an error.
+    pub(crate) fn finish(mut self) -> Result<ArchiveContents, BackupError> {
+        drop(self.list_in.take());
+        drop(self.full_in.take());
+        let waited = |child: &mut Child| {
+            child.wait().map_err(|e| BackupError::Read {
+                path: "pg_restore".into(),
+                doing: "waiting for pg_restore",
+                source: e,
+            })
+        };
+        let list_status = waited(&mut self.list)?;
+        let full_status = waited(&mut self.full)?;
+        let list_out = self
+            .list_out
+            .join()
+            .expect("pg_restore --list reader panicked");
+        let full_out = match self.full_out.take() {
+            Some(reader) => reader.join().expect("pg_restore reader panicked"),
+            None => Ok(BTreeMap::new()),
+        };
+        let list_err = self.list_err.join().expect("stderr reader panicked");
+        let full_err = self.full_err.join().expect("stderr reader panicked");
+        for (status, stderr, doing) in [
+            (list_status, list_err, "listing the backup's archive"),
+            (full_status, full_err, "reading the backup's archive"),
+        ] {
+            if !status.success() {
+                return Err(tool_failed("pg_restore", doing, status, &stderr));
+            }
+        }
+        let output = |doing| {
+            move |e| BackupError::Read {
+                path: "pg_restore".into(),
+                doing,
+                source: e,
+            }
+        };
+        Ok(ArchiveContents {
+            toc_entries: list_out.map_err(output("reading pg_restore's list"))?,
+            tables: full_out.map_err(output("reading pg_restore's output"))?,
+        })
+    }
+}
+
+/// Read all of `from` on a thread of its own (a tool's stderr).
+fn drain_thread<R: Read + Send + 'static>(from: Option<R>) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        if let Some(mut from) = from {
+            let _ = from.read_to_end(&mut out);
+        }
+        out
+    })
 }
 
 /// Write `chunk` to a tool's stdin; once the tool stops reading, stop feeding it.

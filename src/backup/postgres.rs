@@ -3,11 +3,13 @@
 //!
 //! - **Take** ([`create`]): `pg_dump -Fc -Z0` (uncompressed: zstd compresses better and several
 //!   times faster than pg_dump's zlib) streams through the same writer as a SQLite snapshot
-//!   ([`super::compress`]): content hashes, zstd frame check as written, metadata rewritten in
+//!   (`compress`): content hashes, zstd frame check as written, metadata rewritten in
 //!   place. The metadata names the source without user or password, the server's and pg_dump's
-//!   versions and the history's version; the archive is checked in full
-//!   ([`check_archive`]) before the file gets its final name. A `pg_dump` older than the
-//!   server is refused up front.
+//!   versions and the history's version. Before the file gets its final name, the compressed
+//!   stream has been decoded as it was written (on a thread of its own, no second pass) into
+//!   `pg_restore --list` and `pg_restore -f /dev/null` (`ArchiveReader`), the decoded bytes
+//!   matched against what pg_dump wrote, and the file read back against the stream. A
+//!   `pg_dump` older than the server is refused up front.
 //! - **Restore** ([`restore`]): the backup is checked in full before anything happens on the
 //!   server; the safety backup is taken; then the backup goes into a new database
 //!   (`CREATE DATABASE … TEMPLATE template0`), is checked (rows per table, the history's version)
@@ -25,10 +27,11 @@ use serde::Serialize;
 
 use super::format::{self, BackupMeta, Engine, PgMeta, SnapshotMethod};
 use super::pg_archive::{
-    check_archive, drain, feed, major_version, spawn, tool, tool_failed, tool_version,
-    ArchiveContents,
+    check_archive, drain, feed, major_version, reports_lock_timeout, set_lock_timeout, spawn, tool,
+    tool_failed, tool_version, ArchiveContents, ArchiveReader,
 };
 use super::store::{self, TempFile};
+use super::stream_check;
 use super::{
     backup_file_name, cleanup_leftovers, compress, hostname, output_location, read_entry,
     read_payload, BackupError, BackupReport, CreateOptions, Hash, Phase, Progress, ReplacedBy,
@@ -94,13 +97,6 @@ fn server_major(num: u32) -> (u32, u32) {
     }
 }
 
-/// `pg_dump --lock-wait-timeout` gave up on a table lock: its `LOCK TABLE` was cancelled by the
-/// statement timeout it sets for that step.
-fn lock_wait_timed_out(stderr: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(stderr);
-    text.contains("canceling statement due to statement timeout") && text.contains("LOCK TABLE")
-}
-
 /// Refuse a `pg_dump` older than the server (it cannot read a newer server's catalog; a newer
 /// `pg_dump` dumps older servers fine).
 fn check_pg_dump(pg_dump_version: &str, server: &ServerInfo) -> Result<(), BackupError> {
@@ -137,7 +133,7 @@ pub fn create(
     let leftovers_removed = cleanup_leftovers(&dir);
     let source = store::postgres_source(url);
     let mut meta = BackupMeta {
-        format_version: format::POSTGRES_FORMAT_VERSION,
+        format_version: format::FORMAT_VERSION,
         dbtool_version: env!("CARGO_PKG_VERSION").into(),
         source_path: source.clone(),
         host: hostname(),
@@ -148,7 +144,7 @@ pub fn create(
         page_count: 0,
         // Unknown until pg_dump is done (see `compress`).
         image_size: 0,
-        sha256: String::new(),
+        sha256: None,
         xxh3_128: None,
         zstd_level: opts.level,
         snapshot_method: SnapshotMethod::PgDump,
@@ -167,9 +163,8 @@ pub fn create(
     let mut child = spawn(
         tool("pg_dump", Some(url))
             .args(["--format=custom", "-Z0"])
-            // Wait for table locks no longer than any other dbtool lock wait, so an application's
-            // long transaction ends the backup (and the run it protects) with exit 4 instead of
-            // hanging it. 0 would mean "forever" to pg_dump.
+            // A table an application holds locked makes pg_dump wait for it: no longer than
+            // the busy timeout (then dbtool's "locked", exit 4), as every other lock wait.
             .arg(format!(
                 "--lock-wait-timeout={}",
                 opts.busy_timeout.as_millis().max(1)
@@ -181,8 +176,31 @@ pub fn create(
     )?;
     let mut stdout = child.stdout.take().expect("piped");
     let estimate = server.size;
-    let (written, stderr) = std::thread::scope(|scope| {
+    // With verification, the compressed stream is decoded as it is written, on a thread of its
+    // own, and the archive that comes out is read in full by pg_restore (`ArchiveReader`): the
+    // check costs no second pass over the file.
+    let mut archive = match opts.verify.then(|| ArchiveReader::start(false)).transpose() {
+        Ok(archive) => archive,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    let temp_path = temp.path().to_path_buf();
+    let (written, stderr, decoded) = std::thread::scope(|scope| {
         let stderr = drain(scope, child.stderr.take());
+        let (observe, decoder) = match archive.take() {
+            Some(archive) => {
+                let (tx, rx) = std::sync::mpsc::sync_channel(16);
+                let path = &temp_path;
+                (
+                    Some(tx),
+                    Some(scope.spawn(move || decode_as_written(rx, archive, path))),
+                )
+            }
+            None => (None, None),
+        };
         let mut buf = vec![0u8; 1 << 20];
         let written = compress(
             &mut |sink| loop {
@@ -204,7 +222,8 @@ pub fn create(
             temp.path(),
             opts,
             &mut meta,
-            &mut |p| {
+            observe,
+            &mut |p: Progress| {
                 progress(Progress {
                     total: p.total.max(estimate),
                     ..p
@@ -215,7 +234,12 @@ pub fn create(
             let _ = child.kill();
         }
         drop(stdout);
-        (written, stderr.join().expect("stderr reader panicked"))
+        let decoded = decoder.map(|d| d.join().expect("decoding thread panicked"));
+        (
+            written,
+            stderr.join().expect("stderr reader panicked"),
+            decoded,
+        )
     });
     let status = child.wait().map_err(|e| BackupError::Read {
         path: PathBuf::from(&source),
@@ -224,14 +248,16 @@ pub fn create(
     })?;
     // pg_dump's own failure explains a short stream best; a write error explains a kill.
     let written = match written {
-        Ok(_) if !status.success() && lock_wait_timed_out(&stderr) => {
-            return Err(BackupError::Db(crate::db::DbError::Locked {
-                path: PathBuf::from(&source),
-                waited_ms: opts.busy_timeout.as_millis() as u64,
-            }));
-        }
-        Ok(w) if !status.success() => {
-            let _ = w;
+        Ok(_) if !status.success() => {
+            // pg_dump's lock wait timing out: its `LOCK TABLE` cancelled by the statement
+            // timeout it sets for it (older releases say "could not obtain lock").
+            let said = String::from_utf8_lossy(&stderr);
+            if said.contains("could not obtain lock") || said.contains("Query was: LOCK TABLE") {
+                return Err(BackupError::Db(crate::db::DbError::Locked {
+                    path: PathBuf::from(url.redacted()),
+                    waited_ms: opts.busy_timeout.as_millis() as u64,
+                }));
+            }
             return Err(tool_failed(
                 "pg_dump",
                 "dumping the database",
@@ -242,14 +268,26 @@ pub fn create(
         Ok(w) => w,
         Err(e) => return Err(e),
     };
+    if let Some(decoded) = decoded {
+        let (len, digest, _contents) = decoded?;
+        if len != meta.image_size || meta.xxh3_128 != Some(format!("{digest:032x}")) {
+            return Err(BackupError::Corrupt {
+                path: temp.path().into(),
+                detail: "the compressed stream as written does not decode to what pg_dump wrote"
+                    .into(),
+                source: None,
+            });
+        }
+    }
     let size = written.size;
 
-    // The fsync and the full check of the archive overlap; both finish before the final name.
+    // The fsync and the read-back of the file (it must be the stream that was checked) overlap;
+    // both finish before the file gets its final name.
     let (synced, checked) = std::thread::scope(|scope| {
         let sync = scope.spawn(|| file.sync_all());
-        let checked = opts
-            .verify
-            .then(|| check_archive(temp.path(), Hash::Check, progress));
+        let checked = written
+            .verified
+            .map(|(len, digest)| stream_check::check_file(temp.path(), &meta, len, digest));
         (sync.join().expect("fsync thread panicked"), checked)
     });
     synced.map_err(|e| BackupError::Write {
@@ -258,16 +296,7 @@ pub fn create(
         source: e,
     })?;
     drop(file);
-    if let Some(checked) = checked {
-        let (read, _) = checked?;
-        if read != meta {
-            return Err(BackupError::Corrupt {
-                path: temp.path().into(),
-                detail: "the file read back differs from what was written: its metadata".into(),
-                source: None,
-            });
-        }
-    }
+    checked.transpose()?;
 
     let stem = store::name_stem(url.dbname());
     let path = store::publish(temp, &dir, |clash| match &fixed_name {
@@ -289,6 +318,47 @@ pub fn create(
         meta,
         leftovers_removed,
     })
+}
+
+/// Decode the compressed stream as it is written (received from [`compress`]) and feed the
+/// archive to `archive`. Returns the decoded length, its XXH3-128 and what `pg_restore` read.
+fn decode_as_written(
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    mut archive: ArchiveReader,
+    path: &Path,
+) -> Result<(u64, u128, ArchiveContents), BackupError> {
+    let corrupt = |e: io::Error| BackupError::Corrupt {
+        path: path.into(),
+        detail: "the compressed stream as written does not decode".into(),
+        source: Some(e),
+    };
+    let decoded = (|| {
+        let mut decoder = zstd::stream::read::Decoder::new(stream_check::ChannelReader::new(rx))
+            .map_err(corrupt)?
+            .single_frame();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut hash = xxhash_rust::xxh3::Xxh3::new();
+        let mut len = 0u64;
+        loop {
+            let n = match decoder.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(corrupt(e)),
+            };
+            hash.update(&buf[..n]);
+            len += n as u64;
+            archive.feed(&buf[..n]);
+        }
+        Ok((len, hash.digest128()))
+    })();
+    match decoded {
+        Ok((len, digest)) => Ok((len, digest, archive.finish()?)),
+        Err(e) => {
+            archive.abort();
+            Err(e)
+        }
+    }
 }
 
 /// How to restore a PostgreSQL backup.
@@ -325,6 +395,8 @@ pub struct RestoreReport {
     /// database that differs is refused instead.
     pub differences: Vec<String>,
     pub forced_other_database: bool,
+    /// Databases killed dbtool runs had left beside the target (`<target>_dbtool_…`), dropped.
+    pub stale_removed: Vec<String>,
 }
 
 /// Restore the PostgreSQL backup `backup` into the database `url` names. The backup is checked
@@ -359,12 +431,10 @@ pub fn restore(
     }
     let (meta, contents) = check_archive(backup, Hash::Check, progress)?;
 
-    let dbname = url.dbname().to_string();
-    let admin_url = url.with_dbname(maintenance_db(&dbname));
-    let admin = PgConn::connect(&admin_url)?;
-    let existing = target_properties(&admin, &dbname)?;
-    let safety_backup = match (&opts.safety_backup, &existing) {
-        (Some(create_opts), Some(_)) => Some(create(url, create_opts, progress)?),
+    let server = Server::connect(url)?;
+    let existing = server.target.is_some();
+    let safety_backup = match (&opts.safety_backup, existing) {
+        (Some(create_opts), true) => Some(create(url, create_opts, progress)?),
         _ => None,
     };
     progress(Progress {
@@ -379,22 +449,16 @@ pub fn restore(
         meta,
         contents,
         safety_backup,
-        replaced_existing: existing.is_some(),
+        replaced_existing: existing,
         replacement: None,
         left_in_place: Vec::new(),
         differences: Vec::new(),
         forced_other_database: other_database,
+        stale_removed: server.stale_removed.clone(),
     };
-    let busy = match &existing {
-        Some(_) => other_sessions(&admin, &dbname)?,
-        None => 0,
-    };
-    let in_place_because = if busy > 0 {
-        Some(format!(
-            "{busy} other session(s) connected to {dbname}; a rename needs none"
-        ))
-    } else {
-        restore_by_rename(url, &admin, backup, existing.as_ref(), &report, progress)?
+    let in_place_because = match server.busy()? {
+        Some(reason) => Some(reason),
+        None => restore_by_rename(server, backup, &report, progress)?,
     };
     match in_place_because {
         Some(reason) => {
@@ -404,7 +468,7 @@ pub fn restore(
             report.differences = differences;
             report.replacement = Some(ReplacedBy::InPlace(reason));
         }
-        None if existing.is_some() => report.replacement = Some(ReplacedBy::Rename),
+        None if existing => report.replacement = Some(ReplacedBy::Rename),
         None => {}
     }
     progress(Progress {
@@ -425,8 +489,8 @@ fn maintenance_db(target: &str) -> &'static str {
     }
 }
 
-/// The target's owner, encoding and locale, which the new database copies; `None` when it does
-/// not exist.
+/// The target's owner, encoding and locale, which a new database copies.
+#[derive(Clone, Debug)]
 struct Properties {
     owner: String,
     encoding: String,
@@ -450,6 +514,222 @@ fn target_properties(admin: &PgConn, dbname: &str) -> Result<Option<Properties>,
         collate: r.get(2),
         ctype: r.get(3),
     }))
+}
+
+/// The server a target database lives on, seen from its maintenance database (where `CREATE`,
+/// `ALTER` and `DROP DATABASE` run): whether the target exists, and the databases killed dbtool
+/// runs left beside it, which connecting drops.
+pub struct Server {
+    admin: PgConn,
+    url: PgUrl,
+    target: Option<Properties>,
+    /// `<target>_dbtool_<what>_<pid>` databases no session was using, dropped on connecting.
+    pub stale_removed: Vec<String>,
+}
+
+impl Server {
+    pub fn connect(url: &PgUrl) -> Result<Server, BackupError> {
+        let admin = PgConn::connect(&url.with_dbname(maintenance_db(url.dbname())))?;
+        let target = target_properties(&admin, url.dbname())?;
+        let stale_removed = remove_stale(&admin, url.dbname())?;
+        Ok(Server {
+            admin,
+            url: url.clone(),
+            target,
+            stale_removed,
+        })
+    }
+
+    /// Whether the target database exists.
+    pub fn target_exists(&self) -> bool {
+        self.target.is_some()
+    }
+
+    /// Why the target cannot be renamed right now (other sessions are connected to it), if so.
+    pub fn busy(&self) -> Result<Option<String>, BackupError> {
+        if self.target.is_none() {
+            return Ok(None);
+        }
+        let n = other_sessions(&self.admin, self.url.dbname())?;
+        Ok((n > 0).then(|| {
+            format!(
+                "{n} other session(s) connected to {}; a rename needs none",
+                self.url.dbname()
+            )
+        }))
+    }
+
+    /// Create an empty database beside the target (`CREATE DATABASE … TEMPLATE template0`, with
+    /// the target's encoding, locale and, when dbtool's role may give it, owner), to be filled
+    /// and then swapped in with [`SideDatabase::swap_in`]. Dropped unless swapped in.
+    pub fn side_database(self, what: &str) -> Result<SideDatabase, BackupError> {
+        let name = side_name(&self.admin, self.url.dbname(), what)?;
+        let mut create = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
+        if let Some(p) = &self.target {
+            create.push_str(&format!(
+                " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
+                quote_literal(&p.encoding),
+                quote_literal(&p.collate),
+                quote_literal(&p.ctype)
+            ));
+        }
+        self.admin
+            .execute(&create)
+            .map_err(|e| self.admin.error(&e, "creating a database to restore into"))?;
+        if let Some(p) = &self.target {
+            // Best effort: a role that may not give the database away keeps it.
+            let _ = self.admin.execute(&format!(
+                "ALTER DATABASE {} OWNER TO {}",
+                quote_ident(&name),
+                quote_ident(&p.owner)
+            ));
+        }
+        Ok(SideDatabase {
+            server: self,
+            name,
+            armed: true,
+        })
+    }
+}
+
+/// A database beside the target, dropped when this is dropped unless [`SideDatabase::swap_in`]
+/// made it the target.
+pub struct SideDatabase {
+    server: Server,
+    name: String,
+    armed: bool,
+}
+
+/// What [`SideDatabase::swap_in`] did.
+pub enum Swap {
+    /// The side database is now the target (the old one renamed away in the same transaction,
+    /// then dropped).
+    Renamed,
+    /// Nothing changed: a session connected to the target meanwhile (the side database is
+    /// dropped). Says why.
+    Busy(String),
+}
+
+impl SideDatabase {
+    /// The same server and credentials, this database.
+    pub fn url(&self) -> PgUrl {
+        self.server.url.with_dbname(&self.name)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Rename the side database to the target, the target (if any) away, in one transaction:
+    /// the target is the old database or the new one at every moment. A session connected to
+    /// the target makes the rename fail (SQLSTATE 55006) and nothing changes.
+    pub fn swap_in(mut self) -> Result<Swap, BackupError> {
+        let admin = &self.server.admin;
+        let target = self.server.url.dbname();
+        let old = side_name(admin, target, "old")?;
+        let swap = match &self.server.target {
+            Some(_) => format!(
+                "BEGIN; ALTER DATABASE {target} RENAME TO {old}; \
+                 ALTER DATABASE {fresh} RENAME TO {target}; COMMIT",
+                target = quote_ident(target),
+                old = quote_ident(&old),
+                fresh = quote_ident(&self.name),
+            ),
+            None => format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quote_ident(&self.name),
+                quote_ident(target)
+            ),
+        };
+        if let Err(e) = admin.execute(&swap) {
+            let _ = admin.execute("ROLLBACK");
+            if crate::db::pg::failure(&e).sqlstate == "55006" && self.server.target.is_some() {
+                return Ok(Swap::Busy(format!(
+                    "a session connected to {target} meanwhile; a rename needs none"
+                )));
+            }
+            return Err(BackupError::Db(
+                admin.error(&e, "renaming the new database"),
+            ));
+        }
+        self.armed = false;
+        if self.server.target.is_some() {
+            // A failure to drop the old database leaves a copy behind (dropped by the next run),
+            // never the target missing.
+            let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&old)));
+        }
+        Ok(Swap::Renamed)
+    }
+}
+
+impl Drop for SideDatabase {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.server.admin.execute(&format!(
+                "DROP DATABASE IF EXISTS {}",
+                quote_ident(&self.name)
+            ));
+        }
+    }
+}
+
+/// Drop the databases killed dbtool runs left beside `target` (`<target>_dbtool_<what>_<pid>`)
+/// that no session uses (a running dbtool stays connected to its own).
+fn remove_stale(admin: &PgConn, target: &str) -> Result<Vec<String>, BackupError> {
+    let rows = admin
+        .client()
+        .query(
+            "SELECT datname::text FROM pg_database d \
+             WHERE datname ~ '_dbtool_(restore|old|reset)_[0-9]+(_[0-9]+)?$' \
+               AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            &[],
+        )
+        .map_err(|e| admin.error(&e, "looking for databases left by killed runs"))?;
+    let mut removed = Vec::new();
+    for row in rows {
+        let name: String = row.get(0);
+        let prefix = name.rsplit_once("_dbtool_").map_or("", |(p, _)| p);
+        // The target's whole name, or its start when `side_name` cut it to fit 63 bytes.
+        let mine = prefix == target || (name.len() >= 60 && target.starts_with(prefix));
+        if prefix.is_empty() || !mine || name == target {
+            continue;
+        }
+        if admin
+            .execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&name)))
+            .is_ok()
+        {
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
+/// Rows per user table of the database `url` names (`schema.table`), for `reset`'s prompt.
+pub fn row_counts(url: &PgUrl) -> Result<std::collections::BTreeMap<String, u64>, BackupError> {
+    let conn = PgConn::connect(url)?;
+    let tables: Vec<String> = conn
+        .client()
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND n.nspname NOT LIKE 'pg\\_toast%' AND c.relname <> $1 ORDER BY 1",
+            &[&HISTORY_TABLE],
+        )
+        .map_err(|e| conn.error(&e, "listing tables"))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut counts = std::collections::BTreeMap::new();
+    for table in tables {
+        let n: i64 = conn
+            .client()
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .map_err(|e| conn.error(&e, "counting rows"))?
+            .get(0);
+        counts.insert(table, n as u64);
+    }
+    Ok(counts)
 }
 
 /// Sessions other than dbtool's own connected to `dbname`.
@@ -480,115 +760,42 @@ fn side_name(admin: &PgConn, target: &str, what: &str) -> Result<String, BackupE
     Ok(name)
 }
 
-/// Restore into a new database, check it, and rename it to the target in one transaction (the
-/// old database renamed away in the same transaction, then dropped). `Ok(Some(reason))`: the
-/// rename path is not possible and nothing was changed (restore in place instead); only when
-/// the target exists.
+/// Restore into a new database, check it, and swap it in ([`SideDatabase::swap_in`]).
+/// `Ok(Some(reason))`: the rename path is not possible and nothing was changed (restore in
+/// place instead); only when the target exists.
 fn restore_by_rename(
-    url: &PgUrl,
-    admin: &PgConn,
+    server: Server,
     backup: &Path,
-    existing: Option<&Properties>,
     report: &RestoreReport,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Option<String>, BackupError> {
-    let dbname = url.dbname();
-    let fresh = side_name(admin, dbname, "restore")?;
-    let mut create = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&fresh));
-    if let Some(p) = existing {
-        create.push_str(&format!(
-            " ENCODING {} LC_COLLATE {} LC_CTYPE {}",
-            quote_literal(&p.encoding),
-            quote_literal(&p.collate),
-            quote_literal(&p.ctype)
-        ));
-    }
-    if let Err(e) = admin.execute(&create) {
-        if existing.is_none() {
-            return Err(BackupError::Db(admin.error(&e, "creating the database")));
+    let existing = server.target_exists();
+    let side = match server.side_database("restore") {
+        Ok(side) => side,
+        Err(BackupError::Db(e)) if existing => {
+            return Ok(Some(format!("a new database cannot be created: {e}")));
         }
-        let failure = crate::db::pg::failure(&e);
-        return Ok(Some(format!(
-            "a new database cannot be created ({})",
-            failure.message
-        )));
-    }
-    // From here on the new database is dropped on every error.
-    let dropped = |admin: &PgConn| {
-        let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&fresh)));
+        Err(e) => return Err(e),
     };
-    let result = (|| {
-        if let Some(p) = existing {
-            // The restored database belongs to whoever owned the old one (when dbtool's role may
-            // give it away: a superuser, or a member of the owner's role).
-            let _ = admin.execute(&format!(
-                "ALTER DATABASE {} OWNER TO {}",
-                quote_ident(&fresh),
-                quote_ident(&p.owner)
-            ));
-        }
-        let fresh_url = url.with_dbname(&fresh);
-        run_pg_restore(
-            &fresh_url,
-            backup,
-            &["--exit-on-error"],
-            None,
-            "restoring into a new database",
-            progress,
-        )?;
-        let differences = check_restored(&fresh_url, report)?;
-        if !differences.is_empty() {
-            return Err(BackupError::RestoreMismatch {
-                backup: backup.into(),
-                detail: differences.join("; "),
-            });
-        }
-        // One transaction: the target is the old database or the new one at every moment. A
-        // session that connected to the target meanwhile makes the rename fail (SQLSTATE
-        // 55006), and nothing changes.
-        let old = side_name(admin, dbname, "old")?;
-        let swap = match existing {
-            Some(_) => format!(
-                "BEGIN; ALTER DATABASE {target} RENAME TO {old}; \
-                 ALTER DATABASE {fresh} RENAME TO {target}; COMMIT",
-                target = quote_ident(dbname),
-                old = quote_ident(&old),
-                fresh = quote_ident(&fresh),
-            ),
-            None => format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                quote_ident(&fresh),
-                quote_ident(dbname)
-            ),
-        };
-        match admin.execute(&swap) {
-            Ok(_) => {}
-            Err(e) => {
-                let _ = admin.execute("ROLLBACK");
-                let failure = crate::db::pg::failure(&e);
-                if failure.sqlstate == "55006" && existing.is_some() {
-                    return Ok(Some(format!(
-                        "a session connected to {dbname} during the restore; a rename needs none"
-                    )));
-                }
-                return Err(BackupError::Db(
-                    admin.error(&e, "renaming the restored database"),
-                ));
-            }
-        }
-        if existing.is_some() {
-            // The old database is in the safety backup (when one was taken); a failure to drop
-            // it leaves a copy behind, never the target missing.
-            let _ = admin.execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&old)));
-        }
-        Ok(None)
-    })();
-    match result {
-        Ok(None) => Ok(None),
-        other => {
-            dropped(admin);
-            other
-        }
+    let fresh_url = side.url();
+    run_pg_restore(
+        &fresh_url,
+        backup,
+        &["--exit-on-error"],
+        None,
+        "restoring into a new database",
+        progress,
+    )?;
+    let differences = check_restored(&fresh_url, report)?;
+    if !differences.is_empty() {
+        return Err(BackupError::RestoreMismatch {
+            backup: backup.into(),
+            detail: differences.join("; "),
+        });
+    }
+    match side.swap_in()? {
+        Swap::Renamed => Ok(None),
+        Swap::Busy(reason) => Ok(Some(reason)),
     }
 }
 
@@ -647,13 +854,7 @@ fn run_pg_restore(
 ) -> Result<(), BackupError> {
     let mut cmd = tool("pg_restore", Some(url));
     if let Some(timeout) = lock_timeout {
-        // The session's setting, through libpq's PGOPTIONS (after the URL's own options).
-        let ms = timeout.as_millis().max(1);
-        let options = match url.param("options") {
-            Some(own) => format!("{own} -c lock_timeout={ms}"),
-            None => format!("-c lock_timeout={ms}"),
-        };
-        cmd.env("PGOPTIONS", options);
+        set_lock_timeout(&mut cmd, url, timeout);
     }
     let mut child = spawn(
         cmd.args(args)
@@ -685,7 +886,7 @@ fn run_pg_restore(
     read?;
     if !status.success() {
         // SQLSTATE 55P03 as pg_restore reports it: the lock timeout, dbtool's "locked" (exit 4).
-        if lock_timeout.is_some() && String::from_utf8_lossy(&stderr).contains("lock timeout") {
+        if lock_timeout.is_some() && reports_lock_timeout(&stderr) {
             return Err(BackupError::Db(crate::db::DbError::Locked {
                 path: PathBuf::from(url.redacted()),
                 waited_ms: lock_timeout.map_or(0, |t| t.as_millis() as u64),

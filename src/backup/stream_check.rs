@@ -7,13 +7,13 @@
 //! - [`Tee`] takes a fast digest (XXH3-128) of every compressed byte on its way to the file, and
 //!   [`FrameCheck`] walks the zstd frame in it: header (content size = the image's size, content
 //!   checksum present), every block header and length, the last block, then the checksum, which
-//!   must be the XXH64 of the image that was read (computed beside its SHA-256): so the frame
+//!   must be the XXH64 of the image that was read (computed beside its XXH3-128): so the frame
 //!   carries exactly the snapshot's identity, and `zstd -d` or a restore checks it on decoding.
 //! - [`check_file`] reads the finished file back: its metadata must be the one written and every
 //!   byte after it the stream that was checked (same length, same digest).
 //!
 //! What this does not re-prove is that libzstd's encoder output decodes to its input; a restore
-//! and `dbtool backups verify` decode and check everything (zstd checksum, SHA-256, SQLite).
+//! and `dbtool backups verify` decode and check everything (zstd checksum, content hash, SQLite).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
@@ -30,6 +30,10 @@ pub(crate) struct Tee<W: Write> {
     pub digest: Xxh3,
     pub len: u64,
     pub frame: FrameCheck,
+    /// Where a copy of the compressed stream goes, to be decoded and checked as it is written
+    /// (PostgreSQL backups: see `backup::postgres`). A receiver that has stopped is not an
+    /// error here: the decoding side reports why it stopped.
+    pub observe: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
 }
 
 impl<W: Write> Write for Tee<W> {
@@ -39,6 +43,11 @@ impl<W: Write> Write for Tee<W> {
         self.digest.update(done);
         self.len += n as u64;
         self.frame.feed(done);
+        if let Some(tx) = &self.observe {
+            if tx.send(done.to_vec()).is_err() {
+                self.observe = None;
+            }
+        }
         Ok(n)
     }
 
@@ -245,6 +254,42 @@ fn fcs_len(fhd: u8) -> usize {
 /// Length of the frame header (magic included) given its descriptor byte.
 fn header_len(fhd: u8) -> usize {
     5 + usize::from(fhd & 0b10_0000 == 0) + [0, 1, 2, 4][usize::from(fhd & 3)] + fcs_len(fhd)
+}
+
+/// The receiving end of [`Tee::observe`], as a reader (for a zstd decoder).
+pub(crate) struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl ChannelReader {
+    pub(crate) fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+        Self {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                // The writer is done (or gone): end of stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Read the finished file back: its metadata must be `meta` and the bytes after it exactly the

@@ -248,7 +248,7 @@ fn verify_detects_every_kind_of_damage() {
     // A well-formed backup whose payload is not SQLite.
     let mut meta = good.meta.clone();
     let payload = vec![7u8; meta.image_size as usize];
-    meta.sha256 = format::hex(&Sha256::digest(&payload));
+    meta.xxh3_128 = Some(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&payload)));
     let mut file = format::encode_header(&meta, None).unwrap();
     let mut enc = zstd::stream::write::Encoder::new(&mut file, 3).unwrap();
     enc.include_checksum(true).unwrap();
@@ -257,7 +257,7 @@ fn verify_detects_every_kind_of_damage() {
     assert_eq!(damaged("notsqlite.db.zst", &file), "backup-not-sqlite");
     // Same bytes, wrong recorded hash.
     let mut meta2 = good.meta.clone();
-    meta2.sha256 = "ff".repeat(32);
+    meta2.xxh3_128 = Some("ff".repeat(16));
     let mut rehashed = format::encode_header(&meta2, None).unwrap();
     let header_len = format::encode_header(&good.meta, None).unwrap().len();
     rehashed.extend_from_slice(&bytes[header_len..]);
@@ -703,21 +703,24 @@ fn restore_replaces_in_place_while_another_process_has_the_database_open() {
     }
 }
 
-/// A backup file holding `image` under correct content hashes, or under `wrong` ones (both, or
-/// only a SHA-256 as older dbtools wrote).
+/// A backup file holding `image` under its correct content hash (format 2: XXH3-128), or under
+/// a `wrong` one (as this dbtool writes it, or as format 1 did: a SHA-256 alone, or both).
 fn backup_of_image(like: &BackupMeta, image: &[u8], wrong: Option<Wrong>, to: &Path) {
     let mut meta = like.clone();
-    meta.sha256 = format::hex(&Sha256::digest(image));
     meta.xxh3_128 = Some(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(image)));
+    let sha = format::hex(&Sha256::digest(image));
     match wrong {
         None => {}
-        Some(Wrong::Both) => {
-            meta.sha256 = "ab".repeat(32);
-            meta.xxh3_128 = Some("cd".repeat(16));
-        }
+        Some(Wrong::Xxh3) => meta.xxh3_128 = Some("cd".repeat(16)),
         Some(Wrong::OldFormatSha) => {
-            meta.sha256 = "ab".repeat(32);
+            meta.format_version = 1;
+            meta.sha256 = Some("ab".repeat(32));
             meta.xxh3_128 = None;
+        }
+        Some(Wrong::OldFormatBoth) => {
+            meta.format_version = 1;
+            meta.sha256 = Some(sha);
+            meta.xxh3_128 = Some("cd".repeat(16));
         }
     }
     let mut file = format::encode_header(&meta, None).unwrap();
@@ -729,8 +732,9 @@ fn backup_of_image(like: &BackupMeta, image: &[u8], wrong: Option<Wrong>, to: &P
 }
 
 enum Wrong {
-    Both,
+    Xxh3,
     OldFormatSha,
+    OldFormatBoth,
 }
 
 #[test]
@@ -776,8 +780,8 @@ fn corrupted_image_or_hash_mismatch_is_refused_with_the_database_unchanged() {
     assert_eq!(err.code(), "backup-integrity-failed", "{err}");
     assert_eq!(files(), before);
 
-    // The right image under other recorded hashes (and as an older dbtool wrote it: SHA-256 only).
-    for wrong in [Wrong::Both, Wrong::OldFormatSha] {
+    // The right image under another recorded hash (also as format 1 wrote it).
+    for wrong in [Wrong::Xxh3, Wrong::OldFormatSha, Wrong::OldFormatBoth] {
         let mismatch = tmp.path().join("mismatch.db.zst");
         backup_of_image(&b.meta, &image, Some(wrong), &mismatch);
         let err = restore(&db, &mismatch, &ro, &mut no_progress()).unwrap_err();

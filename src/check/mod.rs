@@ -89,7 +89,7 @@ pub enum CheckError {
         line: usize,
         statement: String,
         #[source]
-        source: crate::db::PgFailure,
+        source: Box<crate::db::PgFailure>,
     },
     #[error("cannot read the {kind} {path}")]
     ScriptRead {

@@ -109,7 +109,7 @@ pub(super) fn exec(
                     to: version,
                     steps: Vec::new(),
                 },
-                database_created: false,
+                nothing_to_back_up: false,
             })?,
             _ => None,
         };

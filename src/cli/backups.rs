@@ -28,7 +28,7 @@ enum Sub {
     Verify(VerifyArgs),
 }
 
-/// Decompress every backup (or the given ones) and check the zstd checksum, the SHA-256 and
+/// Decompress every backup (or the given ones) and check the zstd checksum, the content hash and
 /// PRAGMA integrity_check; exits 3 when any fails
 #[derive(clap::Args)]
 struct VerifyArgs {

@@ -83,6 +83,7 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     ("pg-tool-missing", exit::FAILURE, Some("install PostgreSQL's client tools (Debian/Ubuntu: `apt-get install postgresql-client`) and put pg_dump and pg_restore on PATH")),
     ("pg-dump-too-old", exit::FAILURE, Some("install the client tools of the server's major version or newer and put them first on PATH (`pg_dump --version`)")),
     ("pg-tool-failed", exit::FAILURE, Some("nothing was changed; the tool's own message is above")),
+    ("database-in-use", exit::LOCKED, Some("nothing was changed; disconnect the application (or stop it) and run the command again")),
     ("restore-mismatch", exit::FAILURE, Some("nothing was changed: the database is as it was; check the backup with `dbtool backups verify` and report this if it passes")),
     ("backup-integrity-failed", exit::FAILURE, Some("the database was already damaged when this backup was taken; try an older backup")),
     ("backup-different-database", exit::NEEDS_CONFIRMATION, Some("pass --force if you really mean to restore it over this database")),
@@ -221,6 +222,9 @@ fn detailed_hint(e: &Error) -> Option<String> {
             MigrateError::MigrationFailed { source, .. } => {
                 transaction_hint(&source.to_string(), "the file")
             }
+            MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "42501" => {
+                Some("the role in the URL lacks a privilege this statement needs (the server's message says which): grant it, or run migrations as the role that owns the schema; nothing was applied".into())
+            }
             MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "25001" => {
                 Some("CREATE INDEX CONCURRENTLY and its kind cannot run in a transaction: put it in a file of its own that starts with `-- dbtool:no-transaction`; nothing was applied".into())
             }
@@ -351,22 +355,22 @@ mod tests {
                 },
                 DbError::CannotConnect {
                     url: s(),
-                    failure: pg_failure(),
+                    failure: Box::new(pg_failure()),
                 },
                 DbError::AuthenticationFailed {
                     url: s(),
                     user: s(),
-                    failure: pg_failure(),
+                    failure: Box::new(pg_failure()),
                 },
                 DbError::PermissionDenied {
                     action: s(),
                     url: s(),
-                    failure: pg_failure(),
+                    failure: Box::new(pg_failure()),
                 },
                 DbError::Postgres {
                     action: s(),
                     url: s(),
-                    failure: pg_failure(),
+                    failure: Box::new(pg_failure()),
                 },
                 DbError::NotOnPostgres {
                     what: s(),
@@ -448,7 +452,7 @@ mod tests {
                     path: p(),
                     line: 1,
                     statement: s(),
-                    source: pg_failure(),
+                    source: Box::new(pg_failure()),
                 },
                 MigrateError::TransactionControl {
                     path: p(),
@@ -514,14 +518,14 @@ mod tests {
                     path: p(),
                     line: 1,
                     statement: s(),
-                    source: pg_failure(),
+                    source: Box::new(pg_failure()),
                 },
                 CheckError::PgScriptFailed {
                     kind: ScriptKind::Seed,
                     path: p(),
                     line: 1,
                     statement: s(),
-                    source: pg_failure(),
+                    source: Box::new(pg_failure()),
                 },
             ]
             .map(Error::from),
@@ -563,6 +567,7 @@ mod tests {
                 },
                 BackupError::HashMismatch {
                     path: p(),
+                    algorithm: "XXH3-128",
                     expected: s(),
                     actual: s(),
                 },
@@ -592,6 +597,11 @@ mod tests {
                 BackupError::RestoreMismatch {
                     backup: p(),
                     detail: s(),
+                },
+                BackupError::DatabaseInUse {
+                    action: "reset",
+                    database: s(),
+                    reason: s(),
                 },
                 BackupError::IntegrityFailed {
                     path: p(),

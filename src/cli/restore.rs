@@ -215,6 +215,11 @@ fn run_postgres(
         None if restored.replaced_existing => out.note("backup skipped (--no-backup)"),
         None => {}
     }
+    for stale in &restored.stale_removed {
+        out.note(format!(
+            "dropped database {stale} (left by a dbtool run that was killed)"
+        ));
+    }
     match &restored.replacement {
         Some(backup::ReplacedBy::Rename) => out.note(
             "restored into a new database, checked, and renamed over the old one in one transaction",

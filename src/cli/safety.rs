@@ -203,7 +203,7 @@ impl<'a> AutoBackup<'a> {
         // process created it and has not written to it yet).
         let empty = change.postgres.is_none()
             && std::fs::metadata(change.db_path).is_ok_and(|m| m.len() == 0);
-        if change.database_created || empty {
+        if change.nothing_to_back_up || empty {
             return Ok(None);
         }
         if self.no_backup {

@@ -98,28 +98,28 @@ pub enum DbError {
     CannotConnect {
         url: String,
         #[source]
-        failure: PgFailure,
+        failure: Box<PgFailure>,
     },
     #[error("the server at {url} refused user {user:?}: authentication failed")]
     AuthenticationFailed {
         url: String,
         user: String,
         #[source]
-        failure: PgFailure,
+        failure: Box<PgFailure>,
     },
     #[error("{action} on {url} was refused: permission denied")]
     PermissionDenied {
         action: String,
         url: String,
         #[source]
-        failure: PgFailure,
+        failure: Box<PgFailure>,
     },
     #[error("{action} on {url} failed")]
     Postgres {
         action: String,
         url: String,
         #[source]
-        failure: PgFailure,
+        failure: Box<PgFailure>,
     },
     #[error("{what} is not available on PostgreSQL: {reason}")]
     NotOnPostgres { what: String, reason: String },

@@ -75,9 +75,9 @@ impl PgConn {
             Some(mode) => {
                 return Err(DbError::CannotConnect {
                     url: url.redacted(),
-                    failure: client_failure(format!(
+                    failure: Box::new(client_failure(format!(
                         "sslmode={mode} needs TLS, which this build of dbtool does not support yet"
-                    )),
+                    ))),
                 })
             }
         }
@@ -128,10 +128,18 @@ impl PgConn {
     /// its own `BEGIN` open).
     pub fn in_transaction(&self) -> bool {
         // `now()` is the transaction's start time and `statement_timestamp()` this statement's:
-        // they are equal only in a statement of its own (autocommit).
+        // they are equal only in a statement of its own (autocommit). With the simple query
+        // protocol: under the extended one (`query_one`) they differ even in autocommit, and
+        // this always answered true.
         self.client()
-            .query_one("SELECT now() <> statement_timestamp()", &[])
-            .map(|row| row.get::<_, bool>(0))
+            .simple_query("SELECT now() <> statement_timestamp()")
+            .ok()
+            .and_then(|messages| {
+                messages.iter().find_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => Some(row.get(0) != Some("f")),
+                    _ => None,
+                })
+            })
             .unwrap_or(true)
     }
 
@@ -179,7 +187,7 @@ fn client_failure(message: String) -> PgFailure {
 /// translated): missing database, refused authentication, lock timeout, permission denied; a
 /// failure without a SQLSTATE is the connection's.
 pub fn classify(e: &postgres::Error, action: &str, url: &PgUrl, waited: Duration) -> DbError {
-    let failure = failure(e);
+    let failure = Box::new(failure(e));
     let redacted = url.redacted();
     match failure.sqlstate.as_str() {
         "3D000" => DbError::DatabaseMissing {
@@ -225,7 +233,12 @@ pub struct PgSession<'c> {
     lock_timeout: Duration,
     open: bool,
     run_lock_held: bool,
+    /// The caller holds a transaction: each of the session's is a savepoint inside it.
+    nested: bool,
 }
+
+/// The savepoint a nested session uses instead of `BEGIN`.
+const NESTED: &str = "dbtool_session";
 
 impl<'c> PgSession<'c> {
     pub fn new(conn: &'c PgConn, lock_timeout: Duration) -> Self {
@@ -234,6 +247,17 @@ impl<'c> PgSession<'c> {
             lock_timeout,
             open: false,
             run_lock_held: false,
+            nested: false,
+        }
+    }
+
+    /// A session inside a transaction the caller holds (the stairway of `verify`, which undoes
+    /// a whole round trip with one `ROLLBACK`): each of its transactions is a savepoint, its
+    /// commit a `RELEASE`, its rollback never the caller's. Not for no-transaction steps.
+    pub fn nested(conn: &'c PgConn, lock_timeout: Duration) -> Self {
+        PgSession {
+            nested: true,
+            ..PgSession::new(conn, lock_timeout)
         }
     }
 
@@ -283,7 +307,12 @@ impl<'c> PgSession<'c> {
     {
         let started = Instant::now();
         let begin = format!(
-            "BEGIN; SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({LOCK_KEY})",
+            "{}; SET LOCAL lock_timeout = {}; SELECT pg_advisory_xact_lock({LOCK_KEY})",
+            if self.nested {
+                format!("SAVEPOINT {NESTED}")
+            } else {
+                "BEGIN".to_string()
+            },
             self.timeout_ms()
         );
         self.open = true;
@@ -305,8 +334,13 @@ impl<'c> PgSession<'c> {
         match (result, ending) {
             (Ok(done), Ending::Commit) => {
                 self.open = false;
+                let commit = if self.nested {
+                    format!("RELEASE SAVEPOINT {NESTED}")
+                } else {
+                    "COMMIT".to_string()
+                };
                 self.conn
-                    .execute("COMMIT")
+                    .execute(&commit)
                     .map_err(|e| self.conn.error(&e, "committing"))?;
                 Ok(done)
             }
@@ -345,7 +379,13 @@ impl<'c> PgSession<'c> {
     fn rollback(&mut self) {
         if self.open {
             self.open = false;
-            let _ = self.conn.execute("ROLLBACK");
+            if self.nested {
+                let _ = self.conn.execute(&format!(
+                    "ROLLBACK TO SAVEPOINT {NESTED}; RELEASE SAVEPOINT {NESTED}"
+                ));
+            } else {
+                let _ = self.conn.execute("ROLLBACK");
+            }
         }
     }
 

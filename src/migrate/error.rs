@@ -116,7 +116,7 @@ pub enum MigrateError {
         line: usize,
         statement: String,
         #[source]
-        source: crate::db::PgFailure,
+        source: Box<crate::db::PgFailure>,
     },
     #[error(
         "{path} line {line}: `{statement}` would end dbtool's transaction; refused before it ran"

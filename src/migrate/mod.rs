@@ -109,8 +109,9 @@ pub struct ChangeContext<'a> {
     pub postgres: Option<&'a db::PgUrl>,
     pub operation: Operation,
     pub plan: &'a Plan,
-    /// The database file did not exist before this run: there is nothing to back up.
-    pub database_created: bool,
+    /// There is nothing to back up: the database did not exist before this run, or (PostgreSQL)
+    /// it holds no table and no history yet.
+    pub nothing_to_back_up: bool,
 }
 
 /// Runs after the plan is known and before the first change; an error aborts the run with the
@@ -600,7 +601,7 @@ impl Migrator {
                     postgres: None,
                     operation,
                     plan: &plan,
-                    database_created: created,
+                    nothing_to_back_up: created,
                 })?,
                 _ => None,
             };

@@ -126,7 +126,7 @@ pub fn run_script(
                     path: path.to_path_buf(),
                     line,
                     statement: bare.to_string(),
-                    source: pg::failure(&e),
+                    source: Box::new(pg::failure(&e)),
                 },
             }
         })?;
@@ -371,7 +371,10 @@ impl Migrator {
                     postgres: Some(url),
                     operation,
                     plan: &plan,
-                    database_created: created,
+                    // A database with no table and no history (just created, by `init` or by
+                    // hand) has nothing a backup could give back.
+                    nothing_to_back_up: created
+                        || (applied.is_empty() && user_tables(conn)?.is_empty()),
                 })?,
                 _ => None,
             };
@@ -520,12 +523,8 @@ impl Migrator {
 fn lint<'a>(files: impl IntoIterator<Item = (&'a Path, &'a str, bool)>) -> Vec<super::Warning> {
     files
         .into_iter()
-        .flat_map(|(path, sql, no_transaction)| lint_file(path, sql, no_transaction))
+        .flat_map(|(path, sql, no_transaction)| super::lint_postgres(path, sql, no_transaction))
         .collect()
-}
-
-fn lint_file(path: &Path, sql: &str, no_transaction: bool) -> Vec<super::Warning> {
-    super::lint_postgres(path, sql, no_transaction)
 }
 
 fn refuse_unmanaged(conn: &PgConn) -> Result<()> {

@@ -104,7 +104,7 @@ impl Migrator {
                     db_path: &self.database,
                     operation: Operation::Rebuild,
                     plan: &plan,
-                    database_created: false,
+                    nothing_to_back_up: false,
                 })?,
                 None => None,
             };

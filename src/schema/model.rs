@@ -55,10 +55,21 @@ pub struct TableShape {
 impl ModelObject {
     /// `index idx_users_email on users`, `table posts`.
     pub fn object(&self) -> String {
-        if self.kind == "index" || self.kind == "trigger" {
+        if matches!(self.kind.as_str(), "index" | "trigger" | "policy") {
             format!("{} {} on {}", self.kind, self.name, self.table)
         } else {
             format!("{} {}", self.kind, self.name)
+        }
+    }
+
+    /// What the name is unique within besides its kind: on PostgreSQL a trigger's or a
+    /// policy's name is its table's (two tables may each have a trigger `set_updated`); on
+    /// SQLite every name is the schema's.
+    pub fn scope(&self) -> String {
+        if self.verbatim && matches!(self.kind.as_str(), "trigger" | "policy") {
+            self.table.clone()
+        } else {
+            String::new()
         }
     }
 
@@ -117,7 +128,8 @@ pub(crate) fn kind_rank(kind: &str) -> u8 {
         "function" => 7,
         "schema" => 8,
         "extension" => 9,
-        _ => 10,
+        "policy" => 10,
+        _ => 11,
     }
 }
 
@@ -171,9 +183,9 @@ impl Model {
             actual: actual_label.to_string(),
             changes: Vec::new(),
         };
-        let key = |o: &ModelObject| (kind_rank(&o.kind), o.name.to_ascii_lowercase());
+        let key = |o: &ModelObject| (kind_rank(&o.kind), o.name.to_ascii_lowercase(), o.scope());
         type Sides<'a> = (Option<&'a ModelObject>, Option<&'a ModelObject>);
-        let mut sides: BTreeMap<(u8, String), Sides<'_>> = BTreeMap::new();
+        let mut sides: BTreeMap<(u8, String, String), Sides<'_>> = BTreeMap::new();
         for o in &self.objects {
             sides.entry(key(o)).or_default().0 = Some(o);
         }
@@ -233,7 +245,7 @@ pub struct ObjectChange {
 impl ObjectChange {
     /// `index idx_users_email on users`, `table posts`.
     pub fn object(&self) -> String {
-        if self.kind == "index" || self.kind == "trigger" {
+        if matches!(self.kind.as_str(), "index" | "trigger" | "policy") {
             format!("{} {} on {}", self.kind, self.name, self.table)
         } else {
             format!("{} {}", self.kind, self.name)

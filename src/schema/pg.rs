@@ -41,13 +41,31 @@ fn not_from_extension(catalog: &str, oid: &str) -> String {
 
 /// Read the schema of the database `conn` is connected to.
 pub fn read(conn: &PgConn) -> Result<Model, DbError> {
-    conn.run(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = pg_catalog",
-        "reading the schema",
-    )?;
+    read_as(conn, false)
+}
+
+/// [`read`] inside a transaction the caller holds (the stairway's rewind point): in a savepoint,
+/// whose `SET LOCAL` is undone with it; the caller's transaction is never ended here.
+pub fn read_within_transaction(conn: &PgConn) -> Result<Model, DbError> {
+    read_as(conn, true)
+}
+
+fn read_as(conn: &PgConn, nested: bool) -> Result<Model, DbError> {
+    let (begin, end) = if nested {
+        (
+            "SAVEPOINT dbtool_read; SET LOCAL search_path = pg_catalog",
+            "ROLLBACK TO SAVEPOINT dbtool_read; RELEASE SAVEPOINT dbtool_read",
+        )
+    } else {
+        (
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL search_path = pg_catalog",
+            "ROLLBACK",
+        )
+    };
+    conn.run(begin, "reading the schema")?;
     let result = read_in_transaction(conn);
     // Read only: ending it either way changes nothing.
-    let _ = conn.execute("ROLLBACK");
+    let _ = conn.execute(end);
     let mut objects = result.map_err(|e| conn.error(&e, "reading the schema"))?;
     // The model's own order (kind, then name), as `Model::new` leaves SQLite's.
     objects.sort_by_cached_key(|o| {
@@ -85,6 +103,7 @@ fn read_in_transaction(conn: &PgConn) -> Result<Vec<ModelObject>, postgres::Erro
     indexes(conn, &mut out)?;
     views(conn, &mut out)?;
     triggers(conn, &mut out)?;
+    policies(conn, &mut out)?;
     functions(conn, &mut out)?;
     Ok(out)
 }
@@ -193,40 +212,46 @@ fn tables(conn: &PgConn, out: &mut Vec<ModelObject>) -> Result<(), postgres::Err
            AND NOT (c.relname = '{HISTORY_TABLE}' AND c.relkind = 'r')",
         not_from_extension("pg_class", "c.oid")
     );
-    let columns = conn.client().prepare(
-        "SELECT quote_ident(a.attname), format_type(a.atttypid, a.atttypmod),
+    let tables = query(conn, &sql)?;
+    let oids: Vec<u32> = tables.iter().map(|r| r.get(8)).collect();
+    // Every table's columns and constraints in one query each (per-table queries made the
+    // stairway's three reads per migration cost a round trip per table).
+    let mut columns = by_table(conn.client().query(
+        "SELECT a.attrelid, quote_ident(a.attname), format_type(a.atttypid, a.atttypmod),
            CASE WHEN a.attcollation <> t.typcollation THEN
              (SELECT quote_ident(co.collname) FROM pg_collation co WHERE co.oid = a.attcollation) END,
            a.attnotnull, a.attidentity::text, a.attgenerated::text, pg_get_expr(d.adbin, d.adrelid),
            a.attislocal
          FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
-         ORDER BY a.attnum",
-    )?;
-    let constraints = conn.client().prepare(
-        "SELECT quote_ident(conname), pg_get_constraintdef(oid, true)
-         FROM pg_constraint WHERE conrelid = $1 AND conislocal ORDER BY conname",
-    )?;
-    for r in query(conn, &sql)? {
+         WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped
+         ORDER BY a.attrelid, a.attnum",
+        &[&oids],
+    )?);
+    let mut constraints = by_table(conn.client().query(
+        "SELECT conrelid, quote_ident(conname), pg_get_constraintdef(oid, true)
+         FROM pg_constraint WHERE conrelid = ANY($1) AND conislocal ORDER BY conrelid, conname",
+        &[&oids],
+    )?);
+    for r in tables {
         let name: String = r.get(0);
         let oid: u32 = r.get(8);
         let mut lines = Vec::new();
-        for col in conn.client().query(&columns, &[&oid])? {
-            if !col.get::<_, bool>(7) {
+        for col in columns.remove(&oid).unwrap_or_default() {
+            if !col.get::<_, bool>(8) {
                 continue; // inherited from a parent table: the parent's
             }
-            let mut line = format!("{} {}", col.get::<_, String>(0), col.get::<_, String>(1));
-            if let Some(collation) = col.get::<_, Option<String>>(2) {
+            let mut line = format!("{} {}", col.get::<_, String>(1), col.get::<_, String>(2));
+            if let Some(collation) = col.get::<_, Option<String>>(3) {
                 write!(line, " COLLATE {collation}").expect("string");
             }
-            if col.get::<_, bool>(3) {
+            if col.get::<_, bool>(4) {
                 line.push_str(" NOT NULL");
             }
-            let default: Option<String> = col.get(6);
+            let default: Option<String> = col.get(7);
             match (
-                col.get::<_, String>(4).as_str(),
                 col.get::<_, String>(5).as_str(),
+                col.get::<_, String>(6).as_str(),
             ) {
                 ("a", _) => line.push_str(" GENERATED ALWAYS AS IDENTITY"),
                 ("d", _) => line.push_str(" GENERATED BY DEFAULT AS IDENTITY"),
@@ -244,11 +269,11 @@ fn tables(conn: &PgConn, out: &mut Vec<ModelObject>) -> Result<(), postgres::Err
             }
             lines.push(line);
         }
-        for k in conn.client().query(&constraints, &[&oid])? {
+        for k in constraints.remove(&oid).unwrap_or_default() {
             lines.push(format!(
                 "CONSTRAINT {} {}",
-                k.get::<_, String>(0),
-                k.get::<_, String>(1)
+                k.get::<_, String>(1),
+                k.get::<_, String>(2)
             ));
         }
         let persistence = match r.get::<_, String>(2).as_str() {
@@ -285,6 +310,15 @@ fn tables(conn: &PgConn, out: &mut Vec<ModelObject>) -> Result<(), postgres::Err
         out.push(object("table", name.clone(), name, text));
     }
     Ok(())
+}
+
+/// Rows whose first column is a table's OID, grouped by it (in their order).
+fn by_table(rows: Vec<Row>) -> std::collections::HashMap<u32, Vec<Row>> {
+    let mut out: std::collections::HashMap<u32, Vec<Row>> = std::collections::HashMap::new();
+    for row in rows {
+        out.entry(row.get(0)).or_default().push(row);
+    }
+    out
 }
 
 /// Sequences, with their parameters (never their current value, which is data). Those behind an
@@ -393,6 +427,41 @@ fn triggers(conn: &PgConn, out: &mut Vec<ModelObject>) -> Result<(), postgres::E
     );
     for r in query(conn, &sql)? {
         out.push(object("trigger", r.get(0), r.get(1), r.get(2)));
+    }
+    Ok(())
+}
+
+/// Row-level security policies (their names are their table's, like triggers').
+fn policies(conn: &PgConn, out: &mut Vec<ModelObject>) -> Result<(), postgres::Error> {
+    let sql = format!(
+        "SELECT quote_ident(p.polname), p.polrelid::regclass::text,
+           CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END,
+           CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                         WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+           (SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC' ELSE quote_ident(a.rolname) END, ', '
+                              ORDER BY CASE WHEN r = 0 THEN 'PUBLIC' ELSE a.rolname::text END)
+              FROM unnest(p.polroles) AS r LEFT JOIN pg_roles a ON a.oid = r),
+           pg_get_expr(p.polqual, p.polrelid, true), pg_get_expr(p.polwithcheck, p.polrelid, true)
+         FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE {USER_NAMESPACE}"
+    );
+    for r in query(conn, &sql)? {
+        let (name, table): (String, String) = (r.get(0), r.get(1));
+        let mut text = format!(
+            "CREATE POLICY {name} ON {table} AS {} FOR {} TO {}",
+            r.get::<_, String>(2),
+            r.get::<_, String>(3),
+            r.get::<_, Option<String>>(4)
+                .unwrap_or_else(|| "PUBLIC".into())
+        );
+        if let Some(using) = r.get::<_, Option<String>>(5) {
+            write!(text, " USING ({using})").expect("string");
+        }
+        if let Some(check) = r.get::<_, Option<String>>(6) {
+            write!(text, " WITH CHECK ({check})").expect("string");
+        }
+        out.push(object("policy", name, table, text));
     }
     Ok(())
 }
