@@ -21,14 +21,14 @@
 # machine hit both sides alike; wall-clock medians. The backup database is generated once and
 # kept on that server (dropped with it). The last lines are the ratios against the goals.
 #
-# Measured (2026-11-28, ROUNDS=9, PostgreSQL 15.18, fsync on, 2 cores under load ~5.5 from other
-# builds, so single runs vary 2x; medians):
-#   dbtool upgrade 6552 ms (1.28x), --no-backup 5788 ms (1.13x)  vs psql -1 -f 5130 ms
-#   dbtool current 19 ms (0.30x)                                 vs psql -c 63 ms
-#   dbtool backup 4316 ms (1.45x), --no-verify 3510 ms (1.18x)   vs pg_dump -Fc -Z0 | zstd 2975 ms
+# Measured (2026-11-28 23:25 UTC, main at 0640106, ROUNDS=9, PostgreSQL 15.18, fsync on, 2 cores
+# under load ~6.5 from other builds, so single runs vary 2-3x; medians):
+#   dbtool upgrade 4598 ms (1.13x), --no-backup 4669 ms (1.15x)  vs psql -1 -f 4063 ms
+#   dbtool current 33 ms (0.28x)                                 vs psql -c 120 ms
+#   dbtool backup 3844 ms (1.25x), --no-verify 3563 ms (1.16x)   vs pg_dump -Fc -Z0 | zstd 3083 ms
 #   (294 MB database; 60.3 MB backup vs 60.4 MB)
-# The default upgrade's extra is its automatic backup (a pg_dump of the still empty database);
-# the default backup's extra is the verification (pg_restore --list and a full read).
+# The fresh database has nothing to back up, so the default upgrade takes no backup either; the
+# default backup's extra is its verification (pg_restore --list and a full read).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,27 +106,27 @@ report() { printf '  %-34s median %6s ms   (%s)\n' "$1" "$(median "$1")" "${TIME
 # --- upgrade: dbtool vs psql -1 -f ------------------------------------------------------------
 echo "upgrade: $MIGRATIONS migrations, $ROUNDS rounds" >&2
 up_dbtool() {
-    fresh_db bench_up_dbtool
-    timed "dbtool upgrade" dbtool --quiet --database "$(url_of bench_up_dbtool)" upgrade
+    fresh_db bench_up_dbtool_$$
+    timed "dbtool upgrade" dbtool --quiet --database "$(url_of bench_up_dbtool_$$)" upgrade
 }
 up_nobackup() {
-    fresh_db bench_up_dbtool
-    timed "dbtool upgrade --no-backup" dbtool --quiet --database "$(url_of bench_up_dbtool)" upgrade --no-backup
+    fresh_db bench_up_dbtool_$$
+    timed "dbtool upgrade --no-backup" dbtool --quiet --database "$(url_of bench_up_dbtool_$$)" upgrade --no-backup
 }
 up_psql() {
-    fresh_db bench_up_psql
-    timed "psql -1 -f all.sql" psql -X -q -1 -v ON_ERROR_STOP=1 -f "$WORK/all.sql" "$(url_of bench_up_psql)"
+    fresh_db bench_up_psql_$$
+    timed "psql -1 -f all.sql" psql -X -q -1 -v ON_ERROR_STOP=1 -f "$WORK/all.sql" "$(url_of bench_up_psql_$$)"
 }
 for ((r = 0; r < ROUNDS; r++)); do
     if ((r % 2)); then up_psql; up_nobackup; up_dbtool; else up_dbtool; up_nobackup; up_psql; fi
 done
-tables=$(psql -X -At -c "SELECT count(*) FROM pg_tables WHERE tablename ~ '^t[0-9]+$'" "$(url_of bench_up_dbtool)")
+tables=$(psql -X -At -c "SELECT count(*) FROM pg_tables WHERE tablename ~ '^t[0-9]+$'" "$(url_of bench_up_dbtool_$$)")
 [[ $tables == "$MIGRATIONS" ]] || { echo "dbtool upgrade made $tables tables, not $MIGRATIONS" >&2; exit 1; }
-drop_db bench_up_psql
+drop_db bench_up_psql_$$
 
 # --- current: on the database dbtool just migrated -----------------------------------------
 echo "current: $((ROUNDS * 5)) runs each" >&2
-CURRENT_URL=$(url_of bench_up_dbtool)
+CURRENT_URL=$(url_of bench_up_dbtool_$$)
 for ((r = 0; r < ROUNDS * 5; r++)); do
     if ((r % 2)); then
         timed "psql -c 'SELECT max(version)...'" psql -X -At -c 'SELECT max(version) FROM refinery_schema_history' "$CURRENT_URL"
@@ -136,7 +136,7 @@ for ((r = 0; r < ROUNDS * 5; r++)); do
         timed "psql -c 'SELECT max(version)...'" psql -X -At -c 'SELECT max(version) FROM refinery_schema_history' "$CURRENT_URL"
     fi
 done
-drop_db bench_up_dbtool
+drop_db bench_up_dbtool_$$
 
 # --- backup: dbtool backup vs pg_dump -Fc -Z0 | zstd -T0 ----------------------------------
 if [[ -z ${SKIP_BACKUP:-} ]]; then

@@ -50,9 +50,14 @@ impl PgDb {
     }
 }
 
-/// `dbtool --database URL ARGS`, insisting the URL's password appears in no output.
+/// `dbtool --database URL ARGS` on the test's database, insisting the URL's password appears
+/// in no output.
 fn at(env: &TestEnv, db: &PgDb, args: &[&str]) -> Run {
-    let mut all = vec!["--database", db.url.as_str()];
+    at_url(env, &db.url, args)
+}
+
+fn at_url(env: &TestEnv, url: &str, args: &[&str]) -> Run {
+    let mut all = vec!["--database", url];
     all.extend_from_slice(args);
     let run = env.run(&all);
     assert!(
@@ -62,6 +67,15 @@ fn at(env: &TestEnv, db: &PgDb, args: &[&str]) -> Run {
         run.stderr()
     );
     run
+}
+
+/// A snapshot of human output, the server's URL (host, port, database) normalised.
+fn snapshot(name: &str, text: &str) {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"postgres://[^\s]+", "[DATABASE]");
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, text));
 }
 
 /// Two migrations with an enum, an identity column, a view, a function and its trigger.
@@ -79,7 +93,7 @@ fn two_migrations(env: &TestEnv) {
         "posts",
         "CREATE TABLE posts (id serial PRIMARY KEY, user_id bigint REFERENCES users(id), body text CHECK (body <> ''));\n\
          CREATE VIEW post_emails AS SELECT p.id, u.email FROM posts p JOIN users u ON u.id = p.user_id;\n\
-         CREATE FUNCTION trim_body() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN NEW.body := trim(NEW.body); RETURN NEW; END';\n\
+         CREATE FUNCTION trim_body() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n  NEW.body := trim(NEW.body); -- a ';' in a dollar-quoted body\n  RETURN NEW;\nEND\n$$;\n\
          CREATE TRIGGER posts_trim BEFORE INSERT ON posts FOR EACH ROW EXECUTE FUNCTION trim_body();\n",
         Some("DROP VIEW post_emails;\nDROP TABLE posts;\nDROP FUNCTION trim_body();\n"),
     );
@@ -164,6 +178,7 @@ fn check_finds_drift_after_a_manual_alter_and_is_clean_after_upgrade() {
         "{}",
         human.stdout()
     );
+    snapshot("postgres_check_drift", &human.stdout());
     assert_eq!(db.scratch_left(), Vec::<String>::new());
     // Nothing was written to the database: the manual changes are all still there.
     assert_eq!(
@@ -333,6 +348,16 @@ fn rehearse_runs_on_a_copy_and_leaves_the_original_unchanged() {
     );
     assert_eq!(db.scratch_left(), Vec::<String>::new());
 
+    // An application holding a table exclusively: the copy waits no longer than --busy-timeout
+    // and the rehearsal ends as locked (exit 4), leaving nothing behind.
+    {
+        let _app = db.fresh.lock_table_in_transaction("users");
+        let locked = at(&env, &db, &["--busy-timeout", "300", "rehearse"]);
+        assert_eq!(locked.code(), 4, "{}", locked.stderr());
+        assert!(locked.stderr().contains("error[database-locked]"));
+    }
+    assert_eq!(db.scratch_left(), Vec::<String>::new());
+
     // `upgrade --rehearse` refuses to upgrade after the failed rehearsal.
     let upgrade = at(&env, &db, &["upgrade", "--rehearse"]);
     assert_ne!(upgrade.code(), 0);
@@ -428,6 +453,15 @@ fn exec_commits_in_one_transaction_and_a_failing_script_changes_nothing() {
         .collect();
     assert_eq!(lines, [1, 2]);
     assert_eq!(db.int("SELECT count(*) FROM users WHERE m = 'sad'"), 1);
+
+    // Without --no-backup, the before-change hook takes PostgreSQL's backup first.
+    let backed_up = at(&env, &db, &["--json", "exec", "fix.sql"]);
+    assert_eq!(backed_up.code(), 0, "{}", backed_up.stderr());
+    let backup = backed_up.json()["backup"].as_str().unwrap().to_string();
+    assert!(
+        backup.contains("before-exec") && std::path::Path::new(&backup).is_file(),
+        "{backup}"
+    );
 
     // The second statement breaks a foreign key: the first one's change is rolled back too.
     env.write(
@@ -547,4 +581,58 @@ DROP SCHEMA app;
         ]
     );
     assert_eq!(db.scratch_left(), Vec::<String>::new());
+}
+
+/// A role that may not create databases gets a clear error from every check that needs a
+/// scratch database, and nothing is left behind.
+#[test]
+fn a_role_without_createdb_is_told_why_the_checks_cannot_run() {
+    let Some(db) = PgDb::new("nocreatedb") else {
+        return;
+    };
+    let Some(limited) = db.fresh.limited_url() else {
+        eprintln!("SKIPPED a_role_without_createdb…: DBTOOL_TEST_POSTGRES_LIMITED_URL is not set");
+        return;
+    };
+    let env = TestEnv::new();
+    two_migrations(&env);
+    assert!(at(&env, &db, &["upgrade"]).output.status.success());
+    let role = limited
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['@', ':']).next())
+        .unwrap()
+        .to_string();
+    db.batch(&format!(
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{role}\""
+    ));
+    for command in ["check", "verify", "rehearse"] {
+        if command == "rehearse" {
+            env.migration(
+                3,
+                "more",
+                "ALTER TABLE users ADD COLUMN age int;\n",
+                Some("ALTER TABLE users DROP COLUMN age;\n"),
+            );
+        }
+        let run = at_url(&env, &limited, &["--json", command]);
+        assert_eq!(run.code(), 1, "{command}: {}{}", run.stdout(), run.stderr());
+        let error = &run.json()["error"];
+        assert_eq!(error["code"], "permission-denied", "{command}: {error:#}");
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .contains("creating the scratch database"),
+            "{command}: {error:#}"
+        );
+        assert!(
+            error["hint"].as_str().unwrap().contains("CREATEDB"),
+            "{command}: {error:#}"
+        );
+        assert_eq!(db.scratch_left(), Vec::<String>::new());
+    }
+    // inspect needs none.
+    let inspect = at_url(&env, &limited, &["--json", "inspect"]);
+    assert_eq!(inspect.code(), 0, "{}", inspect.stderr());
 }

@@ -5,7 +5,8 @@
 //! Invariants:
 //! - `check`, `verify`, `inspect` and `rehearse` never write to the user's database: they open it
 //!   read-only, and anything that runs migrations runs on an in-memory database or on a
-//!   consistent copy in a temporary folder (taken with SQLite's online backup API).
+//!   consistent copy in a temporary folder (taken with SQLite's online backup API) — on
+//!   PostgreSQL, on a scratch database on the same server, dropped afterwards (module `pg`).
 //! - Things a check *finds* are [`Finding`]s in the report (each with a stable code; the CLI exits
 //!   3 when there are any). Things that stop a check from running at all are errors.
 //! - `exec` changes the database in one transaction, after the before-change hook (the automatic
@@ -40,6 +41,10 @@ pub use inspect::{IndexInfo, InspectReport, LatestBackup, ServerInfo, TableInfo}
 pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
 pub use script::{ExecOptions, ExecReport, ScriptKind};
 pub use verify::{DataReport, VerifyOptions, VerifyReport};
+
+/// What a PostgreSQL check was doing when the server refused it a scratch database (the start
+/// of the error's action; the CLI's hint then says the role needs `CREATEDB`).
+pub const CREATING_SCRATCH_DATABASE: &str = "creating the scratch database";
 
 /// Errors that stop a check (what a check *finds* is a [`Finding`], not an error).
 #[derive(Debug, thiserror::Error)]

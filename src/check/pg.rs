@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use super::rehearse::{pending_step, rows_changed, table_rows, RehearsalReport, S
 use super::script::{read_script, ExecOptions, ExecReport};
 use super::verify::{stairway, Stair, VerifyOptions, VerifyReport};
 use super::{CheckError, Checker, Finding, Result};
+use crate::backup::pg_archive;
 use crate::db::pg::{PgConn, PgSession};
 use crate::db::{DbError, Ending, PgUrl};
 use crate::migrate::pg::{read_history, run_script, user_tables};
@@ -93,7 +94,7 @@ impl ScratchDb {
                 "CREATE DATABASE {} TEMPLATE template0{like}",
                 quote_ident(&name)
             ),
-            &format!("creating the scratch database {name}"),
+            &format!("{} {name}", super::CREATING_SCRATCH_DATABASE),
         )?;
         Ok(ScratchDb {
             admin,
@@ -202,16 +203,18 @@ fn expected_schema(
     files: &[&MigrationFile],
     busy_timeout: Duration,
 ) -> Result<std::result::Result<Model, MigrateError>> {
+    if files.is_empty() {
+        // A database made from template0 holds nothing the model counts.
+        return Ok(Ok(Model::default()));
+    }
     let scratch = ScratchDb::create(server, "check")?;
     let conn = scratch.connect()?;
-    if !files.is_empty() {
-        if let Err(e) = run_steps(
-            &conn,
-            files.iter().map(|f| Step::apply(f)).collect(),
-            busy_timeout,
-        ) {
-            return Ok(Err(e));
-        }
+    if let Err(e) = run_steps(
+        &conn,
+        files.iter().map(|f| Step::apply(f)).collect(),
+        busy_timeout,
+    ) {
+        return Ok(Err(e));
     }
     Ok(Ok(read_model(&conn)?))
 }
@@ -504,7 +507,7 @@ pub(super) fn rehearse(
 
     let started = Instant::now();
     let scratch = ScratchDb::create(url, "rehearse")?;
-    dump_restore(url, scratch.url(), database)?;
+    dump_restore(url, scratch.url(), database, checker.busy_timeout)?;
     report.copy_ms = started.elapsed().as_secs_f64() * 1000.0;
     let conn = scratch.connect()?;
     report.copy_bytes = conn
@@ -568,7 +571,12 @@ pub(super) fn rehearse(
 }
 
 /// `pg_dump -Fc -Z0` of `source` piped into `pg_restore` into `target` (see the module header).
-fn dump_restore(source: &PgUrl, target: &PgUrl, place: &Path) -> Result<()> {
+fn dump_restore(
+    source: &PgUrl,
+    target: &PgUrl,
+    place: &Path,
+    busy_timeout: Duration,
+) -> Result<()> {
     let copy_error = |tool: &'static str, message: String| CheckError::PgCopy {
         database: place.to_path_buf(),
         tool,
@@ -582,9 +590,16 @@ fn dump_restore(source: &PgUrl, target: &PgUrl, place: &Path) -> Result<()> {
         };
         copy_error(tool, why)
     };
-    let mut dump = Command::new("pg_dump")
+    // The client tools as the backups run them (`pg_archive::tool`: connection through the
+    // environment, never a password prompt). A table an application holds exclusively must not
+    // stall the rehearsal for ever: pg_dump waits for its share locks as long as dbtool waits
+    // for any lock.
+    let mut dump = pg_archive::tool("pg_dump", Some(source))
         .args(["--format=custom", "--compress=0"])
-        .envs(source.libpq_env())
+        .arg(format!(
+            "--lock-wait-timeout={}",
+            busy_timeout.as_millis().max(1)
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -598,10 +613,15 @@ fn dump_restore(source: &PgUrl, target: &PgUrl, place: &Path) -> Result<()> {
         let _ = dump_err.read_to_string(&mut text);
         text
     });
-    let restore = Command::new("pg_restore")
+    // The copy is thrown away: its commits (pg_restore makes one per object) need not wait for
+    // the WAL to reach the disk.
+    let options = target
+        .param("options")
+        .map_or(String::new(), |own| format!("{own} "));
+    let restore = pg_archive::tool("pg_restore", Some(target))
         .args(["--no-owner", "--no-acl", "--exit-on-error"])
         .arg(format!("--dbname={}", target.dbname()))
-        .envs(target.libpq_env())
+        .env("PGOPTIONS", format!("{options}-c synchronous_commit=off"))
         .stdin(Stdio::from(dump_out))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -622,6 +642,15 @@ fn dump_restore(source: &PgUrl, target: &PgUrl, place: &Path) -> Result<()> {
         .map_err(|e| copy_error("pg_dump", e.to_string()))?;
     let dump_text = dump_messages.join().unwrap_or_default();
     if !dumped.success() {
+        // `--lock-wait-timeout` ends the wait for a table's lock as a statement timeout on
+        // pg_dump's `LOCK TABLE` (the tools give no SQLSTATE): the database is locked, exit 4.
+        if dump_text.contains("LOCK TABLE") && dump_text.contains("timeout") {
+            return Err(DbError::Locked {
+                path: place.to_path_buf(),
+                waited_ms: busy_timeout.as_millis() as u64,
+            }
+            .into());
+        }
         return Err(copy_error("pg_dump", tool_message(dumped, &dump_text)));
     }
     if !restored.status.success() {

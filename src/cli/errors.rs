@@ -171,6 +171,14 @@ pub fn hint(e: &Error) -> Option<String> {
 
 /// Hints that depend on more than the code.
 fn detailed_hint(e: &Error) -> Option<String> {
+    if let Some(DbError::PermissionDenied { action, .. }) = e.db() {
+        if action.starts_with(dbtool::check::CREATING_SCRATCH_DATABASE) {
+            return Some(
+                "check, verify and rehearse replay the migrations in a scratch database on the same server: give the role CREATEDB (ALTER ROLE … CREATEDB), or run them as a role that has it; nothing was changed"
+                    .into(),
+            );
+        }
+    }
     if let Some(db) = e.db() {
         if let DbError::Sqlite { .. } = db {
             return match db.sqlite_failure()? {

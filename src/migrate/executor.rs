@@ -296,15 +296,10 @@ fn run_step(
         Action::Revert | Action::Forget => history::delete(conn, db_path, step.version)?,
         Action::Rebuild => {}
     }
-    Ok(StepReport {
-        action: step.action,
-        version: step.version,
-        name: step.name.clone(),
-        path: step.path.clone(),
-        no_transaction: step.no_transaction,
-        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        sql: None,
+    Ok(StepReport::ran(
+        step,
+        started,
         statements,
-        warnings: preflight.map(|p| p.warnings).unwrap_or_default(),
-    })
+        preflight.map(|p| p.warnings).unwrap_or_default(),
+    ))
 }

@@ -120,6 +120,12 @@ fn describe(value: Option<ValueRef<'_>>) -> String {
     }
 }
 
+/// `applied_on` as refinery writes it: RFC 3339.
+pub fn applied_on_text(now: OffsetDateTime) -> String {
+    now.format(&Rfc3339)
+        .expect("an OffsetDateTime always formats as RFC 3339")
+}
+
 /// Record a migration as applied, in the caller's transaction.
 pub fn insert(
     conn: &Connection,
@@ -129,9 +135,7 @@ pub fn insert(
     checksum: u64,
     now: OffsetDateTime,
 ) -> Result<()> {
-    let applied_on = now
-        .format(&Rfc3339)
-        .expect("an OffsetDateTime always formats as RFC 3339");
+    let applied_on = applied_on_text(now);
     conn.execute(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (?1, ?2, ?3, ?4)",
         rusqlite::params![version, name, applied_on, checksum.to_string()],

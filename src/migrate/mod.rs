@@ -164,6 +164,28 @@ pub struct StepReport {
     pub warnings: Vec<String>,
 }
 
+impl StepReport {
+    /// The report of `step`, which ran from `started` to now.
+    fn ran(
+        step: &Step,
+        started: std::time::Instant,
+        statements: Vec<StatementReport>,
+        warnings: Vec<String>,
+    ) -> StepReport {
+        StepReport {
+            action: step.action,
+            version: step.version,
+            name: step.name.clone(),
+            path: step.path.clone(),
+            no_transaction: step.no_transaction,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            sql: None,
+            statements,
+            warnings,
+        }
+    }
+}
+
 /// The result of `upgrade`, `downgrade` or `stamp`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -613,16 +635,24 @@ impl Migrator {
             options.now,
             prepare,
             &mut |_, _, report| {
-                if let Some(on_step) = options.on_step {
-                    // A re-run transaction reports its steps again: never count past the end.
-                    done = (done + 1).min(total.get());
-                    on_step(report, done, total.get());
-                }
+                tell_progress(options, report, &mut done, total.get());
                 Ok(())
             },
         )?;
         session.finish()?;
-        Ok(RunReport {
+        Ok(self.ran_report(operation, set, created, prepared, steps))
+    }
+
+    /// The report of a run that executed `prepared.plan`.
+    fn ran_report(
+        &self,
+        operation: Operation,
+        set: &MigrationSet,
+        created: bool,
+        prepared: Prepared,
+        steps: Vec<StepReport>,
+    ) -> RunReport {
+        RunReport {
             operation,
             database: self.database.clone(),
             dry_run: false,
@@ -633,7 +663,43 @@ impl Migrator {
             steps,
             backup: prepared.backup,
             warnings: plan::empty_down_steps(&prepared.plan.steps),
-        })
+        }
+    }
+
+    /// The report of a dry run: the plan with each step's SQL, nothing executed.
+    fn planned_report(
+        &self,
+        operation: Operation,
+        set: &MigrationSet,
+        plan: &Plan,
+        warnings: Vec<Warning>,
+    ) -> RunReport {
+        RunReport {
+            operation,
+            database: self.database.clone(),
+            dry_run: true,
+            created: false,
+            from: plan.from,
+            to: plan.to,
+            head: set.head().map(|m| m.version),
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| StepReport {
+                    action: s.action,
+                    version: s.version,
+                    name: s.name.clone(),
+                    path: s.path.clone(),
+                    no_transaction: s.no_transaction,
+                    duration_ms: 0.0,
+                    sql: s.sql.clone(),
+                    statements: Vec::new(),
+                    warnings: Vec::new(),
+                })
+                .collect(),
+            backup: None,
+            warnings,
+        }
     }
 
     /// Unmanaged means no history table at all: an empty one (after `downgrade base`) is still
@@ -678,41 +744,17 @@ impl Migrator {
             .into());
         };
         let plan = make_plan(&applied)?;
-        Ok(RunReport {
-            operation,
-            database: self.database.clone(),
-            dry_run: true,
-            created: false,
-            from: plan.from,
-            to: plan.to,
-            head: set.head().map(|m| m.version),
-            steps: plan
-                .steps
-                .iter()
-                .map(|s| StepReport {
-                    action: s.action,
-                    version: s.version,
-                    name: s.name.clone(),
-                    path: s.path.clone(),
-                    no_transaction: s.no_transaction,
-                    duration_ms: 0.0,
-                    sql: s.sql.clone(),
-                    statements: Vec::new(),
-                    warnings: Vec::new(),
-                })
-                .collect(),
-            backup: None,
-            warnings: if operation == Operation::Upgrade {
-                lint_steps(
-                    existing.as_ref(),
-                    plan.steps
-                        .iter()
-                        .filter_map(|s| Some((s.path.as_deref()?, s.sql.as_deref()?))),
-                )
-            } else {
-                plan::empty_down_steps(&plan.steps)
-            },
-        })
+        let warnings = if operation == Operation::Upgrade {
+            lint_steps(
+                existing.as_ref(),
+                plan.steps
+                    .iter()
+                    .filter_map(|s| Some((s.path.as_deref()?, s.sql.as_deref()?))),
+            )
+        } else {
+            plan::empty_down_steps(&plan.steps)
+        };
+        Ok(self.planned_report(operation, set, &plan, warnings))
     }
 
     /// After a failed first run, leave no empty database file behind.
@@ -725,6 +767,15 @@ impl Migrator {
                 let _ = std::fs::remove_file(PathBuf::from(side));
             }
         }
+    }
+}
+
+/// Tell `options.on_step` that `report`'s step has run: `done` of `total`. A re-run transaction
+/// reports its steps again: never count past the end.
+fn tell_progress(options: &RunOptions<'_>, report: &StepReport, done: &mut usize, total: usize) {
+    if let Some(on_step) = options.on_step {
+        *done = (*done + 1).min(total);
+        on_step(report, *done, total);
     }
 }
 

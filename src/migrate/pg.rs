@@ -85,17 +85,7 @@ impl Engine for PgSession<'_> {
             Action::Revert | Action::Forget => delete_history(conn, step.version)?,
             Action::Rebuild => {}
         }
-        Ok(StepReport {
-            action: step.action,
-            version: step.version,
-            name: step.name.clone(),
-            path: step.path.clone(),
-            no_transaction: step.no_transaction,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            sql: None,
-            statements,
-            warnings: Vec::new(),
-        })
+        Ok(StepReport::ran(step, started, statements, Vec::new()))
     }
 }
 
@@ -162,9 +152,7 @@ fn insert_history(
     checksum: u64,
     now: OffsetDateTime,
 ) -> Result<()> {
-    let applied_on = now
-        .format(&Rfc3339)
-        .expect("an OffsetDateTime always formats as RFC 3339");
+    let applied_on = super::history::applied_on_text(now);
     conn.client()
         .execute(
             "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES ($1, $2, $3, $4)",
@@ -386,26 +374,12 @@ impl Migrator {
             options.now,
             prepare,
             &mut |_, _, report| {
-                if let Some(on_step) = options.on_step {
-                    done = (done + 1).min(total.get());
-                    on_step(report, done, total.get());
-                }
+                super::tell_progress(options, report, &mut done, total.get());
                 Ok(())
             },
         )?;
         session.finish()?;
-        Ok(RunReport {
-            operation,
-            database: self.database.clone(),
-            dry_run: false,
-            created,
-            from: prepared.plan.from,
-            to: prepared.plan.to,
-            head: set.head().map(|m| m.version),
-            steps,
-            backup: prepared.backup,
-            warnings: plan::empty_down_steps(&prepared.plan.steps),
-        })
+        Ok(self.ran_report(operation, set, created, prepared, steps))
     }
 
     fn pg_dry_run(
@@ -428,32 +402,7 @@ impl Migrator {
             } else {
                 plan::empty_down_steps(&plan.steps)
             };
-        Ok(RunReport {
-            operation,
-            database: self.database.clone(),
-            dry_run: true,
-            created: false,
-            from: plan.from,
-            to: plan.to,
-            head: set.head().map(|m| m.version),
-            steps: plan
-                .steps
-                .iter()
-                .map(|s| StepReport {
-                    action: s.action,
-                    version: s.version,
-                    name: s.name.clone(),
-                    path: s.path.clone(),
-                    no_transaction: s.no_transaction,
-                    duration_ms: 0.0,
-                    sql: s.sql.clone(),
-                    statements: Vec::new(),
-                    warnings: Vec::new(),
-                })
-                .collect(),
-            backup: None,
-            warnings,
-        })
+        Ok(self.planned_report(operation, set, &plan, warnings))
     }
 
     pub(super) fn pg_read_history(&self, url: &PgUrl) -> Result<Vec<AppliedMigration>> {
