@@ -193,7 +193,6 @@ pub fn create(
         temp.path(),
         opts,
         &mut meta,
-        None,
         progress,
     )?;
     let size = written.size;
@@ -294,7 +293,6 @@ fn compress(
     path: &Path,
     opts: &CreateOptions,
     meta: &mut BackupMeta,
-    observe: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Written, BackupError> {
     let write_err = |doing: &'static str| {
@@ -322,7 +320,6 @@ fn compress(
                 digest: xxhash_rust::xxh3::Xxh3::new(),
                 len: 0,
                 frame: stream_check::FrameCheck::default(),
-                observe,
             };
             let mut enc = zstd::stream::write::Encoder::new(tee, opts.level)
                 .map_err(write_err("starting zstd"))?;

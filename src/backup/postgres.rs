@@ -191,9 +191,11 @@ pub fn create(
     )?;
     let mut stdout = child.stdout.take().expect("piped");
     let estimate = server.size;
-    // With verification, the compressed stream is decoded as it is written, on a thread of its
-    // own, and the archive that comes out is read in full by pg_restore (`ArchiveReader`): the
-    // check costs no second pass over the file.
+    // With verification, the archive pg_dump writes is read in full by pg_restore
+    // (`ArchiveReader`) as it is produced, on a thread of its own, while the compressed stream
+    // is checked as it is written (the zstd frame walked, its content checksum against the
+    // archive's, the file read back), as for a SQLite backup: no second pass over the file and
+    // no second decompression.
     let mut archive = match opts.verify.then(|| ArchiveReader::start(false)).transpose() {
         Ok(archive) => archive,
         Err(e) => {
@@ -202,21 +204,20 @@ pub fn create(
             return Err(e);
         }
     };
-    let temp_path = temp.path().to_path_buf();
     let (written, stderr, decoded) = std::thread::scope(|scope| {
         let stderr = drain(scope, child.stderr.take());
         let (observe, decoder) = match archive.take() {
             Some(archive) => {
                 let (tx, rx) = std::sync::mpsc::sync_channel(16);
-                let path = &temp_path;
                 (
                     Some(tx),
-                    Some(scope.spawn(move || decode_as_written(rx, archive, path))),
+                    Some(scope.spawn(move || read_as_dumped(rx, archive))),
                 )
             }
             None => (None, None),
         };
         let mut buf = vec![0u8; 1 << 20];
+        let mut observe = observe;
         let written = compress(
             &mut |sink| loop {
                 let n = match stdout.read(&mut buf) {
@@ -231,13 +232,18 @@ pub fn create(
                         })
                     }
                 };
+                if let Some(tx) = &observe {
+                    // A reader that stopped reports why itself (see `read_as_dumped`).
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        observe = None;
+                    }
+                }
                 sink(&buf[..n])?;
             },
             &file,
             temp.path(),
             opts,
             &mut meta,
-            observe,
             &mut |p: Progress| {
                 progress(Progress {
                     total: p.total.max(estimate),
@@ -245,6 +251,8 @@ pub fn create(
                 })
             },
         );
+        // The reader stops at the end of the channel: close it before waiting for the reader.
+        drop(observe);
         if written.is_err() {
             let _ = child.kill();
         }
@@ -288,8 +296,7 @@ pub fn create(
         if len != meta.image_size || meta.xxh3_128 != Some(format!("{digest:032x}")) {
             return Err(BackupError::Corrupt {
                 path: temp.path().into(),
-                detail: "the compressed stream as written does not decode to what pg_dump wrote"
-                    .into(),
+                detail: "pg_restore read another archive than the one compressed".into(),
                 source: None,
             });
         }
@@ -335,45 +342,20 @@ pub fn create(
     })
 }
 
-/// Decode the compressed stream as it is written (received from [`compress`]) and feed the
-/// archive to `archive`. Returns the decoded length, its XXH3-128 and what `pg_restore` read.
-fn decode_as_written(
+/// Feed the archive pg_dump writes (received chunk by chunk as it is compressed) to `archive`.
+/// Returns its length, its XXH3-128 and what `pg_restore` read.
+fn read_as_dumped(
     rx: std::sync::mpsc::Receiver<Vec<u8>>,
     mut archive: ArchiveReader,
-    path: &Path,
 ) -> Result<(u64, u128, ArchiveContents), BackupError> {
-    let corrupt = |e: io::Error| BackupError::Corrupt {
-        path: path.into(),
-        detail: "the compressed stream as written does not decode".into(),
-        source: Some(e),
-    };
-    let decoded = (|| {
-        let mut decoder = zstd::stream::read::Decoder::new(stream_check::ChannelReader::new(rx))
-            .map_err(corrupt)?
-            .single_frame();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut hash = xxhash_rust::xxh3::Xxh3::new();
-        let mut len = 0u64;
-        loop {
-            let n = match decoder.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(corrupt(e)),
-            };
-            hash.update(&buf[..n]);
-            len += n as u64;
-            archive.feed(&buf[..n]);
-        }
-        Ok((len, hash.digest128()))
-    })();
-    match decoded {
-        Ok((len, digest)) => Ok((len, digest, archive.finish()?)),
-        Err(e) => {
-            archive.abort();
-            Err(e)
-        }
+    let mut hash = xxhash_rust::xxh3::Xxh3::new();
+    let mut len = 0u64;
+    for chunk in rx {
+        hash.update(&chunk);
+        len += chunk.len() as u64;
+        archive.feed(&chunk);
     }
+    Ok((len, hash.digest128(), archive.finish()?))
 }
 
 /// How to restore a PostgreSQL backup.

@@ -30,10 +30,6 @@ pub(crate) struct Tee<W: Write> {
     pub digest: Xxh3,
     pub len: u64,
     pub frame: FrameCheck,
-    /// Where a copy of the compressed stream goes, to be decoded and checked as it is written
-    /// (PostgreSQL backups: see `backup::postgres`). A receiver that has stopped is not an
-    /// error here: the decoding side reports why it stopped.
-    pub observe: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
 }
 
 impl<W: Write> Write for Tee<W> {
@@ -43,11 +39,6 @@ impl<W: Write> Write for Tee<W> {
         self.digest.update(done);
         self.len += n as u64;
         self.frame.feed(done);
-        if let Some(tx) = &self.observe {
-            if tx.send(done.to_vec()).is_err() {
-                self.observe = None;
-            }
-        }
         Ok(n)
     }
 
@@ -254,45 +245,6 @@ fn fcs_len(fhd: u8) -> usize {
 /// Length of the frame header (magic included) given its descriptor byte.
 fn header_len(fhd: u8) -> usize {
     5 + usize::from(fhd & 0b10_0000 == 0) + [0, 1, 2, 4][usize::from(fhd & 3)] + fcs_len(fhd)
-}
-
-/// The receiving end of [`Tee::observe`], as a reader (for a zstd decoder).
-#[cfg(feature = "postgres")]
-pub(crate) struct ChannelReader {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    chunk: Vec<u8>,
-    at: usize,
-}
-
-#[cfg(feature = "postgres")]
-impl ChannelReader {
-    pub(crate) fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
-        Self {
-            rx,
-            chunk: Vec::new(),
-            at: 0,
-        }
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.chunk.len() {
-            match self.rx.recv() {
-                Ok(chunk) => {
-                    self.chunk = chunk;
-                    self.at = 0;
-                }
-                // The writer is done (or gone): end of stream.
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
 }
 
 /// Read the finished file back: its metadata must be `meta` and the bytes after it exactly the
