@@ -21,12 +21,14 @@
 # machine hit both sides alike; wall-clock medians. The backup database is generated once and
 # kept on that server (dropped with it). The last lines are the ratios against the goals.
 #
-# Measured (2026-11-28 23:25 UTC, main at 0640106, ROUNDS=9, PostgreSQL 15.18, fsync on, 2 cores
-# under load ~6.5 from other builds, so single runs vary 2-3x; medians):
-#   dbtool upgrade 4598 ms (1.13x), --no-backup 4669 ms (1.15x)  vs psql -1 -f 4063 ms
-#   dbtool current 33 ms (0.28x)                                 vs psql -c 120 ms
-#   dbtool backup 3844 ms (1.25x), --no-verify 3563 ms (1.16x)   vs pg_dump -Fc -Z0 | zstd 3083 ms
-#   (294 MB database; 60.3 MB backup vs 60.4 MB)
+# Measured (2026-11-28 23:56 UTC, main after the backup's pg_restore read the dump as written,
+# ROUNDS=7, PostgreSQL 15.18, fsync on, 2 cores, load ~2.6 from other work; medians):
+#   dbtool upgrade 1748 ms (0.98x), --no-backup 1908 ms (1.07x)  vs psql -1 -f 1789 ms
+#   dbtool current 17 ms (0.28x)                                 vs psql -c 60 ms
+#   dbtool backup 2634 ms (1.12x), --no-verify 2477 ms (1.05x)   vs pg_dump -Fc -Z0 | zstd 2348 ms
+#   (293 MB database; 60.3 MB backup vs 60.4 MB)
+# The same script at 23:32 (load ~3.5), before that change (the compressed stream decoded a
+# second time for pg_restore): backup 1.24x verified, 1.11x --no-verify.
 # The fresh database has nothing to back up, so the default upgrade takes no backup either; the
 # default backup's extra is its verification (pg_restore --list and a full read).
 set -euo pipefail
