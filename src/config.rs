@@ -22,8 +22,12 @@ pub enum ConfigError {
     },
     #[error("invalid configuration file {path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("unsupported database URL {url:?}: dbtool manages SQLite databases only")]
+    #[error("unsupported database URL {url:?}: dbtool manages SQLite and PostgreSQL databases")]
     UnsupportedUrl { url: String },
+    #[error("invalid PostgreSQL URL: {reason}")]
+    InvalidPostgresUrl { reason: String },
+    #[error("this dbtool was built without PostgreSQL support (the cargo feature `postgres`)")]
+    PostgresNotBuilt,
 }
 
 impl ConfigError {
@@ -33,6 +37,8 @@ impl ConfigError {
             ConfigError::Read { .. } => "config-read",
             ConfigError::Invalid { .. } => "config-invalid",
             ConfigError::UnsupportedUrl { .. } => "unsupported-url",
+            ConfigError::InvalidPostgresUrl { .. } => "invalid-url",
+            ConfigError::PostgresNotBuilt => "postgres-not-built",
         }
     }
 }
@@ -44,6 +50,7 @@ pub const DEFAULT_DATABASE: &str = "content.db";
 pub const DEFAULT_MIGRATIONS: &str = "migrations";
 pub const DEFAULT_SCHEMA: &str = "schema.sql";
 pub use crate::db::DEFAULT_BUSY_TIMEOUT;
+use crate::db::{Database, PgUrl};
 
 /// Where a resolved value came from, shown by `dbtool config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +99,10 @@ pub struct Environment {
     pub backup_dir: Option<String>,
     /// `DBTOOL_SCHEMA`.
     pub schema: Option<String>,
+    /// `PGPASSWORD`: the PostgreSQL password when the URL holds none.
+    pub pg_password: Option<String>,
+    /// `PGUSER`, else `USER`: the PostgreSQL user when the URL names none.
+    pub pg_user: Option<String>,
 }
 
 impl Environment {
@@ -104,6 +115,8 @@ impl Environment {
             migrations: non_empty("DBTOOL_MIGRATIONS"),
             backup_dir: non_empty("DBTOOL_BACKUP_DIR"),
             schema: non_empty("DBTOOL_SCHEMA"),
+            pg_password: non_empty("PGPASSWORD"),
+            pg_user: non_empty("PGUSER").or_else(|| non_empty("USER")),
         })
     }
 }
@@ -134,7 +147,7 @@ struct BackupSection {
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub config_file: Option<PathBuf>,
-    pub database: Resolved<PathBuf>,
+    pub database: Resolved<Database>,
     pub migrations: Resolved<PathBuf>,
     /// `None`: the backup module picks its platform default.
     pub backup_dir: Option<Resolved<PathBuf>>,
@@ -167,26 +180,33 @@ impl Config {
 
         let database = if let Some(flag) = &overrides.database {
             Resolved {
-                value: env.cwd.join(database_path_from_url(flag)?),
+                value: database_from_url(flag, env, &env.cwd)?,
                 source: Source::Flag("--database".into()),
             }
         } else if let Some(url) = &env.database_url {
             Resolved {
-                value: env.cwd.join(database_path_from_url(url)?),
+                value: database_from_url(url, env, &env.cwd)?,
                 source: Source::Env("DATABASE_URL".into()),
             }
         } else if let Some(db) = &file.database {
-            let path = database_path_from_url(db).map_err(|_| ConfigError::Invalid {
-                path: config_path.clone().unwrap_or_default(),
-                message: format!("database = {db:?} is not a SQLite path or sqlite: URL"),
+            let base = config_dir.as_deref().unwrap_or(&env.cwd);
+            let value = database_from_url(db, env, base).map_err(|e| match e {
+                ConfigError::UnsupportedUrl { .. } => ConfigError::Invalid {
+                    path: config_path.clone().unwrap_or_default(),
+                    message: format!(
+                        "database = {:?} is not a SQLite path, sqlite: URL or postgres:// URL",
+                        crate::db::redact_raw(db)
+                    ),
+                },
+                other => other,
             })?;
             Resolved {
-                value: from_file(&path),
+                value,
                 source: file_source(),
             }
         } else {
             Resolved {
-                value: env.cwd.join(DEFAULT_DATABASE),
+                value: Database::Sqlite(env.cwd.join(DEFAULT_DATABASE)),
                 source: Source::Default,
             }
         };
@@ -291,11 +311,26 @@ fn read_config_file(path: &Path) -> Result<ConfigFile> {
     })
 }
 
+/// A database from a URL or path: `postgres://`/`postgresql://` URLs name PostgreSQL databases
+/// (password from the URL or `PGPASSWORD`); everything [`database_path_from_url`] accepts names a
+/// SQLite file, relative to `base`.
+pub fn database_from_url(url: &str, env: &Environment, base: &Path) -> Result<Database> {
+    if crate::db::is_postgres_url(url) {
+        if !cfg!(feature = "postgres") {
+            return Err(ConfigError::PostgresNotBuilt);
+        }
+        let parsed = PgUrl::parse(url, env.pg_password.as_deref(), env.pg_user.as_deref())
+            .map_err(|e| ConfigError::InvalidPostgresUrl { reason: e.0 })?;
+        return Ok(Database::Postgres(parsed));
+    }
+    Ok(Database::Sqlite(base.join(database_path_from_url(url)?)))
+}
+
 /// Accepts `sqlite:PATH`, `sqlite://PATH`, `sqlite:///ABS/PATH` and a bare path; refuses every
 /// other scheme. A `?query` (as sqlx writes `?mode=rwc`) is dropped.
 pub fn database_path_from_url(url: &str) -> Result<PathBuf> {
     let unsupported = || ConfigError::UnsupportedUrl {
-        url: url.to_string(),
+        url: crate::db::redact_raw(url),
     };
     let Some(scheme_end) = url.find(':').filter(|&i| looks_like_scheme(&url[..i])) else {
         return Ok(PathBuf::from(url));
@@ -324,6 +359,26 @@ fn looks_like_scheme(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_urls() {
+        let env = Environment {
+            pg_password: Some("from-env".into()),
+            ..Environment::default()
+        };
+        let db = database_from_url("postgresql://app@h/shop", &env, Path::new("/")).unwrap();
+        match db {
+            Database::Postgres(url) => {
+                assert_eq!(url.password(), Some("from-env"));
+                assert_eq!(url.redacted(), "postgres://app@h:5432/shop");
+            }
+            other => panic!("{other:?}"),
+        }
+        let err =
+            database_from_url("postgres://app:pw@h:99999/shop", &env, Path::new("/")).unwrap_err();
+        assert_eq!(err.code(), "invalid-url");
+        assert!(!err.to_string().contains("pw@"), "{err}");
+    }
 
     #[test]
     fn url_forms() {
@@ -372,7 +427,10 @@ mod tests {
             ..Default::default()
         };
         let config = Config::resolve(&Overrides::default(), &env).unwrap();
-        assert_eq!(config.database.value, dir.path().join("app/data/app.db"));
+        assert_eq!(
+            config.database.value.place(),
+            dir.path().join("app/data/app.db")
+        );
         assert_eq!(
             config.migrations.value,
             dir.path().join("app/db/migrations")
@@ -385,7 +443,7 @@ mod tests {
             ..env
         };
         let config = Config::resolve(&Overrides::default(), &env).unwrap();
-        assert_eq!(config.database.value, sub.join("env.db"));
+        assert_eq!(config.database.value.place(), sub.join("env.db"));
         assert_eq!(config.database.source, Source::Env("DATABASE_URL".into()));
 
         let overrides = Overrides {
@@ -393,7 +451,7 @@ mod tests {
             ..Default::default()
         };
         let config = Config::resolve(&overrides, &env).unwrap();
-        assert_eq!(config.database.value, sub.join("flag.db"));
+        assert_eq!(config.database.value.place(), sub.join("flag.db"));
     }
 
     #[test]

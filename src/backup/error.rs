@@ -75,6 +75,56 @@ pub enum BackupError {
     #[error("backup {} does not hold a SQLite database", path.display())]
     PayloadNotSqlite { path: PathBuf },
 
+    #[error("backup {} does not hold a pg_dump custom-format archive", path.display())]
+    PayloadNotPgArchive { path: PathBuf },
+
+    #[error("backup {} holds a {backup_engine} database; {} is a {target_engine} database", backup.display(), target.display())]
+    OtherEngine {
+        backup: PathBuf,
+        backup_engine: &'static str,
+        target: PathBuf,
+        target_engine: &'static str,
+    },
+
+    /// `pg_dump`, `pg_restore` (…) could not be started.
+    #[error(
+        "`{tool}` could not be run (PostgreSQL backups need PostgreSQL's client tools on PATH)"
+    )]
+    ToolMissing {
+        tool: &'static str,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("{tool} {tool_version} is older than the server ({server_version}): it cannot dump this server")]
+    PgDumpTooOld {
+        tool: &'static str,
+        tool_version: String,
+        server_version: String,
+    },
+
+    /// A PostgreSQL client tool ran and failed; `stderr` is what it said (it never holds the
+    /// password, which dbtool passes in the environment).
+    #[error("{tool} failed while {doing} ({status}): {stderr}")]
+    ToolFailed {
+        tool: &'static str,
+        doing: &'static str,
+        status: String,
+        stderr: String,
+    },
+
+    /// The database cannot be replaced by renaming while other sessions use it.
+    #[error("{action} of {database} needs it free: {reason}")]
+    DatabaseInUse {
+        action: &'static str,
+        database: String,
+        reason: String,
+    },
+
+    /// The restored database does not hold what the backup does.
+    #[error("the database restored from {} differs from the backup: {detail}", backup.display())]
+    RestoreMismatch { backup: PathBuf, detail: String },
+
     #[error("backup {} fails PRAGMA integrity_check: {}", path.display(), problems.join("; "))]
     IntegrityFailed {
         path: PathBuf,
@@ -119,6 +169,13 @@ impl BackupError {
             Self::Corrupt { .. } => "backup-corrupt",
             Self::HashMismatch { .. } => "backup-hash-mismatch",
             Self::PayloadNotSqlite { .. } => "backup-not-sqlite",
+            Self::PayloadNotPgArchive { .. } => "backup-not-pg-archive",
+            Self::OtherEngine { .. } => "backup-other-engine",
+            Self::ToolMissing { .. } => "pg-tool-missing",
+            Self::PgDumpTooOld { .. } => "pg-dump-too-old",
+            Self::ToolFailed { .. } => "pg-tool-failed",
+            Self::RestoreMismatch { .. } => "restore-mismatch",
+            Self::DatabaseInUse { .. } => "database-in-use",
             Self::IntegrityFailed { .. } => "backup-integrity-failed",
             Self::DifferentDatabase { .. } => "backup-different-database",
             Self::NoBackups { .. } => "no-backups",

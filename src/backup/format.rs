@@ -26,9 +26,12 @@ use time::OffsetDateTime;
 
 use super::BackupError;
 
-/// Format version written by this dbtool; readers accept this and older. 2: the content hash is
-/// the XXH3-128 alone (computing a SHA-256 beside it cost a fifth of the backup's time beyond
-/// the compression and proved nothing more against damage); 1 recorded a SHA-256.
+/// The format version this dbtool writes and the newest it reads (it reads every older one too).
+/// 2: the content hash is the XXH3-128 alone (computing a SHA-256 beside it cost a fifth of the
+/// backup's time beyond the compression and proved nothing more against damage), and the
+/// metadata names the engine ([`Engine::Postgres`] backups hold a `pg_dump` archive); an older
+/// dbtool says it needs upgrading instead of failing on fields it does not know. 1: SQLite
+/// only, with a SHA-256.
 pub const FORMAT_VERSION: u32 = 2;
 /// Skippable-frame magic used for the metadata (any of 0x184D2A50..=0x184D2A5F is skippable).
 const SKIPPABLE_MAGIC: u32 = 0x184D_2A5E;
@@ -51,6 +54,56 @@ pub enum SnapshotMethod {
     Dbpage,
     /// The online backup API, one `step(-1)` into a temporary file.
     BackupApi,
+    /// `pg_dump -Fc -Z0` (one consistent snapshot of the PostgreSQL database, taken by pg_dump).
+    PgDump,
+}
+
+/// The database engine a backup holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Engine {
+    /// A SQLite database image, byte for byte.
+    #[default]
+    Sqlite,
+    /// A `pg_dump` custom-format archive (`pg_restore` reads it).
+    Postgres,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+
+    /// Metadata of SQLite backups stays as older dbtools wrote it (no `engine` key).
+    pub(crate) fn is_sqlite(&self) -> bool {
+        *self == Engine::Sqlite
+    }
+
+    /// The first bytes of the payload of a backup of this engine.
+    pub fn payload_magic(self) -> &'static [u8] {
+        match self {
+            Engine::Sqlite => SQLITE_HEADER,
+            Engine::Postgres => PG_ARCHIVE_MAGIC,
+        }
+    }
+}
+
+/// Every `pg_dump` custom-format archive starts with these 5 bytes.
+pub const PG_ARCHIVE_MAGIC: &[u8; 5] = b"PGDMP";
+
+/// What a PostgreSQL backup says about the server and the tools (never the password).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PgMeta {
+    /// The URL dbtool connected with, redacted (`postgres://user@host:port/dbname`).
+    pub url: String,
+    pub database: String,
+    /// `SHOW server_version`.
+    pub server_version: String,
+    /// `pg_dump --version`.
+    pub pg_dump_version: String,
 }
 
 /// Everything a backup says about itself. Serialised as JSON in the metadata frame.
@@ -58,7 +111,8 @@ pub enum SnapshotMethod {
 pub struct BackupMeta {
     pub format_version: u32,
     pub dbtool_version: String,
-    /// Canonical path of the database the backup was taken from.
+    /// Canonical path of the database the backup was taken from; for PostgreSQL
+    /// `postgres://host:port/dbname` (no user, no password: the same database whoever connects).
     pub source_path: String,
     pub host: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -68,7 +122,8 @@ pub struct BackupMeta {
     pub schema_version: Option<i64>,
     pub page_size: u32,
     pub page_count: u64,
-    /// Size of the raw database image in bytes (`page_size * page_count`).
+    /// Size of the raw database image in bytes (`page_size * page_count`); for PostgreSQL the
+    /// size of the `pg_dump` archive (page size and count are 0).
     pub image_size: u64,
     /// SHA-256 of the raw database image, lowercase hex: recorded by format 1 (older dbtools),
     /// checked by `backups verify` when present; not computed any more.
@@ -81,6 +136,12 @@ pub struct BackupMeta {
     pub xxh3_128: Option<String>,
     pub zstd_level: i32,
     pub snapshot_method: SnapshotMethod,
+    /// Absent (SQLite) in the metadata of SQLite backups.
+    #[serde(default, skip_serializing_if = "Engine::is_sqlite")]
+    pub engine: Engine,
+    /// PostgreSQL backups only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<PgMeta>,
 }
 
 impl BackupMeta {
@@ -257,6 +318,8 @@ mod tests {
             xxh3_128: Some(HASH_PLACEHOLDER.into()),
             zstd_level: 3,
             snapshot_method: SnapshotMethod::Dbpage,
+            engine: Engine::Sqlite,
+            postgres: None,
         }
     }
 

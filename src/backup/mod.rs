@@ -19,9 +19,12 @@
 
 pub mod error;
 pub mod format;
+pub mod pg_archive;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod snapshot;
 pub mod store;
-mod stream_check;
+pub(crate) mod stream_check;
 pub mod swap;
 
 use std::fs::{self, File};
@@ -35,12 +38,12 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 pub use error::BackupError;
-pub use format::{BackupMeta, SnapshotMethod, FORMAT_VERSION};
+pub use format::{BackupMeta, Engine, PgMeta, SnapshotMethod, FORMAT_VERSION};
 pub use snapshot::{MethodChoice, Snapshot, SnapshotInfo};
 pub use store::{
-    backup_file_name, canonical_db_path, cleanup_leftovers, data_root, folders, list, prune,
-    prune_plan, read_entry, remove_folder_backups, resolve_dir, BackupDir, BackupDirOrigin,
-    BackupEntry, FolderSummary, PruneReport, Retention,
+    backup_file_name, canonical_db_path, cleanup_leftovers, data_root, folders, list,
+    postgres_source, prune, prune_plan, read_entry, remove_folder_backups, resolve_dir,
+    resolve_pg_dir, BackupDir, BackupDirOrigin, BackupEntry, FolderSummary, PruneReport, Retention,
 };
 pub use swap::ReplacedBy;
 
@@ -163,7 +166,7 @@ pub fn create(
     let info = snap.info().clone();
     let source_path = canonical_db_path(db);
     let mut meta = BackupMeta {
-        format_version: FORMAT_VERSION,
+        format_version: format::FORMAT_VERSION,
         dbtool_version: env!("CARGO_PKG_VERSION").into(),
         source_path: source_path.to_string_lossy().into_owned(),
         host: hostname(),
@@ -177,12 +180,22 @@ pub fn create(
         xxh3_128: None,
         zstd_level: opts.level,
         snapshot_method: info.method,
+        engine: Engine::Sqlite,
+        postgres: None,
     }
     .with_placeholder_hash();
 
     let temp = TempFile::new_in(&dir, "backup")?;
     let file = temp.open_rw()?;
-    let written = compress(&mut snap, &file, temp.path(), opts, &mut meta, progress)?;
+    let written = compress(
+        &mut |sink| snap.stream(sink).map(drop),
+        &file,
+        temp.path(),
+        opts,
+        &mut meta,
+        None,
+        progress,
+    )?;
     let size = written.size;
     drop(snap); // ends the read transaction, or removes the temporary copy
 
@@ -264,15 +277,24 @@ struct Written {
     verified: Option<(u64, u128)>,
 }
 
-/// Write the metadata frame and the compressed image of `snap` into `file`, hashing the image
-/// on the way (XXH3-128, the content hash); then rewrite the metadata in place with the hash. With `opts.verify`, the stream
-/// is decoded and checked on a second thread as it is produced ([`stream_check`]).
+/// The bytes to back up, handed to the sink chunk by chunk (a snapshot's pages, `pg_dump`'s
+/// output).
+pub(crate) type Source<'s> =
+    dyn FnMut(&mut dyn FnMut(&[u8]) -> Result<(), BackupError>) -> Result<(), BackupError> + 's;
+
+/// Write the metadata frame and the compressed image from `source` into `file`, hashing the
+/// image on the way (XXH3-128, the content hash); then rewrite the metadata in place with the
+/// hash. With `opts.verify`, the stream is checked on the way ([`stream_check`]).
+/// `meta.image_size` is the image's size when it is known beforehand (a SQLite snapshot); when
+/// it is 0 (`pg_dump`'s output) no size is promised to zstd and the metadata gets the size that
+/// was streamed.
 fn compress(
-    snap: &mut Snapshot,
+    source: &mut Source<'_>,
     file: &File,
     path: &Path,
     opts: &CreateOptions,
     meta: &mut BackupMeta,
+    observe: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Written, BackupError> {
     let write_err = |doing: &'static str| {
@@ -282,26 +304,34 @@ fn compress(
             source: e,
         }
     };
+    let known_size = meta.image_size > 0 || meta.engine == Engine::Sqlite;
+    let total = meta.image_size;
+    if !known_size {
+        // Room in the reserved frame for any final size.
+        meta.image_size = u64::MAX;
+    }
     let header = format::encode_header(meta, None).map_err(write_err("writing the metadata"))?;
     let mut out = file;
     out.write_all(&header)
         .map_err(write_err("writing the metadata"))?;
 
-    let total = meta.image_size;
-    let (xxh3, verified) = store::with_background_sync(file, |writer| {
+    let (xxh3, verified, done) = store::with_background_sync(file, |writer| {
         {
             let tee = stream_check::Tee {
                 inner: BufWriter::with_capacity(1 << 20, writer),
                 digest: xxhash_rust::xxh3::Xxh3::new(),
                 len: 0,
                 frame: stream_check::FrameCheck::default(),
+                observe,
             };
             let mut enc = zstd::stream::write::Encoder::new(tee, opts.level)
                 .map_err(write_err("starting zstd"))?;
             let setup = |enc: &mut zstd::stream::write::Encoder<'_, _>| -> io::Result<()> {
                 enc.include_checksum(true)?;
-                enc.include_contentsize(true)?;
-                enc.set_pledged_src_size(Some(total))?;
+                enc.include_contentsize(known_size)?;
+                if known_size {
+                    enc.set_pledged_src_size(Some(total))?;
+                }
                 if opts.threads > 0 {
                     enc.multithread(opts.threads)?;
                 }
@@ -315,7 +345,7 @@ fn compress(
             let mut done = 0u64;
             let mut next_report = 0u64;
             let compress_err = write_err("writing the compressed database");
-            snap.stream(&mut |chunk| {
+            source(&mut |chunk| {
                 xxh3.update(chunk);
                 if opts.verify {
                     xxh64.update(chunk);
@@ -326,7 +356,7 @@ fn compress(
                     progress(Progress {
                         phase: Phase::Backup,
                         done,
-                        total,
+                        total: total.max(done),
                     });
                     next_report = done + PROGRESS_STEP;
                 }
@@ -337,7 +367,7 @@ fn compress(
                 .map_err(write_err("finishing the zstd frame"))?;
             let stream = (tee.len, tee.digest.digest128());
             if opts.verify {
-                tee.frame.finish(total, xxh64.digest(), path)?;
+                tee.frame.finish(done, known_size, xxh64.digest(), path)?;
             }
             tee.inner
                 .into_inner()
@@ -346,12 +376,19 @@ fn compress(
             progress(Progress {
                 phase: Phase::Backup,
                 done,
-                total,
+                total: done,
             });
-            Ok::<_, BackupError>((xxh3, opts.verify.then_some(stream)))
+            Ok::<_, BackupError>((xxh3, opts.verify.then_some(stream), done))
         }
     })?;
 
+    if known_size && done != total {
+        return Err(BackupError::SnapshotInconsistent {
+            path: path.into(),
+            detail: format!("{done} bytes were read, {total} expected"),
+        });
+    }
+    meta.image_size = done;
     meta.xxh3_128 = Some(format!("{:032x}", xxh3.digest128()));
     let final_header = format::encode_header(meta, Some(header.len()))
         .map_err(write_err("writing the metadata"))?;
@@ -406,6 +443,12 @@ pub fn read_payload(
         .map_err(|e| corrupt("zstd could not start", Some(e)))?
         .single_frame();
     let total = meta.image_size;
+    let magic = meta.engine.payload_magic();
+    let engine = meta.engine;
+    let not_payload = || match engine {
+        Engine::Sqlite => BackupError::PayloadNotSqlite { path: path.into() },
+        Engine::Postgres => BackupError::PayloadNotPgArchive { path: path.into() },
+    };
     let fast = hash != Hash::Skip && meta.xxh3_128.is_some();
     let slow = meta.sha256.is_some()
         && (hash == Hash::All || (hash == Hash::Check && meta.xxh3_128.is_none()));
@@ -450,10 +493,10 @@ pub fn read_payload(
                     Err(e) => return Err(corrupt("the compressed data does not decode", Some(e))),
                 };
                 let chunk = &buf[..n];
-                if done < 16 {
-                    let upto = (16 - done as usize).min(n);
-                    if chunk[..upto] != format::SQLITE_HEADER[done as usize..done as usize + upto] {
-                        return Err(BackupError::PayloadNotSqlite { path: path.into() });
+                if done < magic.len() as u64 {
+                    let upto = (magic.len() - done as usize).min(n);
+                    if chunk[..upto] != magic[done as usize..done as usize + upto] {
+                        return Err(not_payload());
                     }
                 }
                 done += n as u64;
@@ -481,8 +524,8 @@ pub fn read_payload(
                 Err(e) => return Err(corrupt("the file cannot be read to its end", Some(e))),
             }
             // An empty image is a valid (empty) database: SQLite treats a 0-byte file as one.
-            if total > 0 && done < 16 {
-                return Err(BackupError::PayloadNotSqlite { path: path.into() });
+            if total > 0 && done < magic.len() as u64 {
+                return Err(not_payload());
             }
             if done != total {
                 return Err(corrupt(
@@ -533,16 +576,31 @@ pub struct VerifyReport {
     pub path: PathBuf,
     pub meta: BackupMeta,
     pub check: CheckLevel,
+    /// A PostgreSQL backup: what `pg_restore` read in its archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<pg_archive::ArchiveContents>,
 }
 
 /// Decompress `backup` into a temporary file in `scratch`, check the frame checksum and every
-/// recorded content hash, then run the integrity check on the copy. The temporary file is removed afterwards.
+/// recorded content hash, then run the integrity check on the copy. The temporary file is
+/// removed afterwards. A PostgreSQL backup is read in full by `pg_restore` instead
+/// ([`pg_archive::check_archive`]).
 pub fn verify(
     backup: &Path,
     scratch: &Path,
     check: CheckLevel,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<VerifyReport, BackupError> {
+    let entry = read_entry(backup)?;
+    if entry.meta.is_some_and(|m| m.engine == Engine::Postgres) {
+        let (meta, contents) = pg_archive::check_archive(backup, Hash::All, progress)?;
+        return Ok(VerifyReport {
+            path: backup.into(),
+            meta,
+            check,
+            archive: Some(contents),
+        });
+    }
     let temp = TempFile::new_in(scratch, "verify")?;
     let meta = decompress_to(backup, &temp, false, Hash::All, progress)?;
     check_database(backup, temp.path(), check, progress)?;
@@ -550,6 +608,7 @@ pub fn verify(
         path: backup.into(),
         meta,
         check,
+        archive: None,
     })
 }
 
@@ -685,6 +744,14 @@ pub fn restore(
     let entry = read_entry(backup)?;
     let meta = entry.meta.expect("read_entry returns metadata");
     let target = canonical_db_path(db);
+    if meta.engine != Engine::Sqlite {
+        return Err(BackupError::OtherEngine {
+            backup: backup.into(),
+            backup_engine: meta.engine.as_str(),
+            target,
+            target_engine: Engine::Sqlite.as_str(),
+        });
+    }
     let other_database = Path::new(&meta.source_path) != target;
     if other_database && !opts.force {
         return Err(BackupError::DifferentDatabase {

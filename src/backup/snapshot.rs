@@ -118,7 +118,9 @@ impl Snapshot {
         };
         match method {
             SnapshotMethod::Dbpage => Self::begin_dbpage(db, conn),
-            SnapshotMethod::BackupApi => Self::begin_copy(db, conn, busy_timeout, scratch),
+            SnapshotMethod::BackupApi | SnapshotMethod::PgDump => {
+                Self::begin_copy(db, conn, busy_timeout, scratch)
+            }
         }
     }
 

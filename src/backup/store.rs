@@ -34,6 +34,9 @@ pub enum BackupDirOrigin {
     DataDir,
     /// A folder beside the database (no home directory to use).
     BesideDatabase,
+    /// A folder in the current folder: a PostgreSQL database has no folder of its own to put
+    /// its backups beside (no home directory to use).
+    WorkingFolder,
 }
 
 /// The resolved backup folder of one database.
@@ -74,6 +77,66 @@ pub fn resolve_dir(db: &Path, explicit: Option<&Path>) -> BackupDir {
     }
 }
 
+/// What a PostgreSQL backup records as its source (`source_path`): `postgres://host:port/dbname`,
+/// without user, password or parameters, so the same database is recognised whoever connects.
+pub fn postgres_source(url: &crate::db::PgUrl) -> String {
+    let host = url.host();
+    let host = if host.contains(':') && !host.starts_with('/') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    format!("postgres://{host}:{}/{}", url.port(), url.dbname())
+}
+
+/// Resolve the backup folder of a PostgreSQL database: `explicit` >
+/// `<data dir>/backups/<dbname>-<hash of its source>` > `<dbname>.backups` in the current
+/// folder (no home folder to use). Does not create anything.
+pub fn resolve_pg_dir(url: &crate::db::PgUrl, explicit: Option<&Path>) -> BackupDir {
+    if let Some(dir) = explicit {
+        return BackupDir {
+            path: dir.to_path_buf(),
+            origin: BackupDirOrigin::Explicit,
+        };
+    }
+    let source = postgres_source(url);
+    let stem = name_stem(url.dbname());
+    match data_root() {
+        Some(root) => {
+            let digest = Sha256::digest(source.as_bytes());
+            BackupDir {
+                path: root.join(format!("{stem}-{}", &format::hex(&digest)[..8])),
+                origin: BackupDirOrigin::DataDir,
+            }
+        }
+        None => BackupDir {
+            path: std::path::absolute(format!("{stem}.backups"))
+                .unwrap_or_else(|_| PathBuf::from(format!("{stem}.backups"))),
+            origin: BackupDirOrigin::WorkingFolder,
+        },
+    }
+}
+
+/// A database name made safe for a file name: letters, digits, `-` and `_`; others become `_`.
+pub fn name_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    if stem.is_empty() {
+        "database".into()
+    } else {
+        stem
+    }
+}
+
 /// `<data dir>/backups`, the folder holding one backup folder per database (when there is a
 /// usable home folder).
 pub fn data_root() -> Option<PathBuf> {
@@ -90,7 +153,12 @@ pub struct FolderSummary {
     /// The database its backups were taken from (from the newest readable one's metadata).
     pub database: Option<PathBuf>,
     /// Whether that database file still exists; a folder whose database is gone is an orphan.
+    /// A PostgreSQL database is taken to exist (looking would need a connection to its server,
+    /// with credentials dbtool does not keep): its folder is never an orphan.
     pub database_exists: bool,
+    /// The engine of the newest readable backup (absent: SQLite).
+    #[serde(skip_serializing_if = "super::format::Engine::is_sqlite")]
+    pub engine: super::format::Engine,
     pub backups: usize,
     pub size: u64,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -127,8 +195,11 @@ pub fn folders(root: &Path) -> Result<Vec<FolderSummary>, BackupError> {
         }
         let newest = backups.iter().find_map(|b| b.meta.as_ref());
         let database = newest.map(|m| PathBuf::from(&m.source_path));
+        let engine = newest.map(|m| m.engine).unwrap_or_default();
         out.push(FolderSummary {
-            database_exists: database.as_deref().is_some_and(Path::exists),
+            database_exists: engine == super::format::Engine::Postgres
+                || database.as_deref().is_some_and(Path::exists),
+            engine,
             database,
             size: backups.iter().map(|b| b.size).sum(),
             newest: newest.map(|m| m.created_at),

@@ -30,6 +30,10 @@ pub(crate) struct Tee<W: Write> {
     pub digest: Xxh3,
     pub len: u64,
     pub frame: FrameCheck,
+    /// Where a copy of the compressed stream goes, to be decoded and checked as it is written
+    /// (PostgreSQL backups: see `backup::postgres`). A receiver that has stopped is not an
+    /// error here: the decoding side reports why it stopped.
+    pub observe: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
 }
 
 impl<W: Write> Write for Tee<W> {
@@ -39,6 +43,11 @@ impl<W: Write> Write for Tee<W> {
         self.digest.update(done);
         self.len += n as u64;
         self.frame.feed(done);
+        if let Some(tx) = &self.observe {
+            if tx.send(done.to_vec()).is_err() {
+                self.observe = None;
+            }
+        }
         Ok(n)
     }
 
@@ -194,11 +203,12 @@ impl FrameCheck {
         }
     }
 
-    /// The frame must be complete, declare `image_size` bytes, and carry the checksum that
-    /// XXH64 gives for the image (`image_xxh64`).
+    /// The frame must be complete, declare `image_size` bytes (when `size_declared`: else it
+    /// may declare none), and carry the checksum that XXH64 gives for the image (`image_xxh64`).
     pub(crate) fn finish(
         &self,
         image_size: u64,
+        size_declared: bool,
         image_xxh64: u64,
         path: &Path,
     ) -> Result<(), BackupError> {
@@ -216,7 +226,11 @@ impl FrameCheck {
         if !matches!(self.at, At::Done) {
             return Err(corrupt("the frame is incomplete"));
         }
-        if self.content_size != Some(image_size) {
+        let size_ok = match self.content_size {
+            Some(declared) => declared == image_size,
+            None => !size_declared,
+        };
+        if !size_ok {
             return Err(corrupt("the frame does not declare the image's size"));
         }
         if self.checksum != Some(image_xxh64 as u32) {
@@ -240,6 +254,42 @@ fn fcs_len(fhd: u8) -> usize {
 /// Length of the frame header (magic included) given its descriptor byte.
 fn header_len(fhd: u8) -> usize {
     5 + usize::from(fhd & 0b10_0000 == 0) + [0, 1, 2, 4][usize::from(fhd & 3)] + fcs_len(fhd)
+}
+
+/// The receiving end of [`Tee::observe`], as a reader (for a zstd decoder).
+pub(crate) struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl ChannelReader {
+    pub(crate) fn new(rx: std::sync::mpsc::Receiver<Vec<u8>>) -> Self {
+        Self {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                // The writer is done (or gone): end of stream.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Read the finished file back: its metadata must be `meta` and the bytes after it exactly the
@@ -315,7 +365,7 @@ mod tests {
             f.feed(c);
         }
         let xxh = xxhash_rust::xxh64::xxh64(data, 0);
-        f.finish(data.len() as u64, xxh, Path::new("x"))
+        f.finish(data.len() as u64, true, xxh, Path::new("x"))
             .map_err(|e| e.to_string())
     }
 

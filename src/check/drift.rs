@@ -97,39 +97,10 @@ pub(super) fn check_against(
         notes: Vec::new(),
     };
 
-    for problem in migrate::problems(set, &applied) {
-        report.findings.push(Finding {
-            code: problem.code().to_string(),
-            message: problem.to_string(),
-            hint: None, // attached by the CLI, by code
-            diff: None,
-            details: Vec::new(),
-        });
-    }
-
-    let pending: Vec<String> = overview
-        .pending()
-        .map(|e| format!("V{}__{}", e.version, e.name))
-        .collect();
-    if !pending.is_empty() {
-        let mut finding = Finding::new(
-            "pending-migrations",
-            format!(
-                "{} migration(s) pending: the database is at {}, the files go to {}",
-                pending.len(),
-                version_text(overview.current),
-                version_text(overview.head)
-            ),
-        )
-        .with_hint("rehearse them with `dbtool rehearse`, then apply them with `dbtool upgrade`");
-        finding.details = pending;
-        report.findings.push(finding);
-    }
+    report.findings = history_findings(set, &applied, &overview);
 
     if applied.is_empty() && !db::user_tables(&conn, database)?.is_empty() {
-        report.notes.push(
-            "the database has tables but no migration history: if its schema matches the migrations, adopt it with `dbtool stamp head`".into(),
-        );
+        report.notes.push(UNMANAGED_NOTE.into());
     }
     match drift(&conn, database, set, &applied)? {
         Drift::Checked(findings) => {
@@ -186,7 +157,48 @@ pub(super) fn check_against(
     Ok(report)
 }
 
-enum Drift {
+/// The note for a database with tables and no history.
+pub(super) const UNMANAGED_NOTE: &str = "the database has tables but no migration history: if its schema matches the migrations, adopt it with `dbtool stamp head`";
+
+/// Problems between the files and the history (`migrate::problems`, the same checks that stop
+/// `upgrade`), then the pending migrations: the same findings on every engine.
+pub(super) fn history_findings(
+    set: &MigrationSet,
+    applied: &[AppliedMigration],
+    overview: &Overview,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for problem in migrate::problems(set, applied) {
+        findings.push(Finding {
+            code: problem.code().to_string(),
+            message: problem.to_string(),
+            hint: None, // attached by the CLI, by code
+            diff: None,
+            details: Vec::new(),
+        });
+    }
+    let pending: Vec<String> = overview
+        .pending()
+        .map(|e| format!("V{}__{}", e.version, e.name))
+        .collect();
+    if !pending.is_empty() {
+        let mut finding = Finding::new(
+            "pending-migrations",
+            format!(
+                "{} migration(s) pending: the database is at {}, the files go to {}",
+                pending.len(),
+                version_text(overview.current),
+                version_text(overview.head)
+            ),
+        )
+        .with_hint("rehearse them with `dbtool rehearse`, then apply them with `dbtool upgrade`");
+        finding.details = pending;
+        findings.push(finding);
+    }
+    findings
+}
+
+pub(super) enum Drift {
     Checked(Vec<Finding>),
     NotChecked(String),
 }
@@ -197,20 +209,45 @@ fn drift(
     set: &MigrationSet,
     applied: &[AppliedMigration],
 ) -> Result<Drift> {
+    let files = match applied_files(set, applied) {
+        Ok(files) => files,
+        Err(why) => return Ok(Drift::NotChecked(why)),
+    };
+    let expected = expected_schema(&files);
+    let actual = read_model(conn, database)?;
+    Ok(compare(expected, &actual, applied))
+}
+
+/// The files of the applied migrations in version order, or (when one is missing) why the
+/// expected schema cannot be known.
+pub(super) fn applied_files<'s>(
+    set: &'s MigrationSet,
+    applied: &[AppliedMigration],
+) -> std::result::Result<Vec<&'s migrate::MigrationFile>, String> {
     let mut files = Vec::new();
     for a in applied {
         match set.get(a.version) {
             Some(file) => files.push(file),
             None => {
-                return Ok(Drift::NotChecked(format!(
+                return Err(format!(
                     "schema drift not checked: applied migration V{}__{} has no file, so the expected schema is unknown",
                     a.version, a.name
-                )))
+                ))
             }
         }
     }
+    Ok(files)
+}
+
+/// The drift findings: `expected` is the schema the applied migrations' files produce on an
+/// empty database (or the error replaying them gave), `actual` the database's.
+pub(super) fn compare<E: std::error::Error>(
+    expected: std::result::Result<Model, E>,
+    actual: &Model,
+    applied: &[AppliedMigration],
+) -> Drift {
     let current = applied.iter().map(|a| a.version).max();
-    let expected = match expected_schema(&files) {
+    let expected = match expected {
         Ok(schema) => schema,
         Err(e) => {
             let finding = Finding::from_error(
@@ -219,13 +256,12 @@ fn drift(
                 &e,
             )
             .with_hint("run `dbtool verify` to find the migration that fails");
-            return Ok(Drift::Checked(vec![finding]));
+            return Drift::Checked(vec![finding]);
         }
     };
-    let actual = read_model(conn, database)?;
     let expected_label = format!("the migrations up to {}", version_text(current));
-    let diff = expected.diff(&actual, &expected_label, "the database");
-    Ok(Drift::Checked(drift_findings(&diff)))
+    let diff = expected.diff(actual, &expected_label, "the database");
+    Drift::Checked(drift_findings(&diff))
 }
 
 /// The schema `files` produce, applied in order on an in-memory database.

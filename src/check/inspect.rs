@@ -24,13 +24,23 @@ pub struct InspectReport {
     pub size_bytes: u64,
     /// Size of the `-wal` file, when there is one.
     pub wal_bytes: Option<u64>,
-    pub page_size: u64,
-    pub page_count: u64,
+    // SQLite's own (absent on PostgreSQL, which has `postgres` instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_count: Option<u64>,
     /// Pages on the freelist (reclaimable with VACUUM).
-    pub freelist_count: u64,
-    pub journal_mode: String,
-    pub sqlite_version: String,
-    pub user_version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub freelist_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sqlite_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_version: Option<i64>,
+    /// The server, on PostgreSQL (`size_bytes` is then `pg_database_size`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<ServerInfo>,
     /// Highest applied migration (`None`: no history).
     #[serde(rename = "current_version")]
     pub schema_version: Option<i32>,
@@ -42,7 +52,7 @@ pub struct InspectReport {
     pub pending: Vec<i32>,
     /// Why the migrations folder could not be read, if it could not.
     pub migrations_problem: Option<String>,
-    /// Largest (most rows) first.
+    /// Largest first: most rows on SQLite, most bytes on PostgreSQL.
     pub tables: Vec<TableInfo>,
     /// The newest backup of this database, filled by the caller (see the module header).
     pub latest_backup: Option<LatestBackup>,
@@ -51,10 +61,27 @@ pub struct InspectReport {
     pub leftovers: Vec<PathBuf>,
 }
 
+/// A PostgreSQL server, as `inspect` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfo {
+    /// `server_version` (e.g. `15.18 (Debian 15.18-0+deb12u1)`).
+    pub server_version: String,
+    /// `server_version_num` (e.g. 150018).
+    pub server_version_num: i64,
+    /// The database's name on the server.
+    pub database_name: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TableInfo {
     pub name: String,
+    /// Exact on SQLite; on PostgreSQL the planner's estimate (`reltuples`), see `rows_estimated`.
     pub rows: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rows_estimated: bool,
+    /// Table, TOAST and indexes (`pg_total_relation_size`), on PostgreSQL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
     pub indexes: Vec<IndexInfo>,
 }
 
@@ -68,6 +95,9 @@ pub struct IndexInfo {
     pub partial: bool,
     /// `c` (CREATE INDEX), `u` (UNIQUE constraint) or `pk` (PRIMARY KEY).
     pub origin: String,
+    /// On PostgreSQL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
 }
 
 /// The newest backup of the database, as the backup module reports it.
@@ -93,17 +123,7 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
 
     let applied = migrate::read_history(&conn, path)?;
     let newest = applied.iter().max_by_key(|a| a.version);
-    let (head, pending, migrations_problem) = match MigrationSet::load(checker.migrations_dir()) {
-        Ok(set) => {
-            let overview = migrate::Overview::new(&set, &applied);
-            (
-                overview.head,
-                overview.pending().map(|e| e.version).collect(),
-                None,
-            )
-        }
-        Err(e) => (None, Vec::new(), Some(e.to_string())),
-    };
+    let (head, pending, migrations_problem) = against_files(checker, &applied);
     let schema_version = newest.map(|a| a.version);
     let mut tables = Vec::new();
     for (name, rows) in row_counts(&conn, path)? {
@@ -111,6 +131,8 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
         tables.push(TableInfo {
             name,
             rows,
+            rows_estimated: false,
+            size_bytes: None,
             indexes,
         });
     }
@@ -120,14 +142,16 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
         path: path.to_path_buf(),
         size_bytes,
         wal_bytes,
-        page_size: pragma_u64(&conn, path, "page_size")?,
-        page_count: pragma_u64(&conn, path, "page_count")?,
-        freelist_count: pragma_u64(&conn, path, "freelist_count")?,
-        journal_mode: conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(|e| DbError::sqlite("reading the journal mode", path, e))?,
-        sqlite_version: rusqlite::version().to_string(),
-        user_version: pragma_u64(&conn, path, "user_version")? as i64,
+        page_size: Some(pragma_u64(&conn, path, "page_size")?),
+        page_count: Some(pragma_u64(&conn, path, "page_count")?),
+        freelist_count: Some(pragma_u64(&conn, path, "freelist_count")?),
+        journal_mode: Some(
+            conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .map_err(|e| DbError::sqlite("reading the journal mode", path, e))?,
+        ),
+        sqlite_version: Some(rusqlite::version().to_string()),
+        user_version: Some(pragma_u64(&conn, path, "user_version")? as i64),
+        postgres: None,
         schema_version,
         schema_name: newest.map(|a| a.name.clone()),
         is_head: migrations_problem.is_none() && schema_version == head,
@@ -138,6 +162,25 @@ pub(super) fn inspect(checker: &Checker) -> Result<InspectReport> {
         latest_backup: None,
         leftovers: Vec::new(),
     })
+}
+
+/// The head, the pending versions, or why the folder could not be read: `inspect` still shows
+/// the database when the migrations are not there.
+pub(super) fn against_files(
+    checker: &Checker,
+    applied: &[migrate::AppliedMigration],
+) -> (Option<i32>, Vec<i32>, Option<String>) {
+    match MigrationSet::load(checker.migrations_dir()) {
+        Ok(set) => {
+            let overview = migrate::Overview::new(&set, applied);
+            (
+                overview.head,
+                overview.pending().map(|e| e.version).collect(),
+                None,
+            )
+        }
+        Err(e) => (None, Vec::new(), Some(e.to_string())),
+    }
 }
 
 fn pragma_u64(conn: &Connection, path: &Path, pragma: &str) -> Result<u64> {
@@ -169,6 +212,7 @@ fn indexes(conn: &Connection, path: &Path, table: &str) -> Result<Vec<IndexInfo>
                 unique,
                 partial,
                 origin,
+                size_bytes: None,
             });
         }
         Ok(out)

@@ -13,6 +13,8 @@
 
 mod drift;
 mod inspect;
+#[cfg(feature = "postgres")]
+mod pg;
 mod rehearse;
 mod scratch;
 mod script;
@@ -34,7 +36,7 @@ use crate::schema::Model;
 
 pub use crate::schema::SchemaDiff;
 pub use drift::{CheckOptions, CheckReport, IntegrityLevel};
-pub use inspect::{IndexInfo, InspectReport, LatestBackup, TableInfo};
+pub use inspect::{IndexInfo, InspectReport, LatestBackup, ServerInfo, TableInfo};
 pub use rehearse::{RehearsalReport, RehearsalStep, StepStatus, TableRows};
 pub use script::{ExecOptions, ExecReport, ScriptKind};
 pub use verify::{DataReport, VerifyOptions, VerifyReport};
@@ -71,6 +73,23 @@ pub enum CheckError {
     RehearsalFailed {
         database: PathBuf,
         failed_at: String,
+    },
+    /// `pg_dump | pg_restore` into the scratch database failed (a rehearsal's copy).
+    #[error("copying {database} into a scratch database with {tool} failed: {message}")]
+    PgCopy {
+        database: PathBuf,
+        tool: &'static str,
+        message: String,
+    },
+    /// A statement of a script failed on PostgreSQL: the server's message, detail and constraint.
+    #[error("{kind} {path} failed at line {line}: {statement}")]
+    PgScriptFailed {
+        kind: ScriptKind,
+        path: PathBuf,
+        line: usize,
+        statement: String,
+        #[source]
+        source: Box<crate::db::PgFailure>,
     },
     #[error("cannot read the {kind} {path}")]
     ScriptRead {
@@ -120,14 +139,19 @@ impl CheckError {
             CheckError::Backup(e) => e.code(),
             CheckError::ScratchDir { .. } => "scratch-dir",
             CheckError::Copy { .. } => "copy-failed",
+            CheckError::PgCopy { .. } => "pg-copy-failed",
             CheckError::RehearsalFailed { .. } => "rehearsal-failed",
             CheckError::ScriptRead { .. } => "script-unreadable",
             CheckError::ScriptNotUtf8 { .. } => "script-not-utf8",
             CheckError::ScriptFailed {
                 kind: ScriptKind::Seed,
                 ..
+            }
+            | CheckError::PgScriptFailed {
+                kind: ScriptKind::Seed,
+                ..
             } => "seed-failed",
-            CheckError::ScriptFailed { .. } => "script-failed",
+            CheckError::ScriptFailed { .. } | CheckError::PgScriptFailed { .. } => "script-failed",
         }
     }
 }
@@ -203,20 +227,34 @@ fn cause_text(cause: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The database, migrations and lock wait the checks work on; the counterpart of
-/// [`crate::Migrator`].
+/// [`crate::Migrator`]. On a PostgreSQL database every check runs there (module `pg`): the same
+/// reports, scratch databases on the same server instead of in-memory ones.
 #[derive(Debug, Clone)]
 pub struct Checker {
+    /// The SQLite file, or on PostgreSQL the redacted URL (what reports name).
     database: PathBuf,
+    target: db::Database,
     migrations: PathBuf,
     busy_timeout: Duration,
 }
 
 impl Checker {
-    pub fn new(database: impl Into<PathBuf>, migrations: impl Into<PathBuf>) -> Checker {
+    /// A checker for `database`: a SQLite path, or a [`db::Database`] (SQLite or PostgreSQL).
+    pub fn new(database: impl Into<db::Database>, migrations: impl Into<PathBuf>) -> Checker {
+        let target = database.into();
         Checker {
-            database: database.into(),
+            database: target.place(),
+            target,
             migrations: migrations.into(),
             busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
+        }
+    }
+
+    /// The PostgreSQL database, when the checker works on one.
+    pub fn postgres_url(&self) -> Option<&db::PgUrl> {
+        match &self.target {
+            db::Database::Postgres(url) => Some(url),
+            db::Database::Sqlite(_) => None,
         }
     }
 
@@ -235,6 +273,10 @@ impl Checker {
 
     /// `dbtool check`: the live database against the migrations.
     pub fn check(&self, options: &CheckOptions) -> Result<CheckReport> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return pg::check(self, url, options);
+        }
         drift::check(self, options)
     }
 
@@ -245,16 +287,28 @@ impl Checker {
 
     /// `dbtool inspect`: what the database file holds.
     pub fn inspect(&self) -> Result<InspectReport> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return pg::inspect(self, url);
+        }
         inspect::inspect(self)
     }
 
     /// `dbtool rehearse`: the pending migrations (up to `target`) on a temporary copy.
     pub fn rehearse(&self, target: migrate::UpTarget) -> Result<RehearsalReport> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return pg::rehearse(self, url, target);
+        }
         rehearse::rehearse(self, target)
     }
 
     /// `dbtool exec`: run a SQL script in one transaction.
     pub fn exec(&self, script: &Path, options: &ExecOptions<'_>) -> Result<ExecReport> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return pg::exec(self, url, script, options);
+        }
         script::exec(self, script, options)
     }
 }

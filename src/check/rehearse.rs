@@ -83,7 +83,10 @@ impl TableRows {
     }
 }
 
-fn table_rows(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Vec<TableRows> {
+pub(super) fn table_rows(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> Vec<TableRows> {
     let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
     names.sort();
     names.dedup();
@@ -97,7 +100,7 @@ fn table_rows(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> 
         .collect()
 }
 
-fn pending_step(step: &Step) -> RehearsalStep {
+pub(super) fn pending_step(step: &Step) -> RehearsalStep {
     RehearsalStep {
         version: step.version,
         name: step.name.clone(),
@@ -110,7 +113,7 @@ fn pending_step(step: &Step) -> RehearsalStep {
     }
 }
 
-fn rows_changed(report: &StepReport) -> u64 {
+pub(super) fn rows_changed(report: &StepReport) -> u64 {
     report.statements.iter().map(|s| s.rows_changed).sum()
 }
 
@@ -251,7 +254,7 @@ pub(super) fn rehearse(checker: &Checker, target: UpTarget) -> Result<RehearsalR
     Ok(report)
 }
 
-fn fail(step: &mut RehearsalStep, e: &MigrateError) {
+pub(super) fn fail(step: &mut RehearsalStep, e: &MigrateError) {
     step.status = StepStatus::Failed;
     let finding = Finding::from_error(
         e.code(),

@@ -68,21 +68,26 @@ pub struct ExecReport {
     pub backup: Option<PathBuf>,
 }
 
+/// The script's text: it must exist and be UTF-8.
+pub(super) fn read_script(kind: ScriptKind, script: &Path) -> Result<String> {
+    let bytes = std::fs::read(script).map_err(|e| CheckError::ScriptRead {
+        kind,
+        path: script.to_path_buf(),
+        source: e,
+    })?;
+    String::from_utf8(bytes).map_err(|_| CheckError::ScriptNotUtf8 {
+        kind,
+        path: script.to_path_buf(),
+    })
+}
+
 pub(super) fn exec(
     checker: &Checker,
     script: &Path,
     options: &ExecOptions<'_>,
 ) -> Result<ExecReport> {
     let kind = options.kind;
-    let bytes = std::fs::read(script).map_err(|e| CheckError::ScriptRead {
-        kind,
-        path: script.to_path_buf(),
-        source: e,
-    })?;
-    let sql = String::from_utf8(bytes).map_err(|_| CheckError::ScriptNotUtf8 {
-        kind,
-        path: script.to_path_buf(),
-    })?;
+    let sql = read_script(kind, script)?;
     let database = checker.database();
     let conn = db::open(database, OpenMode::ReadWrite, checker.busy_timeout)?;
     let mut session = WriteSession::new(&conn, database, checker.busy_timeout)?;
@@ -96,7 +101,7 @@ pub(super) fn exec(
         let version = applied.iter().map(|a| a.version).max();
         let backup = match options.before_change {
             Some(hook) if !options.dry_run => hook(&ChangeContext {
-                conn,
+                postgres: None,
                 db_path: database,
                 operation: Operation::Exec,
                 plan: &Plan {
@@ -104,7 +109,7 @@ pub(super) fn exec(
                     to: version,
                     steps: Vec::new(),
                 },
-                database_created: false,
+                nothing_to_back_up: false,
             })?,
             _ => None,
         };

@@ -124,7 +124,11 @@ pub(super) fn verify(checker: &Checker, options: &VerifyOptions) -> Result<Verif
 
     version_line(&set, &mut report.findings);
     downs_present(&set, &mut report.findings, &mut report.notes);
-    let (base, stairs) = stairway(&set, &mut report)?;
+    #[cfg(feature = "postgres")]
+    if let Some(url) = checker.postgres_url() {
+        return super::pg::verify_rest(checker, url, options, &set, report, started);
+    }
+    let (base, stairs) = stairway(&set, &mut report, &mut SqliteStair::new()?)?;
     if let Some(file) = &options.schema_file {
         let findings = drift::schema_file_findings(&set, file)?;
         report.findings.extend(findings);
@@ -159,7 +163,7 @@ fn label(file: &MigrationFile) -> String {
         .map_or_else(|| file.label(), |s| s.to_string_lossy().into_owned())
 }
 
-fn version_line(set: &MigrationSet, findings: &mut Vec<Finding>) {
+pub(super) fn version_line(set: &MigrationSet, findings: &mut Vec<Finding>) {
     for pair in set.migrations.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         if b.version > a.version + 1 {
@@ -185,7 +189,11 @@ fn version_line(set: &MigrationSet, findings: &mut Vec<Finding>) {
     }
 }
 
-fn downs_present(set: &MigrationSet, findings: &mut Vec<Finding>, notes: &mut Vec<String>) {
+pub(super) fn downs_present(
+    set: &MigrationSet,
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<String>,
+) {
     for file in &set.migrations {
         if file.down.is_some() {
             continue;
@@ -216,6 +224,73 @@ fn downs_present(set: &MigrationSet, findings: &mut Vec<Finding>, notes: &mut Ve
 fn scratch() -> Result<Connection> {
     crate::db::scratch()
         .map_err(|e| DbError::sqlite("opening a scratch database", Path::new(":memory:"), e).into())
+}
+
+/// The database the stairway walks: what it needs of an engine. SQLite's is an in-memory database
+/// with a rewind point and a checkpoint ([`SqliteStair`]); PostgreSQL's a scratch database on the
+/// server (`pg::PgStair`).
+pub(super) trait Stair {
+    /// Run `steps` through the executor (the write path `upgrade` uses).
+    fn run(&mut self, steps: Vec<Step>) -> Result<()>;
+    /// The schema as it is now.
+    fn model(&mut self) -> Result<Model>;
+    /// Set a point the next runs can be undone to; `false` when the engine has none.
+    fn rewind_begin(&mut self) -> Result<bool>;
+    /// Undo everything since [`Stair::rewind_begin`].
+    fn rewind_undo(&mut self) -> Result<()>;
+    /// Put the database in the state after `files` (the first migrations, in order); returns the
+    /// migration runs that took.
+    fn restore(&mut self, files: &[MigrationFile]) -> Result<usize>;
+}
+
+/// SQLite's stairway: one in-memory database, its rewind point, and its checkpoint.
+struct SqliteStair {
+    conn: Connection,
+    checkpoint: Checkpoint,
+    rewind: Option<crate::db::Rewind>,
+}
+
+const MEMORY: &str = ":memory:";
+
+impl SqliteStair {
+    fn new() -> Result<SqliteStair> {
+        Ok(SqliteStair {
+            conn: scratch()?,
+            checkpoint: Checkpoint::new()?,
+            rewind: None,
+        })
+    }
+}
+
+impl Stair for SqliteStair {
+    fn run(&mut self, steps: Vec<Step>) -> Result<()> {
+        run_steps(&self.conn, Path::new(MEMORY), steps).map(drop)
+    }
+
+    fn model(&mut self) -> Result<Model> {
+        read_model(&self.conn, Path::new(MEMORY))
+    }
+
+    fn rewind_begin(&mut self) -> Result<bool> {
+        let rewind = crate::db::Rewind::begin(&self.conn).map_err(|e| {
+            DbError::sqlite("setting the stairway's rewind point", Path::new(MEMORY), e)
+        })?;
+        self.rewind = Some(rewind);
+        Ok(true)
+    }
+
+    fn rewind_undo(&mut self) -> Result<()> {
+        if let Some(rewind) = self.rewind.take() {
+            rewind
+                .undo(&self.conn)
+                .map_err(|e| DbError::sqlite("rewinding the stairway", Path::new(MEMORY), e))?;
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, files: &[MigrationFile]) -> Result<usize> {
+        self.checkpoint.restore(files, &mut self.conn)
+    }
 }
 
 /// The stairway's checkpoint: a second scratch database that only ever goes up, advanced lazily.
@@ -273,20 +348,21 @@ impl Checkpoint {
 
 /// The schema after each migration, as the stairway walked it (`None` past where it stopped);
 /// `verify --data` judges each down on the data against it.
-type Stairs = Vec<Option<Model>>;
+pub(super) type Stairs = Vec<Option<Model>>;
 
-fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Stairs)> {
-    let path = Path::new(":memory:");
-    let mut conn = scratch()?;
-    let mut checkpoint = Checkpoint::new()?;
-    let base = read_model(&conn, path)?;
+pub(super) fn stairway(
+    set: &MigrationSet,
+    report: &mut VerifyReport,
+    stair: &mut impl Stair,
+) -> Result<(Model, Stairs)> {
+    let base = stair.model()?;
     let mut stairs: Stairs = vec![None; set.migrations.len()];
     let mut prev = base.clone();
     let mut prev_label = "base (an empty database)".to_string();
     for (i, file) in set.migrations.iter().enumerate() {
         let name = label(file);
         let findings_before = report.findings.len();
-        if let Err(e) = run_steps(&conn, path, vec![Step::apply(file)]) {
+        if let Err(e) = stair.run(vec![Step::apply(file)]) {
             report.first_failure.get_or_insert_with(|| name.clone());
             report.findings.push(
                 Finding::from_error(
@@ -304,7 +380,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
             return Ok((base, stairs));
         }
         report.migration_runs += 1;
-        let at_n = read_model(&conn, path)?;
+        let at_n = stair.model()?;
         stairs[i] = Some(at_n.clone());
         let Some(down) = Step::revert(file) else {
             prev = at_n;
@@ -351,14 +427,11 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
         // afterwards whatever it did: the database is back at N without replaying anything
         // (no-transaction files cannot run inside one; the checkpoint repairs after those).
         let rewind = if down.no_transaction || file.up.directives.no_transaction {
-            None
+            false
         } else {
-            Some(
-                crate::db::Rewind::begin(&conn)
-                    .map_err(|e| DbError::sqlite("setting the stairway's rewind point", path, e))?,
-            )
+            stair.rewind_begin()?
         };
-        match run_steps(&conn, path, vec![down]) {
+        match stair.run(vec![down]) {
             Err(e) => {
                 report.findings.push(
                     Finding::from_error(
@@ -373,7 +446,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
             }
             Ok(_) => {
                 report.migration_runs += 1;
-                let after_down = read_model(&conn, path)?;
+                let after_down = stair.model()?;
                 let diff = prev.diff(
                     &after_down,
                     &format!("the schema at {prev_label}"),
@@ -396,7 +469,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
                         .with_diff(diff),
                     );
                 }
-                match run_steps(&conn, path, vec![Step::apply(file)]) {
+                match stair.run(vec![Step::apply(file)]) {
                     Err(e) => {
                         if restored {
                             report.findings.push(
@@ -417,7 +490,7 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
                     }
                     Ok(_) => {
                         report.migration_runs += 1;
-                        let again = read_model(&conn, path)?;
+                        let again = stair.model()?;
                         let diff = at_n.diff(
                             &again,
                             &format!("after {name}'s up"),
@@ -445,14 +518,12 @@ fn stairway(set: &MigrationSet, report: &mut VerifyReport) -> Result<(Model, Sta
         if report.findings.len() > findings_before && report.first_failure.is_none() {
             report.first_failure = Some(name.clone());
         }
-        if let Some(rewind) = rewind {
-            rewind
-                .undo(&conn)
-                .map_err(|e| DbError::sqlite("rewinding the stairway", path, e))?;
+        if rewind {
+            stair.rewind_undo()?;
             in_step = true;
         }
         if !in_step {
-            report.migration_runs += checkpoint.restore(&set.migrations[..=i], &mut conn)?;
+            report.migration_runs += stair.restore(&set.migrations[..=i])?;
         }
         prev = at_n;
         prev_label = name;

@@ -42,7 +42,7 @@ enum Method {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
-    let db = &ctx.config.database.value;
+    let db = &ctx.db_path;
     let mut opts = safety::create_options(ctx, &args.reason, OffsetDateTime::now_utc());
     opts.output = args.output.map(|o| ctx.out.cwd.join(o));
     opts.level = args.level;

@@ -70,9 +70,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         } else {
             "schema not compared"
         };
-        out.line(format!(
-            "ok: {drift}, nothing pending, {pragma} ok, no foreign-key violations"
-        ));
+        if ctx.postgres().is_some() {
+            // The server enforces constraints as rows change: nothing like quick_check to run.
+            out.line(format!("ok: {drift}, nothing pending"));
+        } else {
+            out.line(format!(
+                "ok: {drift}, nothing pending, {pragma} ok, no foreign-key violations"
+            ));
+        }
     } else {
         out.line(format!("{} problem(s) found", report.findings.len()));
     }

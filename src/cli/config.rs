@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
     out.line(format!("config file:  {file}"));
     out.line(format!(
         "database:     {}  [{}]",
-        config.database.value.display(),
+        config.database.value.place().display(),
         config.database.source
     ));
     out.line(format!(

@@ -46,6 +46,13 @@ pub struct Args {
     data: Option<std::path::PathBuf>,
 }
 
+impl Args {
+    /// Whether the migration pair is generated from the declared schema.
+    pub fn autogenerate(&self) -> bool {
+        self.autogenerate
+    }
+}
+
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let out = &ctx.out;
     let name = args

@@ -18,7 +18,9 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     // configuration and command line
     ("config-read", exit::FAILURE, None),
     ("config-invalid", exit::FAILURE, Some("known keys: database, migrations, schema, busy_timeout_ms, and [backup] dir, keep, keep_days")),
-    ("unsupported-url", exit::USAGE, Some("use sqlite:PATH, sqlite://PATH, sqlite:///ABS/PATH or a plain path")),
+    ("unsupported-url", exit::USAGE, Some("use sqlite:PATH, sqlite://PATH, sqlite:///ABS/PATH, a plain path, or postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME")),
+    ("invalid-url", exit::USAGE, Some("the form is postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?PARAM=VALUE…]; %-encode @ : / in the password, or give it in PGPASSWORD")),
+    ("postgres-not-built", exit::USAGE, Some("build dbtool with its default features (`cargo install dbtool` does)")),
     ("invalid-target", exit::USAGE, Some("targets: head, a version (3), +N / -N relative steps, base (see dbtool history)")),
     ("empty-name", exit::USAGE, Some("describe the change, e.g. \"add user preferences\"")),
     // the database file
@@ -26,6 +28,12 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     ("not-a-database", exit::FAILURE, Some("check --database, DATABASE_URL and dbtool.toml (`dbtool config`); a folder is not a database")),
     ("database-locked", exit::LOCKED, Some("another process holds a lock on it (a writer, or a reader blocking a checkpoint or restore); retry when it is done, or raise --busy-timeout (milliseconds)")),
     ("sqlite", exit::FAILURE, None),
+    // a PostgreSQL server
+    ("cannot-connect", exit::FAILURE, Some("is the server running and reachable at that host and port? (`pg_isready -h HOST -p PORT` tells)")),
+    ("authentication-failed", exit::FAILURE, Some("check the user and password in the URL (or PGPASSWORD); nothing was changed")),
+    ("permission-denied", exit::FAILURE, Some("the role in the URL lacks this privilege: grant it, or use a role that owns the database; nothing was changed")),
+    ("postgres", exit::FAILURE, None),
+    ("not-on-postgres", exit::USAGE, None),
     ("io", exit::FAILURE, None),
     ("symlink-refused", exit::FAILURE, Some("dbtool creates this file itself: remove the link (who planted it?) and run the command again")),
     ("transaction-left-open", exit::FAILURE, Some("a -- dbtool:no-transaction file must end every transaction it begins")),
@@ -53,6 +61,7 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     // checks
     ("scratch-dir", exit::FAILURE, Some("the copy goes to the temporary folder: point TMPDIR at a folder with room for the whole database")),
     ("copy-failed", exit::FAILURE, Some("the copy goes to the temporary folder: point TMPDIR at a folder with room for the whole database")),
+    ("pg-copy-failed", exit::FAILURE, Some("the rehearsal copies the database with pg_dump | pg_restore into a scratch database on the same server: put pg_dump and pg_restore of the server's major version (or newer) on PATH, and give the role CREATEDB")),
     ("rehearsal-failed", exit::FAILURE, Some("the report above names the failing migration and why; fix it (or the data) and run `dbtool rehearse` again")),
     ("script-unreadable", exit::FAILURE, None),
     ("script-not-utf8", exit::FAILURE, Some("save the file as UTF-8")),
@@ -69,6 +78,13 @@ pub(crate) const CODES: &[(&str, u8, Option<&str>)] = &[
     ("backup-corrupt", exit::FAILURE, Some("this backup cannot be trusted; pick another one from `dbtool backups`")),
     ("backup-hash-mismatch", exit::FAILURE, Some("this backup cannot be trusted; pick another one from `dbtool backups`")),
     ("backup-not-sqlite", exit::FAILURE, Some("this backup cannot be trusted; pick another one from `dbtool backups`")),
+    ("backup-not-pg-archive", exit::FAILURE, Some("this backup cannot be trusted; pick another one from `dbtool backups`")),
+    ("backup-other-engine", exit::FAILURE, Some("a backup restores into a database of the engine it was taken from; check --database and DATABASE_URL (`dbtool config`)")),
+    ("pg-tool-missing", exit::FAILURE, Some("install PostgreSQL's client tools (Debian/Ubuntu: `apt-get install postgresql-client`) and put pg_dump and pg_restore on PATH")),
+    ("pg-dump-too-old", exit::FAILURE, Some("install the client tools of the server's major version or newer and put them first on PATH (`pg_dump --version`)")),
+    ("pg-tool-failed", exit::FAILURE, Some("nothing was changed; the tool's own message is above")),
+    ("database-in-use", exit::LOCKED, Some("nothing was changed; disconnect the application (or stop it) and run the command again")),
+    ("restore-mismatch", exit::FAILURE, Some("nothing was changed: the database is as it was; check the backup with `dbtool backups verify` and report this if it passes")),
     ("backup-integrity-failed", exit::FAILURE, Some("the database was already damaged when this backup was taken; try an older backup")),
     ("backup-different-database", exit::NEEDS_CONFIRMATION, Some("pass --force if you really mean to restore it over this database")),
     ("no-backups", exit::FAILURE, Some("take one with `dbtool backup`")),
@@ -206,6 +222,12 @@ fn detailed_hint(e: &Error) -> Option<String> {
             MigrateError::MigrationFailed { source, .. } => {
                 transaction_hint(&source.to_string(), "the file")
             }
+            MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "42501" => {
+                Some("the role in the URL lacks a privilege this statement needs (the server's message says which): grant it, or run migrations as the role that owns the schema; nothing was applied".into())
+            }
+            MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "25001" => {
+                Some("CREATE INDEX CONCURRENTLY and its kind cannot run in a transaction: put it in a file of its own that starts with `-- dbtool:no-transaction`; nothing was applied".into())
+            }
             MigrateError::NoTransactionFailed {
                 own_transaction_rolled_back: true,
                 ..
@@ -280,6 +302,17 @@ mod tests {
 
     /// One value of every variant of every module's error (wrappers of other modules' errors
     /// aside: they take the wrapped error's code).
+    fn pg_failure() -> dbtool::db::PgFailure {
+        dbtool::db::PgFailure {
+            sqlstate: "00000".into(),
+            message: "x".into(),
+            detail: None,
+            hint: None,
+            constraint: None,
+            table: None,
+        }
+    }
+
     fn every_variant() -> Vec<Error> {
         let p = || PathBuf::from("x.db");
         let s = || "x".to_string();
@@ -295,6 +328,8 @@ mod tests {
                     message: s(),
                 },
                 ConfigError::UnsupportedUrl { url: s() },
+                ConfigError::InvalidPostgresUrl { reason: s() },
+                ConfigError::PostgresNotBuilt,
             ]
             .map(Error::from),
         );
@@ -317,6 +352,29 @@ mod tests {
                 DbError::ForeignKeyViolations {
                     what: s(),
                     violations: vec![],
+                },
+                DbError::CannotConnect {
+                    url: s(),
+                    failure: Box::new(pg_failure()),
+                },
+                DbError::AuthenticationFailed {
+                    url: s(),
+                    user: s(),
+                    failure: Box::new(pg_failure()),
+                },
+                DbError::PermissionDenied {
+                    action: s(),
+                    url: s(),
+                    failure: Box::new(pg_failure()),
+                },
+                DbError::Postgres {
+                    action: s(),
+                    url: s(),
+                    failure: Box::new(pg_failure()),
+                },
+                DbError::NotOnPostgres {
+                    what: s(),
+                    reason: s(),
                 },
             ]
             .map(Error::from),
@@ -390,6 +448,12 @@ mod tests {
                     statement: s(),
                     source: sqlite_error(),
                 },
+                MigrateError::PostgresStatementFailed {
+                    path: p(),
+                    line: 1,
+                    statement: s(),
+                    source: Box::new(pg_failure()),
+                },
                 MigrateError::TransactionControl {
                     path: p(),
                     line: 1,
@@ -444,6 +508,25 @@ mod tests {
                     statement: s(),
                     source: Box::new(sqlite_error()),
                 },
+                CheckError::PgCopy {
+                    database: p(),
+                    tool: "pg_restore",
+                    message: s(),
+                },
+                CheckError::PgScriptFailed {
+                    kind: ScriptKind::Script,
+                    path: p(),
+                    line: 1,
+                    statement: s(),
+                    source: Box::new(pg_failure()),
+                },
+                CheckError::PgScriptFailed {
+                    kind: ScriptKind::Seed,
+                    path: p(),
+                    line: 1,
+                    statement: s(),
+                    source: Box::new(pg_failure()),
+                },
             ]
             .map(Error::from),
         );
@@ -489,6 +572,37 @@ mod tests {
                     actual: s(),
                 },
                 BackupError::PayloadNotSqlite { path: p() },
+                BackupError::PayloadNotPgArchive { path: p() },
+                BackupError::OtherEngine {
+                    backup: p(),
+                    backup_engine: "sqlite",
+                    target: p(),
+                    target_engine: "postgres",
+                },
+                BackupError::ToolMissing {
+                    tool: "pg_dump",
+                    source: io_error(),
+                },
+                BackupError::PgDumpTooOld {
+                    tool: "pg_dump",
+                    tool_version: s(),
+                    server_version: s(),
+                },
+                BackupError::ToolFailed {
+                    tool: "pg_dump",
+                    doing: "x",
+                    status: s(),
+                    stderr: s(),
+                },
+                BackupError::RestoreMismatch {
+                    backup: p(),
+                    detail: s(),
+                },
+                BackupError::DatabaseInUse {
+                    action: "reset",
+                    database: s(),
+                    reason: s(),
+                },
                 BackupError::IntegrityFailed {
                     path: p(),
                     problems: vec![],
@@ -685,10 +799,18 @@ mod tests {
             assert!(row(code).is_some(), "{code} ({e}) has no row in CODES");
             // One code per situation: two variants share a code only when they are the same
             // situation (a SQLite failure met by the db layer or by the rebuild engine; rows a
-            // CHECK rejects, found per value or per row.
+            // CHECK rejects, found per value or per row; a migration's or a script's statement
+            // that failed on SQLite or on PostgreSQL).
             if let Some(other) = by_code.insert(code, format!("{e:?}")) {
                 assert!(
-                    ["sqlite", "rebuild-check-violated"].contains(&code),
+                    [
+                        "sqlite",
+                        "rebuild-check-violated",
+                        "migration-failed",
+                        "script-failed",
+                        "seed-failed"
+                    ]
+                    .contains(&code),
                     "{code} is the code of two variants: {other} and {e:?}"
                 );
             }

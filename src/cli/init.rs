@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use dbtool::config::{self, Source};
-use dbtool::db::DbError;
+use dbtool::db::{Database, DbError};
 use dbtool::{Error, Migrator, RunOptions};
 use serde::Serialize;
 
@@ -76,18 +76,29 @@ fn start_project(ctx: &Context) -> Result<u8, Error> {
     let config = &ctx.config;
     let out = &ctx.out;
     let cwd = &out.cwd;
-    let database = match (&config.config_file, &config.database.source) {
-        (None, Source::Default) => cwd.join(default_database_name(cwd)),
+    let target = match (&config.config_file, &config.database.source) {
+        (None, Source::Default) => Database::Sqlite(cwd.join(default_database_name(cwd))),
         _ => config.database.value.clone(),
     };
+    let database = target.place();
     let migrations = config.migrations.value.clone();
     let mut created = Vec::new();
     if config.config_file.is_none() {
-        let path = write_config_file(
-            cwd,
-            &relative_to(&database, cwd),
-            &relative_to(&migrations, cwd),
-        )?;
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let database_line = match (&target, &config.database.source) {
+            (Database::Sqlite(_), _) => {
+                format!("database = {}", quote(&relative_to(&database, cwd)))
+            }
+            // The URL came with its password from the environment: keep both there.
+            (Database::Postgres(_), Source::Env(var)) => {
+                format!("# database: from {var} (with its password, kept out of this file)")
+            }
+            (Database::Postgres(url), _) => format!(
+                "database = {}  # the password: PGPASSWORD, never this file",
+                quote(&url.redacted())
+            ),
+        };
+        let path = write_config_file(cwd, &database_line, &relative_to(&migrations, cwd))?;
         created.push(path);
     }
     std::fs::create_dir_all(&migrations).map_err(|e| {
@@ -98,11 +109,15 @@ fn start_project(ctx: &Context) -> Result<u8, Error> {
         ))
     })?;
     created.push(migrations.clone());
-    let database_existed = database.exists();
-    Migrator::new(&database, &migrations)
+    let file_existed = database.exists();
+    let report = Migrator::new(target.clone(), &migrations)
         .busy_timeout(config.busy_timeout)
         .init(&RunOptions::default())?;
-    if !database_existed {
+    let database_created = match target {
+        Database::Sqlite(_) => !file_existed,
+        Database::Postgres(_) => report.run.as_ref().is_some_and(|run| run.created),
+    };
+    if database_created {
         created.push(database.clone());
     }
     let next = vec![
@@ -173,23 +188,23 @@ fn relative_to(path: &Path, dir: &Path) -> String {
     path.strip_prefix(dir).unwrap_or(path).display().to_string()
 }
 
-/// Write a new `dbtool.toml` in `dir` naming the database and the migrations folder (paths
-/// relative to `dir`). Never overwrites: an existing file is an error.
-fn write_config_file(dir: &Path, database: &str, migrations: &str) -> Result<PathBuf, Error> {
+/// Write a new `dbtool.toml` in `dir` with `database_line` and the migrations folder (relative to
+/// `dir`). Never overwrites: an existing file is an error.
+fn write_config_file(dir: &Path, database_line: &str, migrations: &str) -> Result<PathBuf, Error> {
     use std::io::Write;
     let path = dir.join(config::CONFIG_FILE_NAME);
     let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
     let text = format!(
         "# dbtool configuration, found by every dbtool command run in this folder or below.\n\
          # Paths are relative to this file. `dbtool config` shows what is in effect.\n\
-         database = {}\n\
+         {}\n\
          migrations = {}\n\
          \n\
          # [backup]\n\
          # dir = \"backups\"  # default: a per-database folder in the platform data directory\n\
          # keep = 10         # the newest N backups of the database are kept (default 10)\n\
          # keep_days = 30    # also keep every backup younger than D days (default: unset)\n",
-        quote(database),
+        database_line,
         quote(migrations)
     );
     let mut file = std::fs::OpenOptions::new()

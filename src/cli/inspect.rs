@@ -26,21 +26,32 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
     }
     let field = |name: &str, value: String| out.line(format!("{name:<14}{value}"));
     field("database", out.path(&report.path));
-    let wal = report
-        .wal_bytes
-        .map_or(String::new(), |w| format!(" + {} in -wal", bytes(w)));
-    field(
-        "size",
-        format!(
-            "{}{wal} ({} pages of {} bytes, {} free)",
-            bytes(report.size_bytes),
-            report.page_count,
-            report.page_size,
-            report.freelist_count
-        ),
-    );
-    field("journal mode", report.journal_mode.clone());
-    field("sqlite", report.sqlite_version.clone());
+    if let Some(server) = &report.postgres {
+        field(
+            "size",
+            format!("{} (pg_database_size)", bytes(report.size_bytes)),
+        );
+        field("postgres", server.server_version.clone());
+    } else {
+        let wal = report
+            .wal_bytes
+            .map_or(String::new(), |w| format!(" + {} in -wal", bytes(w)));
+        field(
+            "size",
+            format!(
+                "{}{wal} ({} pages of {} bytes, {} free)",
+                bytes(report.size_bytes),
+                report.page_count.unwrap_or_default(),
+                report.page_size.unwrap_or_default(),
+                report.freelist_count.unwrap_or_default()
+            ),
+        );
+        field(
+            "journal mode",
+            report.journal_mode.clone().unwrap_or_default(),
+        );
+        field("sqlite", report.sqlite_version.clone().unwrap_or_default());
+    }
     let schema = match (&report.schema_name, report.schema_version) {
         (Some(name), Some(v)) => format!("{v} {name}"),
         _ => "no migrations applied".into(),
@@ -72,7 +83,11 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
         field("tables", "none".into());
         return Ok(exit::OK);
     }
-    out.line("tables (most rows first):");
+    out.line(if report.postgres.is_some() {
+        "tables (largest first; rows estimated by the planner where marked ~):"
+    } else {
+        "tables (most rows first):"
+    });
     let width = report
         .tables
         .iter()
@@ -80,7 +95,15 @@ pub fn run(ctx: &Context, _args: Args) -> Result<u8, Error> {
         .max()
         .unwrap_or(0);
     for table in &report.tables {
-        out.line(format!("  {:<width$}  {:>10} rows", table.name, table.rows));
+        let approx = if table.rows_estimated { "~" } else { "" };
+        let size = table
+            .size_bytes
+            .map_or(String::new(), |b| format!("  {:>10}", bytes(b)));
+        out.line(format!(
+            "  {:<width$}  {:>10} rows{size}",
+            table.name,
+            format!("{approx}{}", table.rows)
+        ));
         for index in &table.indexes {
             let mut traits = Vec::new();
             if index.unique {

@@ -19,6 +19,8 @@ struct Running {
     /// Whether the command can change the database.
     writes: bool,
     database: PathBuf,
+    /// A SQLite file (else a PostgreSQL URL, redacted).
+    database_is_file: bool,
     /// Folders where this process may have temporary files (`.dbtool-<kind>-<pid>-<n>.tmp`).
     temp_dirs: Vec<PathBuf>,
 }
@@ -32,9 +34,15 @@ pub fn install() {
 }
 
 /// Record the command about to run.
-pub fn running(command: &'static str, writes: bool, database: &Path, backup_dir: &Path) {
+pub fn running(
+    command: &'static str,
+    writes: bool,
+    database: &Path,
+    database_is_file: bool,
+    backup_dir: &Path,
+) {
     let mut temp_dirs = vec![backup_dir.to_path_buf()];
-    if let Some(parent) = database.parent() {
+    if let Some(parent) = database.parent().filter(|_| database_is_file) {
         temp_dirs.push(parent.to_path_buf());
     }
     temp_dirs.push(std::env::temp_dir());
@@ -42,6 +50,7 @@ pub fn running(command: &'static str, writes: bool, database: &Path, backup_dir:
         command,
         writes,
         database: database.to_path_buf(),
+        database_is_file,
         temp_dirs,
     });
 }
@@ -67,8 +76,13 @@ fn on_interrupt() {
     let db = running.database.display();
     eprintln!("interrupted: dbtool {} stopped", running.command);
     if running.writes {
+        let who = if running.database_is_file {
+            "SQLite rolls the unfinished transaction back when the database is next opened"
+        } else {
+            "the server rolls the unfinished transaction back as the connection closes"
+        };
         eprintln!(
-            "  {db}: nothing uncommitted is kept (SQLite rolls the unfinished transaction back when the database is next opened); a plan with a `-- dbtool:no-transaction` migration keeps the steps it had committed"
+            "  {db}: nothing uncommitted is kept ({who}); a plan with a `-- dbtool:no-transaction` migration keeps the steps it had committed"
         );
         eprintln!("  hint: `dbtool status` shows where the database stands");
     } else {

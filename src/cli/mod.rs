@@ -21,6 +21,7 @@ mod init;
 mod inspect;
 mod interrupt;
 mod output;
+mod postgres;
 mod progress;
 mod prune;
 mod rebuild;
@@ -230,19 +231,36 @@ impl Command {
 pub struct Context {
     pub config: Config,
     pub out: Output,
-    /// The database as written on the command line or in DATABASE_URL (for hints).
+    /// The database as written on the command line or in DATABASE_URL (for hints; a URL's
+    /// password blanked).
     pub raw_database: Option<String>,
+    /// The SQLite file, or on PostgreSQL the redacted URL: what reports name.
+    pub db_path: PathBuf,
 }
 
 impl Context {
+    /// The PostgreSQL database, when the configured database is one.
+    pub fn postgres(&self) -> Option<&dbtool::db::PgUrl> {
+        match &self.config.database.value {
+            dbtool::db::Database::Postgres(url) => Some(url),
+            dbtool::db::Database::Sqlite(_) => None,
+        }
+    }
+
     pub fn migrator(&self) -> Migrator {
-        Migrator::new(&self.config.database.value, &self.config.migrations.value)
-            .busy_timeout(self.config.busy_timeout)
+        Migrator::new(
+            self.config.database.value.clone(),
+            &self.config.migrations.value,
+        )
+        .busy_timeout(self.config.busy_timeout)
     }
 
     pub fn checker(&self) -> Checker {
-        Checker::new(&self.config.database.value, &self.config.migrations.value)
-            .busy_timeout(self.config.busy_timeout)
+        Checker::new(
+            self.config.database.value.clone(),
+            &self.config.migrations.value,
+        )
+        .busy_timeout(self.config.busy_timeout)
     }
 }
 
@@ -290,15 +308,22 @@ pub fn main() -> u8 {
         }
     };
     let ctx = Context {
+        db_path: config.database.value.place(),
         config,
         out,
-        raw_database: cli.global.database.clone().or(env.database_url.clone()),
+        raw_database: cli
+            .global
+            .database
+            .clone()
+            .or(env.database_url.clone())
+            .map(|raw| dbtool::db::redact_raw(&raw)),
     };
     let (name, writes) = cli.command.describe();
     interrupt::running(
         name,
         writes,
-        &ctx.config.database.value,
+        &ctx.db_path,
+        ctx.postgres().is_none(),
         &safety::backup_dir(&ctx).path,
     );
     match dispatch(&ctx, cli.command) {
@@ -311,6 +336,9 @@ pub fn main() -> u8 {
 }
 
 fn dispatch(ctx: &Context, command: Command) -> Result<u8, Error> {
+    if let Some(url) = ctx.postgres() {
+        postgres::refuse_unsupported(&command, url)?;
+    }
     if command.writes() {
         safety::remove_leftovers(ctx);
     }

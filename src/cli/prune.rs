@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         keep_days: args.keep_days.or(configured.keep_days),
     };
     let dir = safety::backup_dir(ctx);
-    let source = backup::canonical_db_path(&ctx.config.database.value);
+    let source = safety::source(ctx);
     let now = OffsetDateTime::now_utc();
     let report = if args.dry_run {
         backup::prune_plan(&dir.path, &source, retention, now)?

@@ -54,7 +54,7 @@ struct SeedReport {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
-    let db = &ctx.config.database.value;
+    let db = &ctx.db_path;
     if db.exists() {
         dbtool::db::check_file(db, OpenMode::ReadWrite)?;
     }
@@ -75,6 +75,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         }
         None => None,
     };
+    #[cfg(feature = "postgres")]
+    if let Some(url) = ctx.postgres() {
+        return run_postgres(ctx, url, &args, seed.as_ref());
+    }
     let exists = db.exists();
     let mut backup_report = None;
     if exists {
@@ -97,15 +101,22 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         run.database = db.clone();
     }
 
+    render_report(
+        ctx,
+        Report {
+            database: db.clone(),
+            backup_skipped: exists && args.no_backup,
+            backup: backup_report,
+            leftovers_removed,
+            init,
+            seed,
+        },
+    )
+}
+
+fn render_report(ctx: &Context, report: Report) -> Result<u8, Error> {
     let out = &ctx.out;
-    let report = Report {
-        database: db.clone(),
-        backup_skipped: exists && args.no_backup,
-        backup: backup_report,
-        leftovers_removed,
-        init,
-        seed,
-    };
+    let db = &ctx.db_path;
     if out.json {
         out.json(&report);
         return Ok(exit::OK);
@@ -134,13 +145,79 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     Ok(exit::OK)
 }
 
+/// `reset` on PostgreSQL: the new database is built (migrations, seed) beside the old one and
+/// swapped in by renaming both in one transaction (`backup::postgres::SideDatabase`); another
+/// session on the database refuses the reset with nothing changed (a rename needs none).
+#[cfg(feature = "postgres")]
+fn run_postgres(
+    ctx: &Context,
+    url: &dbtool::db::PgUrl,
+    args: &Args,
+    seed: Option<&PathBuf>,
+) -> Result<u8, Error> {
+    use backup::postgres::{self, Server, Swap};
+    let db = &ctx.db_path;
+    let in_use = |reason: String| {
+        Error::from(backup::BackupError::DatabaseInUse {
+            action: "reset",
+            database: url.redacted(),
+            reason,
+        })
+    };
+    let server = Server::connect(url)?;
+    for stale in &server.stale_removed {
+        ctx.out.note(format!(
+            "dropped database {stale} (left by a dbtool run that was killed)"
+        ));
+    }
+    let exists = server.target_exists();
+    let mut backup_report = None;
+    if exists {
+        let mut details = vec![format!("database: {}", db.display())];
+        for (table, n) in postgres::row_counts(url)? {
+            details.push(format!("  {table}: {n} row(s)"));
+        }
+        safety::confirm(ctx, "reset", db, &details, args.yes)?;
+        // Refused before the backup and the build when it cannot succeed.
+        if let Some(reason) = server.busy()? {
+            return Err(in_use(reason));
+        }
+        if !args.no_backup {
+            let opts = safety::create_options(ctx, "before-reset", OffsetDateTime::now_utc());
+            backup_report = Some(safety::take(ctx, db, &opts)?);
+        }
+    }
+    let side = server.side_database("reset")?;
+    let fresh = dbtool::db::Database::Postgres(side.url());
+    let (mut init, seed) = build(ctx, fresh, seed)?;
+    if let Swap::Busy(reason) = side.swap_in()? {
+        return Err(in_use(reason));
+    }
+    init.database = db.clone();
+    if let Some(run) = &mut init.run {
+        run.database = db.clone();
+    }
+    render_report(
+        ctx,
+        Report {
+            database: db.clone(),
+            backup_skipped: exists && args.no_backup,
+            backup: backup_report,
+            leftovers_removed: Vec::new(),
+            init,
+            seed,
+        },
+    )
+}
+
 /// Create the new database at head in `fresh` and run the seed on it.
 fn build(
     ctx: &Context,
-    fresh: &Path,
+    fresh: impl Into<dbtool::db::Database>,
     seed: Option<&PathBuf>,
 ) -> Result<(InitReport, Option<SeedReport>), Error> {
-    let migrator = dbtool::Migrator::new(fresh, &ctx.config.migrations.value)
+    let fresh = fresh.into();
+    let migrator = dbtool::Migrator::new(fresh.clone(), &ctx.config.migrations.value)
         .busy_timeout(ctx.config.busy_timeout);
     let init = migrator.init(&RunOptions::default())?;
     let seed = match seed {
@@ -162,7 +239,7 @@ fn row_counts(ctx: &Context, db: &Path) -> Result<Vec<String>, Error> {
 
 /// The seed runs through the same write path as `dbtool exec` (foreign keys off, one
 /// transaction, no new foreign-key violation), on the new database before it is swapped in.
-fn run_seed(ctx: &Context, fresh: &Path, path: &Path) -> Result<SeedReport, Error> {
+fn run_seed(ctx: &Context, fresh: dbtool::db::Database, path: &Path) -> Result<SeedReport, Error> {
     let checker = dbtool::Checker::new(fresh, &ctx.config.migrations.value)
         .busy_timeout(ctx.config.busy_timeout);
     let report = checker.exec(

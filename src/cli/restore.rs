@@ -51,7 +51,7 @@ struct Report {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
-    let db = &ctx.config.database.value;
+    let db = &ctx.db_path;
     let dir = safety::backup_dir(ctx);
     let file = if args.backup == "latest" {
         safety::latest(ctx)?
@@ -66,7 +66,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
     let entry = backup::read_entry(&file)?;
     let meta = entry.meta.as_ref().expect("read_entry returns metadata");
     // Refuse a backup of another database before asking anything (the library checks again).
-    let target = backup::canonical_db_path(db);
+    let target = safety::source(ctx);
     if Path::new(&meta.source_path) != target && !args.force {
         return Err(BackupError::DifferentDatabase {
             backup: file,
@@ -75,7 +75,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         }
         .into());
     }
-    if db.exists() {
+    // A server database is taken to exist (the restore finds out; asking costs nothing).
+    if db.exists() || ctx.postgres().is_some() {
         let details = vec![
             format!("database: {}", db.display()),
             format!(
@@ -89,6 +90,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
         safety::confirm(ctx, "restore", db, &details, args.yes)?;
     }
     let now = OffsetDateTime::now_utc();
+    #[cfg(feature = "postgres")]
+    if let Some(url) = ctx.postgres() {
+        return run_postgres(ctx, url, &file, &args, now);
+    }
     let opts = RestoreOptions {
         force: args.force,
         safety_backup: (!args.no_backup)
@@ -125,18 +130,37 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             "replaced in place through SQLite ({why}); stop the application for a faster restore by rename"
         ));
     }
-    if restored.forced_other_database {
+    restored_lines(
+        ctx,
+        &restored.meta,
+        &file,
+        restored.forced_other_database,
+        pending,
+    );
+    Ok(exit::OK)
+}
+
+/// The closing lines both engines print.
+fn restored_lines(
+    ctx: &Context,
+    meta: &backup::BackupMeta,
+    file: &Path,
+    forced_other_database: bool,
+    pending: Option<Vec<i32>>,
+) {
+    let out = &ctx.out;
+    if forced_other_database {
         out.note(format!(
             "warning: the backup was taken from {}",
-            restored.meta.source_path
+            meta.source_path
         ));
     }
     out.line(format!(
         "restored {} from {} ({}, taken {})",
-        out.path(db),
-        out.path(&file),
-        render::version(restored.meta.schema_version.map(|v| v as i32)),
-        safety::when(restored.meta.created_at)
+        out.path(&ctx.db_path),
+        out.path(file),
+        render::version(meta.schema_version.map(|v| v as i32)),
+        safety::when(meta.created_at)
     ));
     match pending.as_deref() {
         Some([]) | None => {}
@@ -145,5 +169,90 @@ pub fn run(ctx: &Context, args: Args) -> Result<u8, Error> {
             pending.len()
         )),
     }
+}
+
+#[cfg(feature = "postgres")]
+#[derive(Serialize)]
+struct PgReport {
+    #[serde(flatten)]
+    restore: backup::postgres::RestoreReport,
+    pending: Option<Vec<i32>>,
+}
+
+/// `restore` on PostgreSQL: into a new database swapped in by renaming, or in place in one
+/// transaction (see `dbtool::backup::postgres`).
+#[cfg(feature = "postgres")]
+fn run_postgres(
+    ctx: &Context,
+    url: &dbtool::db::PgUrl,
+    file: &Path,
+    args: &Args,
+    now: OffsetDateTime,
+) -> Result<u8, Error> {
+    let opts = backup::postgres::RestoreOptions {
+        force: args.force,
+        safety_backup: (!args.no_backup)
+            .then(|| safety::create_options(ctx, "before-restore", now)),
+        busy_timeout: ctx.config.busy_timeout,
+    };
+    let bar = ProgressLine::new(&ctx.out);
+    let restored = backup::postgres::restore(url, file, &opts, &mut |p| bar.update(p))?;
+    bar.finish();
+    if let Some(safety_backup) = &restored.safety_backup {
+        safety::after_backup(ctx, safety_backup);
+    }
+    let pending = ctx.migrator().status().ok().map(|s| s.pending);
+    let out = &ctx.out;
+    if out.json {
+        out.json(&PgReport {
+            restore: restored,
+            pending,
+        });
+        return Ok(exit::OK);
+    }
+    match &restored.safety_backup {
+        Some(b) => out.note(safety::describe(ctx, b)),
+        None if restored.replaced_existing => out.note("backup skipped (--no-backup)"),
+        None => {}
+    }
+    for stale in &restored.stale_removed {
+        out.note(format!(
+            "dropped database {stale} (left by a dbtool run that was killed)"
+        ));
+    }
+    match &restored.replacement {
+        Some(backup::ReplacedBy::Rename) => out.note(
+            "restored into a new database, checked, and renamed over the old one in one transaction",
+        ),
+        Some(backup::ReplacedBy::InPlace(why)) => out.note(format!(
+            "restored in place with pg_restore --clean --single-transaction ({why}); disconnect the application for a restore into a new database"
+        )),
+        None => {}
+    }
+    if !restored.left_in_place.is_empty() {
+        out.note(format!(
+            "warning: tables the backup does not have were left as they were: {}",
+            restored.left_in_place.join(", ")
+        ));
+    }
+    let rows: u64 = restored.contents.tables.values().sum();
+    if restored.differences.is_empty() {
+        out.note(format!(
+            "checked: {} table(s), {rows} row(s), as in the backup",
+            restored.contents.tables.len()
+        ));
+    } else {
+        out.note(format!(
+            "warning: right after the restore the database differed from the backup (other sessions may have written meanwhile): {}",
+            restored.differences.join("; ")
+        ));
+    }
+    restored_lines(
+        ctx,
+        &restored.meta,
+        file,
+        restored.forced_other_database,
+        pending,
+    );
     Ok(exit::OK)
 }

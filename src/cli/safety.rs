@@ -27,24 +27,48 @@ pub const DEFAULT_RETENTION: Retention = Retention {
 /// The backup folder of the configured database.
 pub fn backup_dir(ctx: &Context) -> BackupDir {
     let explicit = ctx.config.backup_dir.as_ref().map(|d| d.value.as_path());
-    backup::resolve_dir(&ctx.config.database.value, explicit)
+    match ctx.postgres() {
+        Some(url) => backup::resolve_pg_dir(url, explicit),
+        None => backup::resolve_dir(&ctx.db_path, explicit),
+    }
+}
+
+/// What the configured database's backups record as their source (`source_path`): the
+/// canonical path of the file, or `postgres://host:port/dbname`.
+pub fn source(ctx: &Context) -> PathBuf {
+    match ctx.postgres() {
+        Some(url) => PathBuf::from(backup::postgres_source(url)),
+        None => backup::canonical_db_path(&ctx.db_path),
+    }
+}
+
+/// The folders where dbtool's temporary files live: beside a SQLite database, and the backup
+/// folder.
+fn temp_folders(ctx: &Context) -> Vec<PathBuf> {
+    let mut folders = Vec::new();
+    if ctx.postgres().is_none() {
+        folders.push(sidefiles::folder_of(&ctx.db_path).to_path_buf());
+    }
+    folders.push(backup_dir(ctx).path);
+    folders
 }
 
 /// Temporary files that killed dbtool runs left beside the configured database and in its
 /// backup folder (see `dbtool::sidefiles`).
 pub fn leftovers(ctx: &Context) -> Vec<PathBuf> {
-    let db = &ctx.config.database.value;
-    let mut found = sidefiles::leftovers(sidefiles::folder_of(db));
-    found.extend(sidefiles::leftovers(&backup_dir(ctx).path));
-    found
+    temp_folders(ctx)
+        .iter()
+        .flat_map(|f| sidefiles::leftovers(f))
+        .collect()
 }
 
 /// Remove [`leftovers`], with a note for each: every command that writes to the database (or
 /// its backups) starts with this, so a killed run's full-size copies do not pile up.
 pub fn remove_leftovers(ctx: &Context) {
-    let db = &ctx.config.database.value;
-    let mut removed = sidefiles::remove_leftovers(sidefiles::folder_of(db));
-    removed.extend(sidefiles::remove_leftovers(&backup_dir(ctx).path));
+    let removed: Vec<PathBuf> = temp_folders(ctx)
+        .iter()
+        .flat_map(|f| sidefiles::remove_leftovers(f))
+        .collect();
     for path in removed {
         ctx.out.note(format!(
             "removed {} (left by a dbtool run that was killed)",
@@ -55,7 +79,7 @@ pub fn remove_leftovers(ctx: &Context) {
 
 /// The newest readable backup of the configured database in its backup folder.
 pub fn latest(ctx: &Context) -> Result<Option<BackupEntry>, Error> {
-    let me = backup::canonical_db_path(&ctx.config.database.value);
+    let me = source(ctx);
     Ok(backup::list(&backup_dir(ctx).path)?.into_iter().find(|e| {
         e.meta
             .as_ref()
@@ -90,11 +114,16 @@ pub fn create_options(ctx: &Context, reason: &str, now: OffsetDateTime) -> Creat
     opts
 }
 
-/// Take a verified backup of `db` with progress on a terminal, then apply retention (a failed
-/// prune is only a note: the new backup is safely on disk either way).
+/// Take a verified backup of `db` (on PostgreSQL: of the configured database, with `pg_dump`)
+/// with progress on a terminal, then apply retention (a failed prune is only a note: the new
+/// backup is safely on disk either way).
 pub fn take(ctx: &Context, db: &Path, opts: &CreateOptions) -> Result<BackupReport, BackupError> {
     let bar = ProgressLine::new(&ctx.out);
-    let report = backup::create(db, opts, &mut |p| bar.update(p))?;
+    let report = match ctx.postgres() {
+        #[cfg(feature = "postgres")]
+        Some(url) => backup::postgres::create(url, opts, &mut |p| bar.update(p))?,
+        _ => backup::create(db, opts, &mut |p| bar.update(p))?,
+    };
     bar.finish();
     if opts.output.is_none() {
         after_backup(ctx, &report);
@@ -170,10 +199,11 @@ impl<'a> AutoBackup<'a> {
 
     /// Called with the write lock held and nothing changed yet; an error aborts the run.
     fn before_change(&self, change: &ChangeContext<'_>) -> Result<Option<PathBuf>, BackupError> {
-        // Nothing to lose: the file is new, or still empty (another process created it and has
-        // not written to it yet).
-        let empty = std::fs::metadata(change.db_path).is_ok_and(|m| m.len() == 0);
-        if change.database_created || empty {
+        // Nothing to lose: the database is new, or (SQLite) the file is still empty (another
+        // process created it and has not written to it yet).
+        let empty = change.postgres.is_none()
+            && std::fs::metadata(change.db_path).is_ok_and(|m| m.len() == 0);
+        if change.nothing_to_back_up || empty {
             return Ok(None);
         }
         if self.no_backup {

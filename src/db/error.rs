@@ -22,6 +22,40 @@ impl std::fmt::Display for FkViolation {
     }
 }
 
+/// A failure PostgreSQL reported, as plain data: its SQLSTATE and the server's message, detail,
+/// hint and the constraint or table it names (so errors name them without holding driver types).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PgFailure {
+    /// The five-character SQLSTATE (`23505`, `55P03`, …); empty for failures of the connection.
+    pub sqlstate: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    pub constraint: Option<String>,
+    pub table: Option<String>,
+}
+
+impl std::fmt::Display for PgFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if !self.sqlstate.is_empty() {
+            write!(f, " (SQLSTATE {})", self.sqlstate)?;
+        }
+        if let Some(detail) = &self.detail {
+            write!(f, "; detail: {detail}")?;
+        }
+        if let Some(constraint) = &self.constraint {
+            write!(f, "; constraint: {constraint}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; server hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PgFailure {}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database {path} does not exist")]
@@ -59,6 +93,36 @@ pub enum DbError {
         what: String,
         violations: Vec<FkViolation>,
     },
+    /// `url` is always the redacted form (no password).
+    #[error("cannot connect to {url}")]
+    CannotConnect {
+        url: String,
+        #[source]
+        failure: Box<PgFailure>,
+    },
+    #[error("the server at {url} refused user {user:?}: authentication failed")]
+    AuthenticationFailed {
+        url: String,
+        user: String,
+        #[source]
+        failure: Box<PgFailure>,
+    },
+    #[error("{action} on {url} was refused: permission denied")]
+    PermissionDenied {
+        action: String,
+        url: String,
+        #[source]
+        failure: Box<PgFailure>,
+    },
+    #[error("{action} on {url} failed")]
+    Postgres {
+        action: String,
+        url: String,
+        #[source]
+        failure: Box<PgFailure>,
+    },
+    #[error("{what} is not available on PostgreSQL: {reason}")]
+    NotOnPostgres { what: String, reason: String },
 }
 
 fn waited(ms: u64) -> String {
@@ -125,6 +189,11 @@ impl DbError {
             DbError::TransactionLeftOpen { .. } => "transaction-left-open",
             DbError::ForeignKeysStillOn { .. } => "foreign-keys-on",
             DbError::ForeignKeyViolations { .. } => "foreign-key-violation",
+            DbError::CannotConnect { .. } => "cannot-connect",
+            DbError::AuthenticationFailed { .. } => "authentication-failed",
+            DbError::PermissionDenied { .. } => "permission-denied",
+            DbError::Postgres { .. } => "postgres",
+            DbError::NotOnPostgres { .. } => "not-on-postgres",
         }
     }
 

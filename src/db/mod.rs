@@ -13,9 +13,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 mod error;
+#[cfg(feature = "postgres")]
+pub mod pg;
+mod pg_url;
 mod session;
 
-pub use error::{DbError, FkViolation, SqliteFailure};
+pub use error::{DbError, FkViolation, PgFailure, SqliteFailure};
+pub use pg_url::{is_postgres_url, redact_raw, PgUrl, PgUrlError};
 pub use session::{
     begin_read, end_read, foreign_keys_enabled, scratch, Ending, Rewind, WriteSession,
 };
@@ -29,6 +33,70 @@ pub const HISTORY_TABLE: &str = "refinery_schema_history";
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Which database dbtool works on: the engine and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database (the URL prints without its password).
+    Postgres(PgUrl),
+}
+
+impl Database {
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(path) => Some(path),
+            Database::Postgres(_) => None,
+        }
+    }
+
+    /// What reports and errors name: the file, or the redacted URL.
+    pub fn place(&self) -> std::path::PathBuf {
+        match self {
+            Database::Sqlite(path) => path.clone(),
+            Database::Postgres(url) => std::path::PathBuf::from(url.redacted()),
+        }
+    }
+
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Database::Sqlite(_) => "sqlite",
+            Database::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl From<std::path::PathBuf> for Database {
+    fn from(path: std::path::PathBuf) -> Self {
+        Database::Sqlite(path)
+    }
+}
+
+impl From<&Path> for Database {
+    fn from(path: &Path) -> Self {
+        Database::Sqlite(path.to_path_buf())
+    }
+}
+
+impl From<&std::path::PathBuf> for Database {
+    fn from(path: &std::path::PathBuf) -> Self {
+        Database::Sqlite(path.clone())
+    }
+}
+
+impl From<&str> for Database {
+    fn from(path: &str) -> Self {
+        Database::Sqlite(path.into())
+    }
+}
+
+impl serde::Serialize for Database {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.place().serialize(s)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {

@@ -109,6 +109,15 @@ pub enum MigrateError {
         #[source]
         source: rusqlite::Error,
     },
+    /// A statement failed on PostgreSQL: the server's message, detail and constraint.
+    #[error("migration {path} failed at line {line}: {statement}")]
+    PostgresStatementFailed {
+        path: PathBuf,
+        line: usize,
+        statement: String,
+        #[source]
+        source: Box<crate::db::PgFailure>,
+    },
     #[error(
         "{path} line {line}: `{statement}` would end dbtool's transaction; refused before it ran"
     )]
@@ -183,6 +192,7 @@ impl MigrateError {
             MigrateError::MissingDown { .. } => "missing-down",
             MigrateError::Irreversible { .. } => "irreversible",
             MigrateError::MigrationFailed { .. } => "migration-failed",
+            MigrateError::PostgresStatementFailed { .. } => "migration-failed",
             MigrateError::TransactionControl { .. } => "transaction-in-script",
             MigrateError::NoTransactionFailed { .. } => "no-transaction-failed",
             MigrateError::EmptySlug { .. } => "empty-name",

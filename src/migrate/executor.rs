@@ -32,24 +32,95 @@ pub struct Prepared {
 /// Called after each step has run, inside its transaction (a rehearsal counts rows and runs
 /// `quick_check` here). An error aborts the run and rolls the transaction back. It may be called
 /// again for the same step when the session re-runs a transaction (see [`WriteSession`]).
-pub type Observer<'a> = dyn FnMut(&Connection, &Step, &StepReport) -> Result<()> + 'a;
+pub type Observer<'a, C = Connection> = dyn FnMut(&C, &Step, &StepReport) -> Result<()> + 'a;
+
+/// What the executor needs of an engine: its write session (the one write path of that engine)
+/// and how one step runs on its connection. SQLite's is [`WriteSession`]; PostgreSQL's is
+/// `db::pg::PgSession`. Planning, the commit boundaries of no-transaction steps, history rows and
+/// reports are the executor's, shared by both.
+pub trait Engine {
+    /// The connection the closures are lent.
+    type Conn;
+    /// What errors and reports name: the file, or the redacted URL.
+    fn place(&self) -> PathBuf;
+    /// One transaction of the engine's write path, ending in `COMMIT`.
+    fn transaction<P, T>(
+        &mut self,
+        what: &str,
+        prepare: impl FnOnce(&Self::Conn) -> Result<P>,
+        change: impl FnMut(&Self::Conn, &P) -> Result<T>,
+    ) -> Result<(P, T)>;
+    /// Run `run` in autocommit mode (a no-transaction step).
+    fn outside_transaction<T>(&mut self, run: impl FnOnce(&Self::Conn) -> Result<T>) -> Result<T>;
+    /// Whether a transaction is open on `conn` (a failed no-transaction file's own).
+    fn transaction_open(conn: &Self::Conn) -> bool;
+    /// Create the history table when it does not exist.
+    fn create_history(conn: &Self::Conn, place: &Path) -> Result<()>;
+    /// Run one step's SQL and its history row.
+    fn run_step(
+        conn: &Self::Conn,
+        place: &Path,
+        step: &Step,
+        now: OffsetDateTime,
+        first_in_transaction: bool,
+    ) -> Result<StepReport>;
+}
+
+impl Engine for WriteSession<'_> {
+    type Conn = Connection;
+
+    fn place(&self) -> PathBuf {
+        self.path().to_path_buf()
+    }
+
+    fn transaction<P, T>(
+        &mut self,
+        what: &str,
+        prepare: impl FnOnce(&Connection) -> Result<P>,
+        change: impl FnMut(&Connection, &P) -> Result<T>,
+    ) -> Result<(P, T)> {
+        WriteSession::transaction(self, what, Ending::Commit, prepare, change)
+    }
+
+    fn outside_transaction<T>(&mut self, run: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        WriteSession::outside_transaction(self, run)
+    }
+
+    fn transaction_open(conn: &Connection) -> bool {
+        !conn.is_autocommit()
+    }
+
+    fn create_history(conn: &Connection, place: &Path) -> Result<()> {
+        conn.execute_batch(CREATE_HISTORY_TABLE)
+            .map_err(|e| MigrateError::sqlite("creating the history table", place, e))
+    }
+
+    fn run_step(
+        conn: &Connection,
+        place: &Path,
+        step: &Step,
+        now: OffsetDateTime,
+        first_in_transaction: bool,
+    ) -> Result<StepReport> {
+        run_step(conn, place, step, now, first_in_transaction)
+    }
+}
 
 /// Run the plan `prepare` makes under the write lock. Returns it with the report of each step.
-pub fn execute(
-    session: &mut WriteSession<'_>,
+pub fn execute<E: Engine>(
+    session: &mut E,
     operation: Operation,
     now: OffsetDateTime,
-    prepare: impl FnOnce(&Connection) -> Result<Prepared>,
-    observe: &mut Observer<'_>,
+    prepare: impl FnOnce(&E::Conn) -> Result<Prepared>,
+    observe: &mut Observer<'_, E::Conn>,
 ) -> Result<(Prepared, Vec<StepReport>)> {
     let what = format!("this {}", operation.as_str());
-    let db_path = session.path().to_path_buf();
-    let (prepared, mut reports) =
-        session.transaction(&what, Ending::Commit, prepare, |conn, prepared| {
-            let steps = &prepared.plan.steps;
-            let end = next_boundary(steps, 0);
-            run_steps(conn, &db_path, &steps[..end], now, observe)
-        })?;
+    let db_path = session.place();
+    let (prepared, mut reports) = session.transaction(&what, prepare, |conn, prepared| {
+        let steps = &prepared.plan.steps;
+        let end = next_boundary(steps, 0);
+        run_steps::<E>(conn, &db_path, &steps[..end], now, observe)
+    })?;
     let steps = &prepared.plan.steps;
     let mut i = reports.len();
     while i < steps.len() {
@@ -61,8 +132,8 @@ pub fn execute(
             let report = session
                 .outside_transaction(|conn| {
                     let result =
-                        run_steps(conn, &db_path, std::slice::from_ref(step), now, observe);
-                    own_transaction_open = result.is_err() && !conn.is_autocommit();
+                        run_steps::<E>(conn, &db_path, std::slice::from_ref(step), now, observe);
+                    own_transaction_open = result.is_err() && E::transaction_open(conn);
                     result
                 })
                 .map_err(|e| MigrateError::NoTransactionFailed {
@@ -79,9 +150,8 @@ pub fn execute(
             let end = next_boundary(steps, i);
             let ((), more) = session.transaction(
                 &what,
-                Ending::Commit,
-                |_| Ok::<_, MigrateError>(()),
-                |conn, ()| run_steps(conn, &db_path, &steps[i..end], now, observe),
+                |_| Ok(()),
+                |conn, ()| run_steps::<E>(conn, &db_path, &steps[i..end], now, observe),
             )?;
             reports.extend(more);
             i = end;
@@ -153,22 +223,21 @@ fn next_boundary(steps: &[Step], from: usize) -> usize {
         .map_or(steps.len(), |k| from + k)
 }
 
-fn run_steps(
-    conn: &Connection,
+fn run_steps<E: Engine>(
+    conn: &E::Conn,
     db_path: &Path,
     steps: &[Step],
     now: OffsetDateTime,
-    observe: &mut Observer<'_>,
+    observe: &mut Observer<'_, E::Conn>,
 ) -> Result<Vec<StepReport>> {
     if steps.iter().any(|s| s.action != Action::Rebuild) {
-        conn.execute_batch(CREATE_HISTORY_TABLE)
-            .map_err(|e| MigrateError::sqlite("creating the history table", db_path, e))?;
+        E::create_history(conn, db_path)?;
     }
     let mut reports = Vec::with_capacity(steps.len());
     for (i, step) in steps.iter().enumerate() {
         // Only the first step of a transaction sees the database as another connection does.
         let first_in_transaction = i == 0;
-        let report = run_step(conn, db_path, step, now, first_in_transaction)?;
+        let report = E::run_step(conn, db_path, step, now, first_in_transaction)?;
         observe(conn, step, &report)?;
         reports.push(report);
     }

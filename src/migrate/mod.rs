@@ -27,7 +27,10 @@ mod exec;
 mod executor;
 mod files;
 mod history;
+mod lint_pg;
 mod offline;
+#[cfg(feature = "postgres")]
+pub(crate) mod pg;
 mod plan;
 mod rebuild_cmd;
 
@@ -47,6 +50,7 @@ pub use exec::{run_script, StatementReport};
 pub use executor::{apply_in_memory, execute, run_plan, run_rebuild_sql, Observer, Prepared};
 pub use files::{Directives, MigrationFile, MigrationName, MigrationSet, SqlFile};
 pub use history::{AppliedMigration, CREATE_HISTORY_TABLE, HISTORY_TABLE};
+pub use lint_pg::lint_postgres;
 pub use offline::OfflineScript;
 pub use plan::{
     down_path_for, plan_downgrade, plan_redo, plan_stamp, plan_upgrade, problems, Action,
@@ -99,13 +103,15 @@ impl Operation {
 
 /// What the before-change hook sees: the write lock is held, nothing has changed yet.
 pub struct ChangeContext<'a> {
-    /// The connection holding the write lock (`BEGIN IMMEDIATE`).
-    pub conn: &'a Connection,
+    /// The SQLite file, or on PostgreSQL the redacted URL.
     pub db_path: &'a Path,
+    /// The PostgreSQL database, when the run is on one (the backup is `pg_dump`'s).
+    pub postgres: Option<&'a db::PgUrl>,
     pub operation: Operation,
     pub plan: &'a Plan,
-    /// The database file did not exist before this run: there is nothing to back up.
-    pub database_created: bool,
+    /// There is nothing to back up: the database did not exist before this run, or (PostgreSQL)
+    /// it holds no table and no history yet.
+    pub nothing_to_back_up: bool,
 }
 
 /// Runs after the plan is known and before the first change; an error aborts the run with the
@@ -257,7 +263,9 @@ pub struct CreateReport {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Migrator {
+    /// The SQLite file, or on PostgreSQL the redacted URL (what reports name).
     database: PathBuf,
+    target: db::Database,
     migrations: PathBuf,
     busy_timeout: Duration,
     /// Only `init` creates a database file; every other run refuses a missing one.
@@ -265,9 +273,12 @@ pub struct Migrator {
 }
 
 impl Migrator {
-    pub fn new(database: impl Into<PathBuf>, migrations: impl Into<PathBuf>) -> Migrator {
+    /// A migrator for `database`: a SQLite path, or a [`db::Database`] (SQLite or PostgreSQL).
+    pub fn new(database: impl Into<db::Database>, migrations: impl Into<PathBuf>) -> Migrator {
+        let target = database.into();
         Migrator {
-            database: database.into(),
+            database: target.place(),
+            target,
             migrations: migrations.into(),
             busy_timeout: db::DEFAULT_BUSY_TIMEOUT,
             create_database: false,
@@ -284,6 +295,14 @@ impl Migrator {
         &self.database
     }
 
+    /// The PostgreSQL database, when this migrator works on one.
+    pub fn postgres_url(&self) -> Option<&db::PgUrl> {
+        match &self.target {
+            db::Database::Postgres(url) => Some(url),
+            db::Database::Sqlite(_) => None,
+        }
+    }
+
     pub fn migrations_dir(&self) -> &Path {
         &self.migrations
     }
@@ -294,12 +313,20 @@ impl Migrator {
 
     /// Open the existing database read-only and read its history.
     pub fn read_history(&self) -> Result<Vec<AppliedMigration>> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return self.pg_read_history(url);
+        }
         let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
         history::read(&conn, &self.database)
     }
 
     /// Create the database and bring it to head. An initialised database is left alone.
     pub fn init(&self, options: &RunOptions<'_>) -> Result<InitReport> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return self.pg_init(url, options);
+        }
         let set = self.load_migrations()?;
         if self.database.exists() {
             let conn = db::open(&self.database, OpenMode::ReadOnly, self.busy_timeout)?;
@@ -352,6 +379,12 @@ impl Migrator {
     /// creating one is [`Migrator::init`]'s job, so a mistyped path never yields a new empty file.
     pub fn upgrade(&self, target: UpTarget, options: &RunOptions<'_>) -> Result<RunReport> {
         let set = self.load_migrations()?;
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return self.pg_run(url, Operation::Upgrade, &set, options, false, |applied| {
+                plan_upgrade(&set, applied, target)
+            });
+        }
         if !self.database.exists() {
             return Err(DbError::DatabaseMissing {
                 path: self.database.clone(),
@@ -391,26 +424,21 @@ impl Migrator {
     /// The current version and whether it is head. Only the folder's file names are needed (no
     /// file is read or hashed: `status` is the command that checks them).
     pub fn current(&self) -> Result<CurrentReport> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return self.pg_current(url);
+        }
         let listed = MigrationSet::list(&self.migrations)?;
         let applied = self.read_history()?;
-        let newest = applied.iter().max_by_key(|a| a.version);
-        let head = listed.last().map(|m| m.version);
-        Ok(CurrentReport {
-            database: self.database.clone(),
-            version: newest.map(|a| a.version),
-            name: newest.map(|a| a.name.clone()),
-            head,
-            is_head: newest.map(|a| a.version) == head,
-            pending: listed
-                .iter()
-                .filter(|m| !applied.iter().any(|a| a.version == m.version))
-                .map(|m| m.version)
-                .collect(),
-        })
+        Ok(current_report(self.database.clone(), &listed, &applied))
     }
 
     /// Files and history side by side, with every problem. A missing database counts as empty.
     pub fn status(&self) -> Result<StatusReport> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return self.pg_status(url);
+        }
         let set = self.load_migrations()?;
         let database_exists = self.database.exists();
         let applied = if database_exists {
@@ -465,9 +493,14 @@ impl Migrator {
         let date = now.date();
         self.create_with(description, |version| {
             (
-                format!(
-                    "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction, with foreign keys off: no BEGIN/COMMIT or PRAGMA foreign_keys needed here.\n\n"
-                ),
+                match self.target {
+                    db::Database::Sqlite(_) => format!(
+                        "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction, with foreign keys off: no BEGIN/COMMIT or PRAGMA foreign_keys needed here.\n\n"
+                    ),
+                    db::Database::Postgres(_) => format!(
+                        "-- V{version:04}: {description}\n-- Created {date} by `dbtool create`. dbtool runs this file and its history row in one\n-- transaction: no BEGIN/COMMIT needed here (for CREATE INDEX CONCURRENTLY, put it in a file\n-- of its own whose first line is `-- dbtool:no-transaction`).\n\n"
+                    ),
+                },
                 format!(
                     "-- Undo V{version:04}: {description}\n-- Must bring the schema back exactly as it was before V{version:04} (`dbtool verify` checks).\n\n"
                 ),
@@ -514,6 +547,10 @@ impl Migrator {
         options: &RunOptions<'_>,
         make_plan: impl FnOnce(&[AppliedMigration]) -> Result<Plan>,
     ) -> Result<RunReport> {
+        #[cfg(feature = "postgres")]
+        if let Some(url) = self.postgres_url() {
+            return self.pg_run(url, operation, set, options, false, make_plan);
+        }
         if options.dry_run {
             return self.dry_run(operation, set, make_plan);
         }
@@ -560,11 +597,11 @@ impl Migrator {
             total.set(plan.steps.len());
             let backup = match options.before_change {
                 Some(hook) if !plan.is_empty() => hook(&ChangeContext {
-                    conn,
                     db_path: &self.database,
+                    postgres: None,
                     operation,
                     plan: &plan,
-                    database_created: created,
+                    nothing_to_back_up: created,
                 })?,
                 _ => None,
             };
@@ -688,6 +725,28 @@ impl Migrator {
                 let _ = std::fs::remove_file(PathBuf::from(side));
             }
         }
+    }
+}
+
+/// `current`'s report from the folder's listing and the history.
+fn current_report(
+    database: PathBuf,
+    listed: &[MigrationName],
+    applied: &[AppliedMigration],
+) -> CurrentReport {
+    let newest = applied.iter().max_by_key(|a| a.version);
+    let head = listed.last().map(|m| m.version);
+    CurrentReport {
+        database,
+        version: newest.map(|a| a.version),
+        name: newest.map(|a| a.name.clone()),
+        head,
+        is_head: newest.map(|a| a.version) == head,
+        pending: listed
+            .iter()
+            .filter(|m| !applied.iter().any(|a| a.version == m.version))
+            .map(|m| m.version)
+            .collect(),
     }
 }
 

@@ -100,11 +100,11 @@ impl Migrator {
             let plan = rebuild_plan(current, &generated);
             let backup = match options.before_change {
                 Some(hook) => hook(&ChangeContext {
-                    conn,
+                    postgres: None,
                     db_path: &self.database,
                     operation: Operation::Rebuild,
                     plan: &plan,
-                    database_created: false,
+                    nothing_to_back_up: false,
                 })?,
                 None => None,
             };

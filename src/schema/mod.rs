@@ -11,6 +11,8 @@
 pub mod ddl;
 pub mod declared;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod pg;
 
 use std::collections::BTreeSet;
 

@@ -32,8 +32,13 @@ pub struct ModelObject {
     pub name: String,
     /// The table an index or trigger belongs to (the object's own name for tables and views).
     pub table: String,
-    /// The SQL as SQLite stored it.
+    /// The SQL as SQLite stored it; on PostgreSQL, the catalog's own normalised DDL.
     pub sql: String,
+    /// The text is already canonical and laid out (PostgreSQL's catalog DDL, see
+    /// [`crate::schema::pg`]): compared exactly and shown as it is, never through SQLite's
+    /// tokenizer.
+    #[serde(skip)]
+    pub verbatim: bool,
 }
 
 /// The comparable parts of a `CREATE TABLE` (see the module header).
@@ -50,10 +55,30 @@ pub struct TableShape {
 impl ModelObject {
     /// `index idx_users_email on users`, `table posts`.
     pub fn object(&self) -> String {
-        if self.kind == "index" || self.kind == "trigger" {
+        if matches!(self.kind.as_str(), "index" | "trigger" | "policy") {
             format!("{} {} on {}", self.kind, self.name, self.table)
         } else {
             format!("{} {}", self.kind, self.name)
+        }
+    }
+
+    /// What the name is unique within besides its kind: on PostgreSQL a trigger's or a
+    /// policy's name is its table's (two tables may each have a trigger `set_updated`); on
+    /// SQLite every name is the schema's.
+    pub fn scope(&self) -> String {
+        if self.verbatim && matches!(self.kind.as_str(), "trigger" | "policy") {
+            self.table.clone()
+        } else {
+            String::new()
+        }
+    }
+
+    /// The text a difference shows.
+    fn laid_out(&self) -> String {
+        if self.verbatim {
+            self.sql.clone()
+        } else {
+            layout(&self.sql)
         }
     }
 
@@ -64,6 +89,9 @@ impl ModelObject {
         }
         if self.sql == other.sql {
             return true; // the common case, and the stairway's hot path: nothing to normalise
+        }
+        if self.verbatim || other.verbatim {
+            return false;
         }
         // Computed on demand: most comparisons end at the line above.
         let table = |o: &ModelObject| {
@@ -86,13 +114,22 @@ pub struct Model {
     pub objects: Vec<ModelObject>,
 }
 
-fn kind_rank(kind: &str) -> u8 {
+pub(crate) fn kind_rank(kind: &str) -> u8 {
+    // PostgreSQL's kinds after SQLite's four, each its own rank: objects of different kinds may
+    // share a name there (a type and a table, a function and a view).
     match kind {
         "table" => 0,
         "view" => 1,
         "index" => 2,
         "trigger" => 3,
-        _ => 4,
+        "materialized view" => 4,
+        "sequence" => 5,
+        "type" => 6,
+        "function" => 7,
+        "schema" => 8,
+        "extension" => 9,
+        "policy" => 10,
+        _ => 11,
     }
 }
 
@@ -109,6 +146,7 @@ impl Model {
                     name: o.name.clone(),
                     table: o.tbl_name.clone(),
                     sql: o.sql.clone()?,
+                    verbatim: false,
                 })
             })
             .collect();
@@ -145,9 +183,9 @@ impl Model {
             actual: actual_label.to_string(),
             changes: Vec::new(),
         };
-        let key = |o: &ModelObject| (kind_rank(&o.kind), o.name.to_ascii_lowercase());
+        let key = |o: &ModelObject| (kind_rank(&o.kind), o.name.to_ascii_lowercase(), o.scope());
         type Sides<'a> = (Option<&'a ModelObject>, Option<&'a ModelObject>);
-        let mut sides: BTreeMap<(u8, String), Sides<'_>> = BTreeMap::new();
+        let mut sides: BTreeMap<(u8, String, String), Sides<'_>> = BTreeMap::new();
         for o in &self.objects {
             sides.entry(key(o)).or_default().0 = Some(o);
         }
@@ -167,8 +205,8 @@ impl Model {
                 name: any.name.clone(),
                 table: any.table.clone(),
                 change,
-                expected: expected.map(|o| layout(&o.sql)),
-                actual: actual.map(|o| layout(&o.sql)),
+                expected: expected.map(ModelObject::laid_out),
+                actual: actual.map(ModelObject::laid_out),
             });
         }
         diff
@@ -207,7 +245,7 @@ pub struct ObjectChange {
 impl ObjectChange {
     /// `index idx_users_email on users`, `table posts`.
     pub fn object(&self) -> String {
-        if self.kind == "index" || self.kind == "trigger" {
+        if matches!(self.kind.as_str(), "index" | "trigger" | "policy") {
             format!("{} {} on {}", self.kind, self.name, self.table)
         } else {
             format!("{} {}", self.kind, self.name)

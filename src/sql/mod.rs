@@ -1,12 +1,31 @@
-//! The one SQLite lexer: enough to find statements, clauses and identifiers in SQL without ever
+//! The one SQL lexer: enough to find statements, clauses and identifiers in SQL without ever
 //! changing a byte we did not mean to change; plus quoting ([`quote_ident`], [`quote_str`]) and
 //! source positions ([`line_of`]). Everything that reads SQL text in dbtool tokenizes it here.
+//!
+//! Two dialects share it ([`Dialect`]): SQLite's (the default: [`tokenize`], [`significant`],
+//! [`split_statements`]) and PostgreSQL's, which differs only where splitting a file into
+//! statements depends on it: dollar quotes (`$$…$$`, `$tag$…$tag$`; `$1` is a parameter),
+//! `E'…'` strings with backslash escapes, nested block comments, `[`/`` ` `` being operators
+//! rather than identifier quotes, and SQL-standard function bodies (`BEGIN ATOMIC … END`).
+//! [`statements`] splits a file in either dialect.
 //!
 //! Invariants: tokens cover the input exactly (concatenating every token's text, whitespace and
 //! comments included, gives back the input), offsets are byte offsets on `char` boundaries, and
 //! nothing here allocates per token except the token vector. Unterminated strings, quoted
-//! identifiers and block comments run to the end of the input (SQLite would reject them; we only
-//! need not to panic and not to misplace later tokens).
+//! identifiers, dollar quotes and block comments run to the end of the input (the database would
+//! reject them; we only need not to panic and not to misplace later tokens).
+
+mod split;
+
+pub use split::{split_statements, statements, Statement};
+
+/// Which database's lexical rules to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    #[default]
+    Sqlite,
+    Postgres,
+}
 
 /// What a token is. Keywords are not distinguished from identifiers: SQLite lets most keywords be
 /// used as names, so callers ask [`Token::is_word`] for the keyword they expect at a position.
@@ -18,15 +37,15 @@ pub enum Kind {
     Comment,
     /// A bare word: keyword or unquoted identifier (ASCII letters, digits, `_`, `$`, any non-ASCII).
     Word,
-    /// `"…"`, `` `…` `` or `[…]`.
+    /// `"…"`; in SQLite also `` `…` `` and `[…]`.
     QuotedIdent,
-    /// `'…'`.
+    /// `'…'`; in PostgreSQL also `E'…'`, `B'…'`, `N'…'` and dollar-quoted `$tag$…$tag$`.
     String,
     /// `x'…'`.
     Blob,
     /// Integer, real or hex literal.
     Number,
-    /// `?`, `?NNN`, `:name`, `@name`, `$name`.
+    /// SQLite: `?`, `?NNN`, `:name`, `@name`, `$name`. PostgreSQL: `$1`.
     Variable,
     /// `(`.
     LParen,
@@ -73,8 +92,14 @@ impl Token {
     }
 }
 
-/// Split `src` into tokens, trivia included.
+/// Split `src` into tokens by SQLite's rules, trivia included.
 pub fn tokenize(src: &str) -> Vec<Token> {
+    tokenize_in(src, Dialect::Sqlite)
+}
+
+/// Split `src` into tokens by `dialect`'s rules, trivia included.
+pub fn tokenize_in(src: &str, dialect: Dialect) -> Vec<Token> {
+    let pg = dialect == Dialect::Postgres;
     let bytes = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -96,26 +121,47 @@ pub fn tokenize(src: &str) -> Vec<Token> {
                 Kind::Comment
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
-                    i += 1;
-                }
-                i = (i + 2).min(bytes.len());
+                i = block_comment_end(bytes, i, pg);
                 Kind::Comment
             }
             b'\'' => {
                 i = quoted_end(bytes, i, b'\'');
                 Kind::String
             }
+            // PostgreSQL's escape strings: a backslash escapes the next byte, `\'` included.
+            b'e' | b'E' if pg && bytes.get(i + 1) == Some(&b'\'') => {
+                i = escape_string_end(bytes, i + 1);
+                Kind::String
+            }
+            // Bit strings and national strings: plain quoting rules.
+            b'b' | b'B' | b'n' | b'N' if pg && bytes.get(i + 1) == Some(&b'\'') => {
+                i = quoted_end(bytes, i + 1, b'\'');
+                Kind::String
+            }
+            b'$' if pg => {
+                if let Some(end) = dollar_quote_end(bytes, i) {
+                    i = end;
+                    Kind::String
+                } else if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                    while i < bytes.len() && bytes[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                    Kind::Variable
+                } else {
+                    i += 1;
+                    Kind::Op
+                }
+            }
             b'"' => {
                 i = quoted_end(bytes, i, b'"');
                 Kind::QuotedIdent
             }
-            b'`' => {
+            b'`' if !pg => {
                 i = quoted_end(bytes, i, b'`');
                 Kind::QuotedIdent
             }
-            b'[' => {
+            b'[' if !pg => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != b']' {
                     i += 1;
@@ -128,21 +174,21 @@ pub fn tokenize(src: &str) -> Vec<Token> {
                 Kind::Blob
             }
             b'0'..=b'9' => {
-                i = number_end(bytes, i);
+                i = number_end(bytes, i, pg);
                 Kind::Number
             }
             b'.' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                i = number_end(bytes, i);
+                i = number_end(bytes, i, pg);
                 Kind::Number
             }
-            b'?' => {
+            b'?' if !pg => {
                 i += 1;
                 while i < bytes.len() && bytes[i].is_ascii_digit() {
                     i += 1;
                 }
                 Kind::Variable
             }
-            b':' | b'@' | b'$' if bytes.get(i + 1).is_some_and(|&c| is_word_byte(c)) => {
+            b':' | b'@' | b'$' if !pg && bytes.get(i + 1).is_some_and(|&c| is_word_byte(c)) => {
                 i += 1;
                 while i < bytes.len() && is_word_byte(bytes[i]) {
                     i += 1;
@@ -176,7 +222,7 @@ pub fn tokenize(src: &str) -> Vec<Token> {
                 Kind::Word
             }
             _ => {
-                i += operator_len(&bytes[i..]);
+                i += operator_len(&bytes[i..], pg);
                 Kind::Op
             }
         };
@@ -209,7 +255,68 @@ fn quoted_end(bytes: &[u8], open: usize, quote: u8) -> usize {
     bytes.len()
 }
 
-fn number_end(bytes: &[u8], start: usize) -> usize {
+/// End (exclusive) of a `/* … */` comment opened at `open`. PostgreSQL's nest (`/* /* */ */`);
+/// SQLite's end at the first `*/`.
+fn block_comment_end(bytes: &[u8], open: usize, nested: bool) -> usize {
+    let mut depth = 1usize;
+    let mut i = open + 2;
+    while i < bytes.len() {
+        if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 || !nested {
+                return i;
+            }
+        } else if nested && bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            depth += 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// End (exclusive) of PostgreSQL's `E'…'` whose quote is at `open`: `\x` escapes any byte
+/// (continuation bytes of a multi-byte character are never `'` or `\\`, so skipping one is safe),
+/// and `''` is a quote as in plain strings.
+fn escape_string_end(bytes: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'\'' if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b'\'' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// When `$` at `open` starts a PostgreSQL dollar quote (`$$` or `$tag$`, the tag being an
+/// identifier without `$`), the end (exclusive) of the quoted string: after the same delimiter,
+/// compared byte for byte, or the end of the input.
+fn dollar_quote_end(bytes: &[u8], open: usize) -> Option<usize> {
+    let mut i = open + 1;
+    if i < bytes.len() && is_word_start(bytes[i]) {
+        while i < bytes.len() && is_word_byte(bytes[i]) && bytes[i] != b'$' {
+            i += 1;
+        }
+    }
+    if bytes.get(i) != Some(&b'$') {
+        return None;
+    }
+    let delimiter = &bytes[open..=i];
+    let body = i + 1;
+    Some(
+        bytes[body..]
+            .windows(delimiter.len())
+            .position(|w| w == delimiter)
+            .map_or(bytes.len(), |at| body + at + delimiter.len()),
+    )
+}
+
+fn number_end(bytes: &[u8], start: usize, pg: bool) -> usize {
     let mut i = start;
     if bytes[i] == b'0' && matches!(bytes.get(i + 1), Some(b'x' | b'X')) {
         i += 2;
@@ -239,21 +346,22 @@ fn number_end(bytes: &[u8], start: usize) -> usize {
             }
         }
     }
-    // SQLite rejects `123abc`; swallow the letters so they don't become a separate word.
-    while i < bytes.len() && is_word_byte(bytes[i]) {
+    // SQLite rejects `123abc`; swallow the letters so they don't become a separate word. Not a
+    // `$` in PostgreSQL, where `1$$…$$` is a number and a dollar quote.
+    while i < bytes.len() && is_word_byte(bytes[i]) && !(pg && bytes[i] == b'$') {
         i += 1;
     }
     i
 }
 
-fn operator_len(rest: &[u8]) -> usize {
+fn operator_len(rest: &[u8], pg: bool) -> usize {
     const THREE: [&[u8]; 1] = [b"->>"];
     const TWO: [&[u8]; 9] = [
         b"||", b"<=", b">=", b"==", b"!=", b"<>", b"<<", b">>", b"->",
     ];
     if THREE.iter().any(|op| rest.starts_with(op)) {
         3
-    } else if TWO.iter().any(|op| rest.starts_with(op)) {
+    } else if TWO.iter().any(|op| rest.starts_with(op)) || (pg && rest.starts_with(b"::")) {
         2
     } else {
         1
@@ -296,9 +404,14 @@ pub fn quote_str(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// The significant (non-trivia) tokens of `src`.
+/// The significant (non-trivia) tokens of `src` (SQLite).
 pub fn significant(src: &str) -> Vec<Token> {
-    tokenize(src)
+    significant_in(src, Dialect::Sqlite)
+}
+
+/// The significant (non-trivia) tokens of `src` in `dialect`.
+pub fn significant_in(src: &str, dialect: Dialect) -> Vec<Token> {
+    tokenize_in(src, dialect)
         .into_iter()
         .filter(|t| !t.is_trivia())
         .collect()
@@ -472,76 +585,8 @@ pub fn line_of(src: &str, at: usize) -> usize {
         + 1
 }
 
-/// Byte ranges of the statements in `src` (each without its `;`, trivia trimmed), skipping empty
-/// ones. `;` inside a `CREATE TRIGGER … BEGIN … END` body does not end the statement.
-pub fn split_statements(src: &str) -> Vec<std::ops::Range<usize>> {
-    let toks = significant(src);
-    let mut out = Vec::new();
-    let mut start: Option<usize> = None;
-    let mut first_words: Vec<Token> = Vec::new();
-    let mut in_body = false;
-    let mut case_depth = 0usize;
-    let mut last_end = 0;
-    for t in toks {
-        if t.kind == Kind::Semi && !in_body {
-            if let Some(s) = start.take() {
-                out.push(s..last_end);
-            }
-            first_words.clear();
-            case_depth = 0;
-            continue;
-        }
-        if start.is_none() {
-            start = Some(t.start);
-        }
-        if first_words.len() < 4 {
-            first_words.push(t);
-        }
-        let is_trigger = first_words
-            .first()
-            .is_some_and(|w| w.is_word(src, "CREATE"))
-            && first_words
-                .iter()
-                .skip(1)
-                .take(2)
-                .any(|w| w.is_word(src, "TRIGGER"));
-        if is_trigger {
-            if !in_body && t.is_word(src, "BEGIN") {
-                in_body = true;
-            } else if in_body && t.is_word(src, "CASE") {
-                case_depth += 1;
-            } else if in_body && t.is_word(src, "END") {
-                if case_depth == 0 {
-                    in_body = false;
-                } else {
-                    case_depth -= 1;
-                }
-            }
-        }
-        last_end = t.end;
-    }
-    if let Some(s) = start {
-        out.push(s..last_end);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn statements_split_at_semicolons_outside_trigger_bodies() {
-        let src = "CREATE TABLE t(a); -- c\nCREATE TRIGGER x AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN 1 THEN 2 END; DELETE FROM t; END;\n;;INSERT INTO t VALUES (';')";
-        let parts: Vec<&str> = split_statements(src).into_iter().map(|r| &src[r]).collect();
-        assert_eq!(
-            parts,
-            [
-                "CREATE TABLE t(a)",
-                "CREATE TRIGGER x AFTER INSERT ON t BEGIN UPDATE t SET a = CASE WHEN 1 THEN 2 END; DELETE FROM t; END",
-                "INSERT INTO t VALUES (';')"
-            ]
-        );
-    }
-
     use super::*;
 
     fn kinds(src: &str) -> Vec<(Kind, &str)> {

@@ -7,6 +7,8 @@
 //! temporary folder, so neither the developer's shell nor their data folder can leak in.
 #![allow(dead_code)] // each test crate uses a different subset
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
