@@ -11,10 +11,25 @@ fn main() {
     let db = std::env::args().nth(1).expect("usage: backup_phases DB");
     let db = Path::new(&db);
     let scratch = std::env::temp_dir();
+    // CPU seconds of the whole process (every thread) beside wall seconds: the machine is shared.
+    // /proc/self/stat fields 14 and 15 (after the parenthesised name): user and system ticks.
+    let cpu = || {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+    };
     let time = |label: &str, f: &mut dyn FnMut()| {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu());
         f();
-        println!("{label:<40} {:>7.2} s", t.elapsed().as_secs_f64());
+        println!(
+            "{label:<48} {:>7.2} s wall {:>7.2} s cpu",
+            t.elapsed().as_secs_f64(),
+            cpu() - c
+        );
     };
     let snap =
         || Snapshot::begin(db, MethodChoice::Dbpage, Duration::from_secs(5), &scratch).unwrap();
@@ -56,6 +71,25 @@ fn main() {
                     })
                     .unwrap();
                 enc.finish().unwrap();
+            },
+        );
+    }
+    for threads in [0u32, 2] {
+        time(
+            &format!("dbpage read + 1 MiB buffer + zstd -3 ({threads} workers)"),
+            &mut || {
+                let mut enc = zstd::stream::write::Encoder::new(std::io::sink(), 3).unwrap();
+                if threads > 0 {
+                    enc.multithread(threads).unwrap();
+                }
+                let mut buf = std::io::BufWriter::with_capacity(1 << 20, enc);
+                snap()
+                    .stream(&mut |c| {
+                        buf.write_all(c).unwrap();
+                        Ok(())
+                    })
+                    .unwrap();
+                buf.into_inner().ok().unwrap().finish().unwrap();
             },
         );
     }

@@ -27,7 +27,9 @@ OUT="$DATA/out-$$"
 mkdir -p "$DATA" "$OUT"
 trap 'rm -rf "$OUT"; [[ -n "${HOLDER:-}" ]] && kill "$HOLDER" 2>/dev/null; true' EXIT
 
-# DBTOOL=path runs another build (e.g. an older one, for before/after figures).
+# DBTOOL=path runs another build (e.g. an older one, for before/after figures). BEFORE=path also
+# runs that build's backup and restore in the same rounds ("backup_before", "restore_before"), so
+# before and after meet the same load.
 if [[ -z "${DBTOOL:-}" ]]; then
     cargo build --release --quiet
     DBTOOL="$PWD/target/release/dbtool"
@@ -89,6 +91,10 @@ bench backup "rm -f $OUT/dbtool.db.zst" \
     "'$DBTOOL' -q --database '$DB' backup --output '$OUT/dbtool.db.zst'"
 bench backup_noverify "rm -f $OUT/dbtool-nv.db.zst" \
     "'$DBTOOL' -q --database '$DB' backup --no-verify --output '$OUT/dbtool-nv.db.zst'"
+if [[ -n "${BEFORE:-}" ]]; then
+    bench backup_before "rm -f $OUT/before.db.zst" \
+        "'$BEFORE' -q --database '$DB' backup --output '$OUT/before.db.zst'"
+fi
 if [[ -n "${EXTRA:-}" ]]; then
     bench pipeline "rm -f $OUT/tmp.db $OUT/tmp.db.zst" \
         "sqlite3 '$DB' '.backup $OUT/tmp.db' && zstd -3 -T0 -q -f '$OUT/tmp.db' -o '$OUT/tmp.db.zst'"
@@ -102,6 +108,11 @@ bench zstd_d_sync "rm -f $OUT/zstd-d.db" \
     "zstd -d -q -f '$OUT/dbtool.db.zst' -o '$OUT/zstd-d.db' && sync '$OUT/zstd-d.db'"
 bench restore "$(fresh_target)" \
     "'$DBTOOL' -q --database '$OUT/target.db' restore --yes --no-backup --force '$OUT/dbtool.db.zst'"
+if [[ -n "${BEFORE:-}" ]]; then
+    # The before build restores its own backup (an older format may be newer than it reads).
+    bench restore_before "$(fresh_target)" \
+        "'$BEFORE' -q --database '$OUT/target.db' restore --yes --no-backup --force '$OUT/before.db.zst'"
+fi
 bench restore_safe "$(fresh_target)" \
     "'$DBTOOL' -q --database '$OUT/target.db' --backup-dir '$OUT/safety' restore --yes --force '$OUT/dbtool.db.zst'"
 bench restore_inplace "$(fresh_target); hold_target" \
@@ -143,4 +154,7 @@ MAXRSS=0
 for k in backup restore restore_safe restore_inplace; do (( RSS[$k] > MAXRSS )) && MAXRSS=${RSS[$k]}; done
 echo "peak memory backup / restore / with safety backup / in place: $(( RSS[backup] / 1024 )) / $(( RSS[restore] / 1024 )) / $(( RSS[restore_safe] / 1024 )) / $(( RSS[restore_inplace] / 1024 )) MiB (goal <= 100)"
 echo "backup (verified) / zstd -3 -T0: $(ratio "${SECS[backup]}" "${SECS[floor]}")x wall, $(ratio "${CPU[backup]}" "${CPU[floor]}")x cpu (goal <= 1.2)"
+if [[ -n "${BEFORE:-}" ]]; then
+    echo "before ($BEFORE): backup / zstd -3 -T0 $(ratio "${SECS[backup_before]}" "${SECS[floor]}")x wall, $(ratio "${CPU[backup_before]}" "${CPU[floor]}")x cpu; restore / zstd -d $(ratio "${SECS[restore_before]}" "${SECS[zstd_d]}")x wall, $(ratio "${CPU[restore_before]}" "${CPU[zstd_d]}")x cpu"
+fi
 echo "restore / zstd -d:               $(ratio "${SECS[restore]}" "${SECS[zstd_d]}")x wall, $(ratio "${CPU[restore]}" "${CPU[zstd_d]}")x cpu (goal <= 2)"

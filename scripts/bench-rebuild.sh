@@ -23,7 +23,8 @@ rounds=${ROUNDS:-3}
 rows=$(( size * 1048576 / 1340 ))
 mkdir -p "$dir"
 
-# DBTOOL=path runs another build (e.g. an older one, for before/after figures).
+# DBTOOL=path runs another build (e.g. an older one, for before/after figures). BEFORE=path also
+# runs that build's `rebuild --no-backup` in the same rounds ("before"), under the same load.
 dbtool=${DBTOOL:-}
 if [ -z "$dbtool" ]; then
     cargo build --quiet --release
@@ -107,6 +108,9 @@ for i in $(seq "$rounds"); do
     echo "round $i/$rounds" >&2
     run floor sqlite3 -bail "$work" ".read $dir/floor-enum.sql"
     run rebuild "$dbtool" -d "$work" rebuild posts --no-backup "${enum[@]}"
+    if [ -n "${BEFORE:-}" ]; then
+        run before "$BEFORE" -d "$work" rebuild posts --no-backup "${enum[@]}"
+    fi
     run upgrade "$dbtool" -d "$work" --migrations "$mig7" upgrade --no-backup
     run with-backup "$dbtool" -d "$work" --backup-dir "$dir/backups" rebuild posts "${enum[@]}"
 done
@@ -124,12 +128,18 @@ echo "load average before / after: $load_before / $(cut -d' ' -f1-3 /proc/loadav
 printf '%-12s %8s %8s %8s %12s %15s %13s   %s\n' run "wall s" "cpu s" "x floor" "peak RSS MiB" "file growth MiB" "peak WAL MiB" "all wall s"
 floor=$(med floor 2)
 floor_cpu=$(med floor 6)
-for name in floor rebuild upgrade with-backup; do
+names="floor rebuild upgrade with-backup"
+[ -n "${BEFORE:-}" ] && names="$names before"
+for name in $names; do
     printf '%-12s %8.2f %8.2f %8.2f %12.0f %15d %13d   %s\n' "$name" "$(med "$name" 2)" "$(med "$name" 6)" \
         "$(echo "$(med "$name" 2) / $floor" | bc -l)" "$(echo "$(med "$name" 3) / 1024" | bc -l)" \
         "$(med "$name" 4)" "$(med "$name" 5)" "$(grep "^$name " "$result" | awk '{printf "%s ", $2}')"
 done
 printf 'one PRAGMA foreign_key_check of the whole database: %.2f s (the write session runs one, after the changes)\n' "$fk"
+if [ -n "${BEFORE:-}" ]; then
+    printf 'before (%s) / floor: %.2fx wall, %.2fx cpu\n' "$BEFORE" \
+        "$(echo "$(med before 2) / $floor" | bc -l)" "$(echo "$(med before 6) / $floor_cpu" | bc -l)"
+fi
 printf 'rebuild / floor: %.2fx wall, %.2fx cpu; upgrade / floor: %.2fx wall (goal <= 1.1)\n' \
     "$(echo "$(med rebuild 2) / $floor" | bc -l)" "$(echo "$(med rebuild 6) / $floor_cpu" | bc -l)" \
     "$(echo "$(med upgrade 2) / $floor" | bc -l)"
