@@ -436,3 +436,53 @@ fn init_in_an_empty_folder_starts_a_project_on_the_server_without_writing_the_pa
     );
     assert!(db.table_exists("refinery_schema_history"));
 }
+
+/// Found on River's migrations (riverqueue/river, V4 adds `pending` to an enum that a later
+/// statement of the same plan uses): PostgreSQL refuses a new enum value before its transaction
+/// commits. The error says how to split it; a no-transaction file makes the plan pass.
+#[test]
+fn an_enum_value_used_in_the_plan_that_adds_it_is_refused_with_the_way_out() {
+    let Some((env, db)) = setup("enum_value") else {
+        return;
+    };
+    env.migration(
+        3,
+        "state",
+        "CREATE TYPE job_state AS ENUM ('available', 'running');\nCREATE TABLE jobs (id int PRIMARY KEY, state job_state NOT NULL);\n",
+        Some("DROP TABLE jobs;\nDROP TYPE job_state;\n"),
+    );
+    env.migration(
+        4,
+        "pending",
+        "ALTER TYPE job_state ADD VALUE IF NOT EXISTS 'pending';\n",
+        Some("-- enum values cannot be dropped\n"),
+    );
+    env.migration(
+        5,
+        "use_pending",
+        "ALTER TABLE jobs ALTER COLUMN state SET DEFAULT 'pending';\n",
+        Some("ALTER TABLE jobs ALTER COLUMN state DROP DEFAULT;\n"),
+    );
+    let run = env.run(&["--database", db.url(), "upgrade"]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    assert!(run.stderr().contains("SQLSTATE 55P04"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("-- dbtool:no-transaction"),
+        "{}",
+        run.stderr()
+    );
+    assert!(db.versions().is_empty());
+
+    std::fs::write(
+        env.migrations().join("V0004__pending.sql"),
+        "-- dbtool:no-transaction\nALTER TYPE job_state ADD VALUE IF NOT EXISTS 'pending';\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.migrations().join("V0004__pending.down.sql"),
+        "-- dbtool:no-transaction\n-- enum values cannot be dropped\n",
+    )
+    .unwrap();
+    env.ok(&["--database", db.url(), "upgrade"]);
+    assert_eq!(db.versions(), vec![1, 2, 3, 4, 5]);
+}

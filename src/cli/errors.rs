@@ -233,6 +233,9 @@ fn detailed_hint(e: &Error) -> Option<String> {
             MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "42501" => {
                 Some("the role in the URL lacks a privilege this statement needs (the server's message says which): grant it, or run migrations as the role that owns the schema; nothing was applied".into())
             }
+            MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "55P04" => {
+                Some("a value added with ALTER TYPE … ADD VALUE cannot be used until its transaction commits, and dbtool runs the whole plan in one: put the ADD VALUE in a file of its own that starts with `-- dbtool:no-transaction` (it then commits on its own), or upgrade in two steps (`dbtool upgrade VERSION`); nothing was applied".into())
+            }
             MigrateError::PostgresStatementFailed { source, .. } if source.sqlstate == "25001" => {
                 Some("CREATE INDEX CONCURRENTLY and its kind cannot run in a transaction: put it in a file of its own that starts with `-- dbtool:no-transaction`; nothing was applied".into())
             }
