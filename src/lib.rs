@@ -1,4 +1,4 @@
-//! dbtool: migrations, table rebuilds and verified backups for SQLite.
+//! dbtool: migrations, table rebuilds and verified backups for SQLite and PostgreSQL.
 //!
 //! The library does the work and returns reports (all `serde::Serialize`); it never prints. The
 //! `dbtool` binary is a thin layer that parses arguments, calls in here and renders the reports.

@@ -67,7 +67,7 @@ Exit status:
 #[command(
     name = "dbtool",
     version,
-    about = "Migrations, safe table rebuilds and verified backups for SQLite",
+    about = "Migrations, safe table rebuilds and verified backups for SQLite and PostgreSQL",
     after_help = AFTER_HELP,
     propagate_version = true
 )]
@@ -82,7 +82,7 @@ pub struct Cli {
 #[derive(clap::Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Database file or sqlite: URL [default: DATABASE_URL, dbtool.toml, content.db]
+    /// Database file, sqlite: URL or postgres:// URL [default: DATABASE_URL, dbtool.toml, content.db]
     #[arg(
         long,
         short = 'd',
