@@ -36,8 +36,8 @@ use super::{
     backup_file_name, cleanup_leftovers, compress, hostname, output_location, read_entry,
     read_payload, BackupError, BackupReport, CreateOptions, Hash, Phase, Progress, ReplacedBy,
 };
-use crate::db::pg::PgConn;
-use crate::db::{quote_ident, PgUrl, HISTORY_TABLE};
+use crate::db::pg::{PgConn, PgSession};
+use crate::db::{quote_ident, DbError, Ending, PgUrl, HISTORY_TABLE};
 
 /// The server's version and what the backup records about the database.
 #[derive(Clone, Debug, Serialize)]
@@ -719,30 +719,38 @@ impl SideDatabase {
         let admin = &self.server.admin;
         let target = self.server.url.dbname();
         let old = side_name(admin, target, "old")?;
-        let swap = match &self.server.target {
-            Some(_) => format!(
-                "BEGIN; ALTER DATABASE {target} RENAME TO {old}; \
-                 ALTER DATABASE {fresh} RENAME TO {target}; COMMIT",
-                target = quote_ident(target),
-                old = quote_ident(&old),
-                fresh = quote_ident(&self.name),
-            ),
-            None => format!(
+        let mut renames = vec![];
+        if self.server.target.is_some() {
+            renames.push(format!(
                 "ALTER DATABASE {} RENAME TO {}",
-                quote_ident(&self.name),
-                quote_ident(target)
-            ),
-        };
-        if let Err(e) = admin.execute(&swap) {
-            let _ = admin.execute("ROLLBACK");
-            if crate::db::pg::failure(&e).sqlstate == "55006" && self.server.target.is_some() {
+                quote_ident(target),
+                quote_ident(&old)
+            ));
+        }
+        renames.push(format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(&self.name),
+            quote_ident(target)
+        ));
+        // One transaction of the write path (on the maintenance database, where the renames run).
+        let mut session = PgSession::new(admin, crate::db::DEFAULT_BUSY_TIMEOUT);
+        let renamed = session.transaction(
+            Ending::Commit,
+            |_| Ok::<_, DbError>(()),
+            |conn, ()| conn.run(&renames.join("; "), "renaming the new database"),
+        );
+        drop(session);
+        match renamed {
+            Ok(_) => {}
+            // A session connected to the target meanwhile: nothing was renamed.
+            Err(DbError::Postgres { failure, .. })
+                if failure.sqlstate == "55006" && self.server.target.is_some() =>
+            {
                 return Ok(Swap::Busy(format!(
                     "a session connected to {target} meanwhile; a rename needs none"
                 )));
             }
-            return Err(BackupError::Db(
-                admin.error(&e, "renaming the new database"),
-            ));
+            Err(e) => return Err(BackupError::Db(e)),
         }
         self.armed = false;
         if self.server.target.is_some() {
