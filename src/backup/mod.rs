@@ -195,11 +195,84 @@ pub fn create(
         &mut meta,
         progress,
     )?;
-    let size = written.size;
     drop(snap); // ends the read transaction, or removes the temporary copy
+    seal_and_publish(
+        Sealing {
+            temp,
+            file,
+            written,
+            meta,
+            dir,
+            fixed_name,
+            stem: store::db_stem(db),
+            database: source_path,
+            leftovers_removed,
+        },
+        opts,
+        progress,
+    )
+}
 
-    // fsync (waiting on the disk) and the read-back of the file (matched against the stream that
-    // was verified while it was written) overlap; both finish before the file gets its final name.
+/// The folder to write into, and the fixed file name when `--output` was given.
+fn output_location(opts: &CreateOptions) -> Result<(PathBuf, Option<String>), BackupError> {
+    let Some(out) = &opts.output else {
+        return Ok((opts.dir.clone(), None));
+    };
+    let name = out.file_name().ok_or_else(|| BackupError::Write {
+        path: out.clone(),
+        doing: "choosing the output file",
+        source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
+    })?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
+    Ok((
+        parent.unwrap_or(Path::new(".")).to_path_buf(),
+        Some(name.to_string_lossy().into_owned()),
+    ))
+}
+
+/// What [`compress`] wrote.
+pub(crate) struct Written {
+    /// The file's size.
+    size: u64,
+    /// With `verify`: the length and XXH3-128 of the compressed stream after the metadata, which
+    /// a second thread decoded and checked as it was written.
+    verified: Option<(u64, u128)>,
+}
+
+/// A written backup on its way to its final name (see [`seal_and_publish`]).
+pub(crate) struct Sealing {
+    pub temp: store::TempFile,
+    pub file: File,
+    pub written: Written,
+    pub meta: BackupMeta,
+    pub dir: PathBuf,
+    /// `--output`'s file name: never renamed and never overwritten.
+    pub fixed_name: Option<String>,
+    /// The name stem of generated names (`<stem>-<time>-v<version>-<reason>.db.zst`).
+    pub stem: String,
+    pub database: PathBuf,
+    pub leftovers_removed: Vec<PathBuf>,
+}
+
+/// The end of every backup, SQLite's and PostgreSQL's: fsync (waiting on the disk) and the
+/// read-back of the file (matched against the stream that was verified while it was written)
+/// overlap; both finish before the file gets its final name.
+pub(crate) fn seal_and_publish(
+    sealing: Sealing,
+    opts: &CreateOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BackupReport, BackupError> {
+    let Sealing {
+        temp,
+        file,
+        written,
+        meta,
+        dir,
+        fixed_name,
+        stem,
+        database,
+        leftovers_removed,
+    } = sealing;
     let (synced, checked) = std::thread::scope(|scope| {
         let sync = scope.spawn(|| file.sync_all());
         let checked = written.verified.map(|(len, digest)| {
@@ -227,9 +300,7 @@ pub fn create(
     drop(file);
     checked.transpose()?;
 
-    let stem = store::db_stem(db);
     let path = store::publish(temp, &dir, |clash| match &fixed_name {
-        // An explicit --output is never renamed and never overwritten.
         Some(name) => (clash == 1).then(|| name.clone()),
         None => Some(backup_file_name(
             &stem,
@@ -241,39 +312,13 @@ pub fn create(
     })?;
     Ok(BackupReport {
         path,
-        database: source_path,
-        size,
-        ratio: meta.image_size as f64 / size.max(1) as f64,
+        database,
+        size: written.size,
+        ratio: meta.image_size as f64 / written.size.max(1) as f64,
         verified: opts.verify,
         meta,
         leftovers_removed,
     })
-}
-
-/// The folder to write into, and the fixed file name when `--output` was given.
-fn output_location(opts: &CreateOptions) -> Result<(PathBuf, Option<String>), BackupError> {
-    let Some(out) = &opts.output else {
-        return Ok((opts.dir.clone(), None));
-    };
-    let name = out.file_name().ok_or_else(|| BackupError::Write {
-        path: out.clone(),
-        doing: "choosing the output file",
-        source: io::Error::new(io::ErrorKind::InvalidInput, "no file name"),
-    })?;
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty());
-    Ok((
-        parent.unwrap_or(Path::new(".")).to_path_buf(),
-        Some(name.to_string_lossy().into_owned()),
-    ))
-}
-
-/// What [`compress`] wrote.
-struct Written {
-    /// The file's size.
-    size: u64,
-    /// With `verify`: the length and XXH3-128 of the compressed stream after the metadata, which
-    /// a second thread decoded and checked as it was written.
-    verified: Option<(u64, u128)>,
 }
 
 /// The bytes to back up, handed to the sink chunk by chunk (a snapshot's pages, `pg_dump`'s

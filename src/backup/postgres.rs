@@ -31,10 +31,10 @@ use super::pg_archive::{
     tool_failed, tool_version, ArchiveContents, ArchiveReader,
 };
 use super::store::{self, TempFile};
-use super::stream_check;
 use super::{
-    backup_file_name, cleanup_leftovers, compress, hostname, output_location, read_entry,
-    read_payload, BackupError, BackupReport, CreateOptions, Hash, Phase, Progress, ReplacedBy,
+    cleanup_leftovers, compress, hostname, output_location, read_entry, read_payload,
+    seal_and_publish, BackupError, BackupReport, CreateOptions, Hash, Phase, Progress, ReplacedBy,
+    Sealing,
 };
 use crate::db::pg::{PgConn, PgSession};
 use crate::db::{quote_ident, DbError, Ending, PgUrl, HISTORY_TABLE};
@@ -301,45 +301,21 @@ pub fn create(
             });
         }
     }
-    let size = written.size;
-
-    // The fsync and the read-back of the file (it must be the stream that was checked) overlap;
-    // both finish before the file gets its final name.
-    let (synced, checked) = std::thread::scope(|scope| {
-        let sync = scope.spawn(|| file.sync_all());
-        let checked = written
-            .verified
-            .map(|(len, digest)| stream_check::check_file(temp.path(), &meta, len, digest));
-        (sync.join().expect("fsync thread panicked"), checked)
-    });
-    synced.map_err(|e| BackupError::Write {
-        path: temp.path().into(),
-        doing: "syncing the backup to disk",
-        source: e,
-    })?;
-    drop(file);
-    checked.transpose()?;
-
-    let stem = store::name_stem(url.dbname());
-    let path = store::publish(temp, &dir, |clash| match &fixed_name {
-        Some(name) => (clash == 1).then(|| name.clone()),
-        None => Some(backup_file_name(
-            &stem,
-            opts.now,
-            meta.schema_version,
-            &opts.reason,
-            clash,
-        )),
-    })?;
-    Ok(BackupReport {
-        path,
-        database: PathBuf::from(source),
-        size,
-        ratio: meta.image_size as f64 / size.max(1) as f64,
-        verified: opts.verify,
-        meta,
-        leftovers_removed,
-    })
+    seal_and_publish(
+        Sealing {
+            temp,
+            file,
+            written,
+            meta,
+            dir,
+            fixed_name,
+            stem: store::name_stem(url.dbname()),
+            database: PathBuf::from(source),
+            leftovers_removed,
+        },
+        opts,
+        progress,
+    )
 }
 
 /// Feed the archive pg_dump writes (received chunk by chunk as it is compressed) to `archive`.
