@@ -742,3 +742,47 @@ fn regression_a_rebuild_after_a_backfill_in_the_same_wal_upgrade_is_proven_on_th
         2
     );
 }
+
+/// A rebuild spares its table the foreign-key check only when it is alone in its transaction:
+/// here an earlier migration of the same upgrade leaves a post without its user, and the rebuild
+/// of `posts` that follows (rows proven unchanged) must not hide it.
+#[test]
+fn a_rebuild_after_a_step_that_breaks_a_foreign_key_does_not_hide_it() {
+    let env = common::TestEnv::new();
+    env.migration(
+        1,
+        "schema",
+        "CREATE TABLE users (id INTEGER PRIMARY KEY);
+         CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users(id),
+                             status TEXT CHECK (status IN ('a', 'b')));
+         INSERT INTO users VALUES (1), (2);
+         INSERT INTO posts VALUES (1, 1, 'a'), (2, 2, 'b');",
+        None,
+    );
+    env.empty_db();
+    env.ok(&["upgrade"]);
+    // The rebuild is generated first (the schema is the same either way), then moved after the
+    // delete.
+    env.ok(&[
+        "create",
+        "widen",
+        "--rebuild",
+        "posts",
+        "--enum",
+        "status=a,b,c",
+    ]);
+    for suffix in ["sql", "down.sql"] {
+        std::fs::rename(
+            env.migrations().join(format!("V0002__widen.{suffix}")),
+            env.migrations().join(format!("V0003__widen.{suffix}")),
+        )
+        .unwrap();
+    }
+    env.migration(2, "drop_user", "DELETE FROM users WHERE id = 2;", None);
+    let before = std::fs::read(env.db()).unwrap();
+    let run = env.run(&["upgrade", "--no-backup"]);
+    assert_ne!(run.code(), 0, "{}", run.stderr());
+    assert!(run.stderr().contains("foreign-key"), "{}", run.stderr());
+    assert_eq!(std::fs::read(env.db()).unwrap(), before);
+    assert_eq!(common::versions(&env.db()), vec![1]);
+}

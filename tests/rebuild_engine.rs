@@ -777,3 +777,45 @@ fn copy_proof_refuses(wal: bool) {
     execute(&db.conn(), &g.up).unwrap();
     assert_eq!(db.rows("SELECT * FROM posts ORDER BY id"), rows);
 }
+
+/// A rebuild alone in its transaction spares its table the foreign-key check only when its
+/// foreign keys are proven unchanged. A copy edited to fill `author_id` from another column is
+/// proven (the new rows are what the statement says) but its keys are new values: they are
+/// checked (before the copy), and the dangling one refuses the rebuild.
+#[test]
+fn a_copy_that_changes_a_foreign_key_column_is_still_checked() {
+    let db = Db::new(CONTENT);
+    let g = gen(
+        &db,
+        "posts",
+        &["--enum", "status=draft,scheduled,posted,failed"],
+    )
+    .unwrap();
+    let copy = r#"SELECT "id", "author_id""#;
+    assert!(g.up.contains(copy), "{}", g.up);
+    // Post ids 1..4 as authors: there is no user 4.
+    let edited = g.up.replacen(copy, r#"SELECT "id", "id""#, 1);
+    let before = db.bytes();
+    let err = execute(&db.conn(), &edited).unwrap_err();
+    assert_eq!(err.code(), "rebuild-foreign-key-violated", "{err}");
+    assert_eq!(db.bytes(), before);
+    // As generated, with a dangling post that was there before: the rebuild runs (an old
+    // violation is not the rebuild's), and the dangling row is kept.
+    db.conn()
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF; INSERT INTO posts (author_id, title) VALUES (99, 'orphan')",
+        )
+        .unwrap();
+    let g = gen(
+        &db,
+        "posts",
+        &["--enum", "status=draft,scheduled,posted,failed"],
+    )
+    .unwrap();
+    execute(&db.conn(), &g.up).unwrap();
+    assert_eq!(
+        db.rows("SELECT count(*) FROM posts WHERE author_id = 99"),
+        ["1"]
+    );
+    assert_eq!(fk_check(&db).len(), 1);
+}

@@ -275,19 +275,75 @@ pub fn run_lock(db_path: &Path, busy_timeout: Duration) -> Result<RunLock> {
     }
 }
 
-/// Every row `PRAGMA foreign_key_check` reports, sorted.
+/// Tables a step of the current transaction proved unchanged as far as their own foreign keys go
+/// (a rebuild alone in its transaction: same rows, same foreign keys, same parents). A table in
+/// the `temp` schema, so that it is written, rolled back to a savepoint and rolled back with the
+/// transaction it belongs to; a write session empties it when its transaction begins.
+const FOREIGN_KEYS_UNCHANGED: &str = "dbtool_foreign_keys_unchanged";
+
+/// Spare `table` the foreign-key check of the current transaction, as the child: the tables that
+/// refer to it are still checked. The mark is a row of a `temp` table, so it is rolled back with
+/// the transaction (or to a savepoint of it); the write session drops it when the transaction
+/// ends or begins.
+pub fn mark_foreign_keys_unchanged(conn: &Connection, path: &Path, table: &str) -> Result<()> {
+    conn.execute_batch(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {FOREIGN_KEYS_UNCHANGED} (name TEXT PRIMARY KEY COLLATE NOCASE)"
+    ))
+    .and_then(|()| {
+        conn.execute(
+            &format!("INSERT OR IGNORE INTO temp.{FOREIGN_KEYS_UNCHANGED} (name) VALUES (?1)"),
+            [table],
+        )
+    })
+    .map(|_| ())
+    .map_err(|e| DbError::sqlite("recording a table proven unchanged", path, e))
+}
+
+/// Forget the tables marked by [`mark_foreign_keys_unchanged`] (a new transaction begins).
+pub(crate) fn forget_foreign_keys_unchanged(conn: &Connection, path: &Path) -> Result<()> {
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS temp.{FOREIGN_KEYS_UNCHANGED}"
+    ))
+    .map_err(|e| DbError::sqlite("starting a write transaction", path, e))
+}
+
+/// Every row `PRAGMA foreign_key_check` reports, sorted; tables marked by
+/// [`mark_foreign_keys_unchanged`] are not checked as the child (each other table is, on its own).
 pub fn foreign_key_violations(conn: &Connection, path: &Path) -> Result<Vec<FkViolation>> {
     let run = || -> rusqlite::Result<Vec<FkViolation>> {
-        let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-        let rows = stmt.query_map([], |r| {
+        let marked: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM temp.sqlite_schema WHERE type = 'table' AND name = ?1",
+            [FOREIGN_KEYS_UNCHANGED],
+            |r| r.get(0),
+        )?;
+        let row = |r: &rusqlite::Row<'_>| {
             Ok(FkViolation {
                 table: r.get(0)?,
                 rowid: r.get(1)?,
                 parent: r.get(2)?,
                 fk_index: r.get(3)?,
             })
-        })?;
-        rows.collect()
+        };
+        if !marked {
+            let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+            let rows = stmt.query_map([], row)?;
+            return rows.collect();
+        }
+        let tables: Vec<String> = conn
+            .prepare(&format!(
+                "SELECT name FROM main.sqlite_schema WHERE type = 'table' \
+                 AND name COLLATE NOCASE NOT IN (SELECT name FROM temp.{FOREIGN_KEYS_UNCHANGED}) ORDER BY name"
+            ))?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = conn.prepare("SELECT * FROM pragma_foreign_key_check(?1, 'main')")?;
+        let mut all = Vec::new();
+        for table in &tables {
+            for v in stmt.query_map([table], row)? {
+                all.push(v?);
+            }
+        }
+        Ok(all)
     };
     let mut violations = run().map_err(|e| DbError::sqlite("checking foreign keys", path, e))?;
     violations.sort();

@@ -13,7 +13,10 @@
 //! 4. `PRAGMA foreign_key_check`: the transaction may not add a violation. It runs once, after
 //!    the changes; only when it finds violations does the session roll back to the savepoint
 //!    to see which the database already had, and then make the changes again (once a database
-//!    is known to hold old violations, later transactions take that list up front instead).
+//!    is known to hold old violations, later transactions take that list up front instead). A
+//!    table a rebuild alone in the transaction proved unchanged (same rows, same foreign keys)
+//!    is not checked as the child ([`super::mark_foreign_keys_unchanged`]); on a large table
+//!    that check is a full read of it.
 //! 5. `COMMIT` (or `ROLLBACK` for a dry run). Any error rolls everything back, as does dropping
 //!    the session mid-transaction.
 //! 6. When the session ends, foreign keys are restored to what they were.
@@ -140,6 +143,8 @@ impl<'c> WriteSession<'c> {
                     .into());
                 }
             }
+            // The marks of tables proven unchanged end with the check they spared.
+            super::forget_foreign_keys_unchanged(self.conn, &self.path)?;
             self.execute(&format!("RELEASE {SAVEPOINT}"), "releasing the savepoint")?;
             match (ending, self.open) {
                 (Ending::Commit, Some(Open::Nested)) => {
@@ -207,6 +212,7 @@ impl<'c> WriteSession<'c> {
             )
         })?;
         self.open = Some(open);
+        super::forget_foreign_keys_unchanged(self.conn, &self.path)?;
         Ok(())
     }
 
@@ -372,6 +378,64 @@ mod tests {
             initially,
             "restored"
         );
+    }
+
+    #[test]
+    fn a_table_marked_unchanged_is_spared_the_check_of_that_transaction_only() {
+        let conn = Connection::open_in_memory().unwrap();
+        parent_child(&conn);
+        let path = Path::new(":memory:");
+        let mut session = WriteSession::new(&conn, path, Duration::ZERO).unwrap();
+        // Marked: a dangling child row goes unseen (the mark is a promise the marker proved).
+        session
+            .transaction(
+                "this test",
+                Ending::Commit,
+                |_| Ok(()),
+                |c: &Connection, _: &()| {
+                    c.execute_batch("INSERT INTO c VALUES (20, 99)")
+                        .map_err(|e| DbError::sqlite("t", path, e))?;
+                    super::super::mark_foreign_keys_unchanged(c, path, "C")
+                },
+            )
+            .unwrap();
+        // Other tables are still checked in a transaction that marks one.
+        let err = session
+            .transaction(
+                "this test",
+                Ending::Commit,
+                |_| Ok(()),
+                |c: &Connection, _: &()| {
+                    super::super::mark_foreign_keys_unchanged(c, path, "p")?;
+                    c.execute_batch("INSERT INTO c VALUES (21, 98)")
+                        .map_err(|e| DbError::sqlite("t", path, e))
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "foreign-key-violation");
+        // The mark ended with its transaction: the next one checks `c` again.
+        let err = session
+            .transaction(
+                "this test",
+                Ending::Commit,
+                |_| Ok(()),
+                |c: &Connection, _: &()| {
+                    c.execute_batch("INSERT INTO c VALUES (22, 97)")
+                        .map_err(|e| DbError::sqlite("t", path, e))
+                },
+            )
+            .unwrap_err();
+        assert_eq!(err.code(), "foreign-key-violation");
+        assert_eq!(
+            count(&conn, "c"),
+            3,
+            "the two refused rows were rolled back"
+        );
+        // Nothing of the marks is left in the connection once the transaction is over.
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM temp.sqlite_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     #[test]

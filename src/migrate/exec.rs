@@ -26,16 +26,18 @@ pub struct StatementReport {
 /// Run every statement of `sql` on `conn` (inside whatever transaction the caller holds).
 /// `path` names the file in errors.
 pub fn run_script(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<StatementReport>> {
-    run_script_with(conn, sql, path, &mut |_| Ok(()))
+    run_script_with(conn, sql, path, &mut |_| Ok(None))
 }
 
 /// [`run_script`], calling `before` with each statement's text before running it (a generated
-/// rebuild proves its copy there, before the old table is dropped).
+/// rebuild proves its copy there, before the old table is dropped). `before` returns `None` to
+/// have the statement run as written, or the outcome of running it itself (a rebuild's copy that
+/// digests the rows it reads), which is then reported as the statement's own.
 pub fn run_script_with(
     conn: &Connection,
     sql: &str,
     path: &Path,
-    before: &mut dyn FnMut(&str) -> Result<()>,
+    before: &mut dyn FnMut(&str) -> Result<Option<rusqlite::Result<()>>>,
 ) -> Result<Vec<StatementReport>> {
     let mut batch = Batch::new(conn, sql);
     let mut cursor = 0usize;
@@ -65,14 +67,14 @@ pub fn run_script_with(
                 statement: bare.trim().to_string(),
             });
         }
-        before(bare)?;
         let changes_before = conn.total_changes();
-        let mut run = || -> rusqlite::Result<()> {
+        let ran_by_hook = before(bare)?;
+        let run = || -> rusqlite::Result<()> {
             let mut rows = stmt.raw_query();
             while rows.next()?.is_some() {}
             Ok(())
         };
-        if let Err(source) = run() {
+        if let Err(source) = ran_by_hook.unwrap_or_else(run) {
             return Err(MigrateError::MigrationFailed {
                 path: path.to_path_buf(),
                 line: line_of(sql, statement_start),

@@ -62,7 +62,7 @@ pub trait Engine {
         place: &Path,
         step: &Step,
         now: OffsetDateTime,
-        first_in_transaction: bool,
+        only_step: bool,
     ) -> Result<StepReport>;
 }
 
@@ -100,9 +100,9 @@ impl Engine for WriteSession<'_> {
         place: &Path,
         step: &Step,
         now: OffsetDateTime,
-        first_in_transaction: bool,
+        only_step: bool,
     ) -> Result<StepReport> {
-        run_step(conn, place, step, now, first_in_transaction)
+        run_step(conn, place, step, now, only_step)
     }
 }
 
@@ -234,10 +234,10 @@ fn run_steps<E: Engine>(
         E::create_history(conn, db_path)?;
     }
     let mut reports = Vec::with_capacity(steps.len());
-    for (i, step) in steps.iter().enumerate() {
-        // Only the first step of a transaction sees the database as another connection does.
-        let first_in_transaction = i == 0;
-        let report = E::run_step(conn, db_path, step, now, first_in_transaction)?;
+    for step in steps {
+        // A rebuild alone in its transaction may spare the foreign-key check its table.
+        let only_step = steps.len() == 1;
+        let report = E::run_step(conn, db_path, step, now, only_step)?;
         observe(conn, step, &report)?;
         reports.push(report);
     }
@@ -249,7 +249,7 @@ fn run_step(
     db_path: &Path,
     step: &Step,
     now: OffsetDateTime,
-    first_in_transaction: bool,
+    only_step: bool,
 ) -> Result<StepReport> {
     let started = Instant::now();
     let path = step
@@ -277,17 +277,30 @@ fn run_step(
     // The rebuild's copy is proven before its first DROP (a hook before each statement).
     let mut copy_check = rebuild
         .as_ref()
-        .map(|file| rebuild::CopyCheck::new(file, first_in_transaction));
+        .map(|file| rebuild::CopyCheck::new(conn, file));
     let statements = match (&step.sql, &mut copy_check) {
-        (Some(sql), Some(check)) => super::exec::run_script_with(conn, sql, &path, &mut |s| {
-            check.before_statement(conn, s).map_err(refused)
-        })?,
+        (Some(sql), Some(check)) => {
+            super::exec::run_script_with(conn, sql, &path, &mut |s| match check
+                .before_statement(s)
+                .map_err(refused)?
+            {
+                rebuild::Copied::Run => Ok(None),
+                rebuild::Copied::Ran(outcome) => Ok(Some(outcome)),
+            })?
+        }
         (Some(sql), None) => run_script(conn, sql, &path)?,
         (None, _) => Vec::new(),
     };
     if let Some(pre) = &preflight {
-        let proof = copy_check.and_then(|c| c.proof);
+        let (proof, unchanged) = copy_check
+            .map(|c| (c.proof, c.foreign_keys_unchanged))
+            .unwrap_or_default();
         rebuild::postcheck(conn, pre, proof).map_err(refused)?;
+        // Nothing else in this transaction: the table's rows and foreign keys are what they were
+        // (proven), so its own foreign keys need no check (its children are still checked).
+        if only_step && unchanged {
+            crate::db::mark_foreign_keys_unchanged(conn, db_path, &pre.table)?;
+        }
     }
     match step.action {
         Action::Apply | Action::Record => {

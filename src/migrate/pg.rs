@@ -58,7 +58,7 @@ impl Engine for PgSession<'_> {
         _place: &Path,
         step: &Step,
         now: OffsetDateTime,
-        _first_in_transaction: bool,
+        _only_step: bool,
     ) -> Result<StepReport> {
         let started = Instant::now();
         let path = step

@@ -9,12 +9,12 @@
 //! path (`db::WriteSession`: foreign keys off before `BEGIN IMMEDIATE`, read back, restored after).
 
 use std::collections::BTreeSet;
-use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
 use super::edit::affinity;
 use super::error::ValueCount;
+use super::proof::CopyProof;
 use super::schema::{broken_view, fingerprint, sha256_hex};
 use super::RebuildError;
 use crate::schema::ddl::{
@@ -134,7 +134,7 @@ fn parse_rename_column(stmt: &str) -> Option<(String, String)> {
 
 /// `INSERT INTO <temp> (cols) SELECT exprs FROM …` → (column, expression) pairs; the rowid pair
 /// is left out.
-fn parse_copy(stmt: &str, temp: &str) -> Option<Vec<(String, String)>> {
+pub(super) fn parse_copy(stmt: &str, temp: &str) -> Option<Vec<(String, String)>> {
     let toks = significant(stmt);
     if !(toks.first()?.is_word(stmt, "INSERT") && toks.get(1)?.is_word(stmt, "INTO")) {
         return None;
@@ -207,7 +207,10 @@ pub struct Preflight {
     pub warnings: Vec<String>,
 }
 
-fn sql_err(table: &str, doing: &str) -> impl FnOnce(rusqlite::Error) -> RebuildError + 'static {
+pub(super) fn sql_err(
+    table: &str,
+    doing: &str,
+) -> impl FnOnce(rusqlite::Error) -> RebuildError + 'static {
     RebuildError::sqlite(table, doing.to_string())
 }
 
@@ -676,7 +679,7 @@ fn unique_sets(_src: &str, t: &CreateTable) -> BTreeSet<Vec<String>> {
 }
 
 /// Foreign keys: (columns, parent table, parent columns), lower-cased.
-fn foreign_keys(t: &CreateTable) -> BTreeSet<(Vec<String>, String, Vec<String>)> {
+pub(super) fn foreign_keys(t: &CreateTable) -> BTreeSet<(Vec<String>, String, Vec<String>)> {
     let lower = |v: &[String]| v.iter().map(|c| c.to_ascii_lowercase()).collect::<Vec<_>>();
     let mut out = BTreeSet::new();
     for c in &t.columns {
@@ -702,399 +705,6 @@ fn foreign_keys(t: &CreateTable) -> BTreeSet<(Vec<String>, String, Vec<String>)>
     out
 }
 
-/// Proof that the copy lost nothing, taken after the copy and before the old table is dropped:
-/// the old table (read through the copy's column mapping) and the new one hold the same number
-/// of rows and the same multiset of rows (rowid included).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CopyProof {
-    pub rows: u64,
-    /// Sum over the rows of XXH3-128 of each row's values (order-independent), hex.
-    pub digest: String,
-    /// Columns whose declared type changes: compared after SQLite's type affinity of the new
-    /// column, as the copy stores them.
-    pub converted: Vec<String>,
-}
-
-/// Runs [`prove_copy`] once, before the first `DROP` of a generated rebuild file: the hook an
-/// executor calls before each statement it runs. In WAL mode, when the rebuild is the first step
-/// of its transaction, the old table's digest is taken on a second, read-only connection while
-/// the copy runs (nothing of this transaction has touched the old table yet, and uncommitted work
-/// is invisible to the reader, so both see the same rows): only the new table's digest remains to
-/// be taken before the `DROP`. After earlier steps of the same transaction (a backfill the
-/// rebuild then makes NOT NULL), the reader would see the table as it was before them: the
-/// digest is then taken on the writer's own connection.
-#[derive(Debug)]
-pub struct CopyCheck<'a> {
-    file: &'a RebuildFile,
-    /// The copy statement has been reached (it runs right after the hook returns).
-    copied: bool,
-    done: bool,
-    /// The plan and the old table's digest being taken meanwhile.
-    early: Option<EarlyDigest>,
-    /// Nothing before this rebuild in its transaction: another connection sees the same rows.
-    first_in_transaction: bool,
-    pub proof: Option<CopyProof>,
-}
-
-impl<'a> CopyCheck<'a> {
-    pub fn new(file: &'a RebuildFile, first_in_transaction: bool) -> Self {
-        Self {
-            file,
-            copied: false,
-            done: false,
-            early: None,
-            first_in_transaction,
-            proof: None,
-        }
-    }
-
-    /// Call with each statement of the file before running it.
-    pub fn before_statement(
-        &mut self,
-        conn: &Connection,
-        statement: &str,
-    ) -> Result<(), RebuildError> {
-        if self.done {
-            return Ok(());
-        }
-        if !self.copied {
-            self.copied = parse_copy(statement, &self.file.temp).is_some();
-            if self.copied {
-                self.early = self.start_old_digest(conn)?;
-            }
-            return Ok(());
-        }
-        let first = significant(statement);
-        if !first.first().is_some_and(|t| t.is_word(statement, "DROP")) {
-            return Ok(());
-        }
-        self.done = true;
-        self.proof = match self.early.take() {
-            Some((plan, old)) => {
-                let after = rows_digest(
-                    conn,
-                    &self.file.table,
-                    &self.file.temp,
-                    &plan.new_cols,
-                    &plan.modes,
-                )?;
-                let before = old.join().expect("digest thread panicked")?;
-                Some(compare(&self.file.table, before, after, plan)?)
-            }
-            None => prove_copy(conn, self.file)?,
-        };
-        Ok(())
-    }
-
-    /// In WAL mode, on a database file, without columns renamed before the copy: the plan, and
-    /// the old table's digest started on a second connection.
-    fn start_old_digest(&self, conn: &Connection) -> Result<Option<EarlyDigest>, RebuildError> {
-        let table = self.file.table.clone();
-        let path = conn.path().unwrap_or("").to_string();
-        let wal = conn
-            .query_row("PRAGMA main.journal_mode", [], |r| r.get::<_, String>(0))
-            .map_err(sql_err(&table, "reading the journal mode"))?
-            .eq_ignore_ascii_case("wal");
-        if !wal
-            || path.is_empty()
-            || !self.first_in_transaction
-            || !self.file.renames_first.is_empty()
-        {
-            return Ok(None);
-        }
-        let Some(plan) = proof_plan(conn, self.file)? else {
-            return Ok(None);
-        };
-        let (cols, modes) = (plan.old_cols.clone(), plan.modes.clone());
-        let old = std::thread::spawn(move || {
-            let reader = Connection::open_with_flags(
-                &path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .map_err(sql_err(
-                &table,
-                "opening a second connection for the row digest",
-            ))?;
-            rows_digest(&reader, &table, &table, &cols, &modes)
-        });
-        Ok(Some((plan, old)))
-    }
-}
-
-/// The plan of a copy proof, and the old table's digest being taken on another thread.
-type EarlyDigest = (ProofPlan, JoinHandle<Result<(u64, u128), RebuildError>>);
-
-/// How one copied column's values are compared (see [`RowsDigest`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Compare {
-    /// Type and value as stored.
-    Exact,
-    /// After INTEGER/NUMERIC affinity: numeric text becomes a number, integral reals integers.
-    Numeric,
-    /// After REAL affinity: numeric text and integers become reals.
-    Real,
-}
-
-/// Compare the old table with its copy (the file's temporary table): row count and digest of
-/// every row through the copy's column mapping. `Ok(None)` when the file's copy statement could
-/// not be read (a hand-edited file): the caller then falls back to `integrity_check`.
-pub fn prove_copy(
-    conn: &Connection,
-    file: &RebuildFile,
-) -> Result<Option<CopyProof>, RebuildError> {
-    let Some(plan) = proof_plan(conn, file)? else {
-        return Ok(None);
-    };
-    let table = file.table.as_str();
-    let before = rows_digest(conn, table, table, &plan.old_cols, &plan.modes)?;
-    let after = rows_digest(conn, table, &file.temp, &plan.new_cols, &plan.modes)?;
-    compare(table, before, after, plan).map(Some)
-}
-
-/// What to digest on each side: the old table through the copy's mapping, the new one's columns.
-#[derive(Debug)]
-struct ProofPlan {
-    old_cols: Vec<String>,
-    new_cols: Vec<String>,
-    modes: Vec<Compare>,
-    converted: Vec<String>,
-}
-
-/// `None` when the file's copy or either table's definition cannot be read.
-fn proof_plan(conn: &Connection, file: &RebuildFile) -> Result<Option<ProofPlan>, RebuildError> {
-    let table = file.table.as_str();
-    let (Some(copy), Some(ddl)) = (&file.copy, &file.target_ddl) else {
-        return Ok(None);
-    };
-    let schema = Schema::read(conn).map_err(sql_err(table, "reading the schema"))?;
-    let Some(old_sql) = schema.find("table", table).and_then(|o| o.sql.clone()) else {
-        return Ok(None);
-    };
-    let (Ok(old), Ok(new)) = (parse_create_table(&old_sql), parse_create_table(ddl)) else {
-        return Ok(None);
-    };
-    let mut plan = ProofPlan {
-        old_cols: Vec::new(),
-        new_cols: Vec::new(),
-        modes: Vec::new(),
-        converted: Vec::new(),
-    };
-    if !old.without_rowid && !new.without_rowid {
-        let names = |t: &CreateTable| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-        let (Some(o), Some(n)) = (
-            super::schema::rowid_alias(&names(&old)),
-            super::schema::rowid_alias(&names(&new)),
-        ) else {
-            return Ok(None);
-        };
-        plan.old_cols.push(o.to_string());
-        plan.new_cols.push(n.to_string());
-        plan.modes.push(Compare::Exact);
-    }
-    for (target, source) in copy {
-        let Some((_, col)) = new.column(target) else {
-            return Ok(None);
-        };
-        let to = affinity(col.type_text(ddl));
-        // A column copied as itself into a column of the same affinity is stored unchanged.
-        let same = source.starts_with('"')
-            && old
-                .column(&unquote(source))
-                .is_some_and(|(_, c)| affinity(c.type_text(&old_sql)) == to);
-        let (expr, mode) = match to {
-            _ if same => (source.clone(), Compare::Exact),
-            // TEXT affinity renders numbers as CAST does: let SQLite do it.
-            "TEXT" => (
-                format!("CASE WHEN typeof({source}) IN ('integer', 'real') THEN CAST({source} AS TEXT) ELSE {source} END"),
-                Compare::Exact,
-            ),
-            "INTEGER" | "NUMERIC" => (source.clone(), Compare::Numeric),
-            "REAL" => (source.clone(), Compare::Real),
-            _ => (source.clone(), Compare::Exact),
-        };
-        if !same {
-            plan.converted.push(target.clone());
-        }
-        plan.old_cols.push(expr);
-        plan.new_cols.push(quote_ident(target));
-        plan.modes.push(mode);
-    }
-    Ok(Some(plan))
-}
-
-/// Row count and digest of `cols` over every row of `from` (errors name `table`).
-fn rows_digest(
-    conn: &Connection,
-    table: &str,
-    from: &str,
-    cols: &[String],
-    modes: &[Compare],
-) -> Result<(u64, u128), RebuildError> {
-    conn.create_aggregate_function(
-        "dbtool_rows_digest",
-        -1,
-        rusqlite::functions::FunctionFlags::SQLITE_UTF8,
-        RowsDigest {
-            modes: modes.to_vec(),
-        },
-    )
-    .map_err(sql_err(table, "registering the row digest"))?;
-    let sql = format!(
-        "SELECT dbtool_rows_digest({}) FROM main.{}",
-        cols.join(", "),
-        quote_ident(from)
-    );
-    let hex: Option<String> = conn
-        .query_row(&sql, [], |r| r.get(0))
-        .map_err(sql_err(table, "computing the row digest"))?;
-    let hex = hex.unwrap_or_default();
-    let (n, d) = hex.split_once(':').unwrap_or(("0", "0"));
-    Ok((
-        n.parse().unwrap_or(0),
-        u128::from_str_radix(d, 16).unwrap_or(0),
-    ))
-}
-
-/// The proof, or the refusal: same row count, same digest.
-fn compare(
-    table: &str,
-    before: (u64, u128),
-    after: (u64, u128),
-    plan: ProofPlan,
-) -> Result<CopyProof, RebuildError> {
-    if before.0 != after.0 {
-        return Err(RebuildError::CopyDiffers {
-            table: table.into(),
-            detail: format!("{} rows before, {} in the copy", before.0, after.0),
-        });
-    }
-    if before.1 != after.1 {
-        return Err(RebuildError::CopyDiffers {
-            table: table.into(),
-            detail: format!(
-                "the same number of rows ({}), but not the same values (row digests {:032x} and {:032x})",
-                before.0, before.1, after.1
-            ),
-        });
-    }
-    Ok(CopyProof {
-        rows: before.0,
-        digest: format!("{:032x}", before.1),
-        converted: plan.converted,
-    })
-}
-
-/// `dbtool_rows_digest(v1, v2, …)`: `"<rows>:<hex>"`, the row count and the wrapping sum of
-/// XXH3-128 over each row's values (type tag and bytes), so the order rows are read in does not
-/// matter and a lost, duplicated or altered row changes the result.
-struct RowsDigest {
-    modes: Vec<Compare>,
-}
-
-impl rusqlite::functions::Aggregate<(u64, u128, xxhash_rust::xxh3::Xxh3), Option<String>>
-    for RowsDigest
-{
-    fn init(
-        &self,
-        _: &mut rusqlite::functions::Context<'_>,
-    ) -> rusqlite::Result<(u64, u128, xxhash_rust::xxh3::Xxh3)> {
-        Ok((0, 0, xxhash_rust::xxh3::Xxh3::new()))
-    }
-
-    fn step(
-        &self,
-        ctx: &mut rusqlite::functions::Context<'_>,
-        (rows, sum, h): &mut (u64, u128, xxhash_rust::xxh3::Xxh3),
-    ) -> rusqlite::Result<()> {
-        use rusqlite::types::ValueRef;
-        h.reset();
-        for i in 0..ctx.len() {
-            let mode = self.modes.get(i).copied().unwrap_or(Compare::Exact);
-            let mut value = ctx.get_raw(i);
-            let parsed;
-            if mode != Compare::Exact {
-                parsed = numeric_affinity(value, mode);
-                if let Some(v) = &parsed {
-                    value = ValueRef::from(v);
-                }
-            }
-            match value {
-                ValueRef::Null => h.update(&[0]),
-                ValueRef::Integer(v) => {
-                    h.update(&[1]);
-                    h.update(&v.to_le_bytes());
-                }
-                ValueRef::Real(v) => {
-                    h.update(&[2]);
-                    h.update(&v.to_bits().to_le_bytes());
-                }
-                ValueRef::Text(b) | ValueRef::Blob(b) => {
-                    h.update(&[if matches!(value, ValueRef::Text(_)) {
-                        3
-                    } else {
-                        4
-                    }]);
-                    h.update(&(b.len() as u64).to_le_bytes());
-                    h.update(b);
-                }
-            }
-        }
-        *rows += 1;
-        *sum = sum.wrapping_add(h.digest128());
-        Ok(())
-    }
-
-    fn finalize(
-        &self,
-        _: &mut rusqlite::functions::Context<'_>,
-        acc: Option<(u64, u128, xxhash_rust::xxh3::Xxh3)>,
-    ) -> rusqlite::Result<Option<String>> {
-        let (rows, sum, _) = acc.unwrap_or((0, 0, xxhash_rust::xxh3::Xxh3::new()));
-        Ok(Some(format!("{rows}:{sum:032x}")))
-    }
-}
-
-/// The value a column of numeric affinity stores for `v` (SQLite's rules: text that is a
-/// well-formed number becomes one; INTEGER/NUMERIC keep integral reals as integers, REAL makes
-/// integers reals). `None`: stored unchanged.
-fn numeric_affinity(
-    v: rusqlite::types::ValueRef<'_>,
-    mode: Compare,
-) -> Option<rusqlite::types::Value> {
-    use rusqlite::types::{Value, ValueRef};
-    let number = match v {
-        ValueRef::Text(b) => {
-            let t = std::str::from_utf8(b)
-                .ok()?
-                .trim_matches(|c: char| c.is_ascii_whitespace());
-            // Rust also parses "inf" and "nan", which SQLite does not take for numbers.
-            if !t.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'))
-                || t.contains(|c: char| c.is_ascii_alphabetic() && !matches!(c, 'e' | 'E'))
-            {
-                return None;
-            }
-            match t.parse::<i64>() {
-                Ok(i) => Value::Integer(i),
-                Err(_) => Value::Real(t.parse::<f64>().ok()?),
-            }
-        }
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(r) => Value::Real(r),
-        _ => return None,
-    };
-    Some(match (mode, number) {
-        (Compare::Real, Value::Integer(i)) => Value::Real(i as f64),
-        (Compare::Numeric, Value::Real(r))
-            if r.fract() == 0.0
-                && (-9.223_372_036_854_775e18..9.223_372_036_854_775e18).contains(&r) =>
-        {
-            Value::Integer(r as i64)
-        }
-        (_, n) => n,
-    })
-}
-
 /// What the post-checks did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PostCheck {
@@ -1106,9 +716,9 @@ pub struct PostCheck {
 }
 
 /// Before commit: every view compiles; unless `proof` shows the copy lost nothing (see
-/// [`CopyCheck`]), `integrity_check` of the table passes; then `ANALYZE` the table (with
+/// [`super::CopyCheck`]), `integrity_check` of the table passes; then `ANALYZE` the table (with
 /// `analysis_limit`, so it stays cheap). The foreign-key check is the executor's: dbtool's
-/// write session checks the whole database once, after the changes.
+/// write session checks the database once, after the changes.
 pub fn postcheck(
     conn: &Connection,
     pre: &Preflight,
