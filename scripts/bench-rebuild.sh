@@ -4,7 +4,8 @@
 #   floor    the same steps by hand: the generated SQL minus its guard, in one transaction, in
 #            sqlite3 (secure_delete off: Debian's sqlite3 turns it on, zeroing every dropped page)
 #   rebuild  dbtool rebuild posts --enum status=…,failed --no-backup (preflight, guard, the copy
-#            proven row by row before the DROP, foreign-key check before and after, ANALYZE)
+#            proven row by row before the DROP, the foreign-key check of the write session (which
+#            skips posts itself: its rows and keys are proven unchanged), ANALYZE)
 #   upgrade  dbtool upgrade --no-backup with the same rebuild as migration V0007 (the same)
 #   backup   dbtool rebuild with its automatic backup (the default), for reference
 # Every command runs once per round, round-robin; medians of the rounds. Wall and CPU seconds,
@@ -115,7 +116,8 @@ for i in $(seq "$rounds"); do
     run with-backup "$dbtool" -d "$work" --backup-dir "$dir/backups" rebuild posts "${enum[@]}"
 done
 
-# What one whole-database foreign_key_check costs (the executor runs one before and one after).
+# What one whole-database foreign_key_check costs (what the write session would run if it could
+# not spare the rebuilt table).
 cp "$base" "$work"
 fk_start=$(date +%s.%N)
 sqlite3 "$work" "PRAGMA foreign_key_check" >/dev/null
@@ -135,7 +137,7 @@ for name in $names; do
         "$(echo "$(med "$name" 2) / $floor" | bc -l)" "$(echo "$(med "$name" 3) / 1024" | bc -l)" \
         "$(med "$name" 4)" "$(med "$name" 5)" "$(grep "^$name " "$result" | awk '{printf "%s ", $2}')"
 done
-printf 'one PRAGMA foreign_key_check of the whole database: %.2f s (the write session runs one, after the changes)\n' "$fk"
+printf 'one PRAGMA foreign_key_check of the whole database: %.2f s (the write session spares posts: proven unchanged)\n' "$fk"
 if [ -n "${BEFORE:-}" ]; then
     printf 'before (%s) / floor: %.2fx wall, %.2fx cpu\n' "$BEFORE" \
         "$(echo "$(med before 2) / $floor" | bc -l)" "$(echo "$(med before 6) / $floor_cpu" | bc -l)"

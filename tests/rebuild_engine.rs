@@ -734,8 +734,9 @@ fn renaming_a_referenced_column_carries_into_children_and_back() {
 
 #[test]
 fn a_copy_that_loses_or_changes_a_row_is_refused_before_the_drop_and_changes_nothing() {
-    // Rollback journal: both digests on the executor's connection. WAL: the old table's on a
-    // second connection while the copy runs.
+    // In both journal modes. A copy edited to skip a row runs as written and both tables are read
+    // at the DROP; the generated copy digests the old rows as it reads them, and a change to the
+    // new table after it shows in the read-back.
     for wal in [false, true] {
         copy_proof_refuses(wal);
     }
@@ -770,6 +771,19 @@ fn copy_proof_refuses(wal: bool) {
     let err = execute(&db.conn(), &changed).unwrap_err();
     assert_eq!(err.code(), "rebuild-copy-differs", "{err}");
     assert!(err.to_string().contains("not the same values"), "{err}");
+    assert_eq!(db.bytes(), before);
+    // A row deleted from the new table after the copy (the copy itself digested every old row).
+    let deleted = g.up.replacen(
+        copy_end,
+        &format!("{copy_end}\nDELETE FROM main.\"_dbtool_new_posts\" WHERE rowid = 2;"),
+        1,
+    );
+    let err = execute(&db.conn(), &deleted).unwrap_err();
+    assert_eq!(err.code(), "rebuild-copy-differs", "{err}");
+    assert!(
+        err.to_string().contains("4 rows before, 3 in the copy"),
+        "{err}"
+    );
     assert_eq!(db.bytes(), before);
     // The file as generated runs, and keeps every row (NULL bodies filled, as asked).
     let rows =
