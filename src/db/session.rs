@@ -11,7 +11,7 @@
 //!    automatic backup) under it, in `prepare`.
 //! 3. The changes, after a savepoint.
 //! 4. `PRAGMA foreign_key_check`: the transaction may not add a violation. It runs once, after
-//!    the changes; only when it finds violations does the session roll back to the savepoint
+//!    the changes (not at all when no row and no schema changed); only when it finds violations does the session roll back to the savepoint
 //!    to see which the database already had, and then make the changes again (once a database
 //!    is known to hold old violations, later transactions take that list up front instead). A
 //!    table a rebuild alone in the transaction proved unchanged (same rows, same foreign keys)
@@ -110,8 +110,15 @@ impl<'c> WriteSession<'c> {
                 None
             };
             self.execute(&format!("SAVEPOINT {SAVEPOINT}"), "setting a savepoint")?;
+            let untouched = self.untouched()?;
             let mut value = change(self.conn, &prepared)?;
-            let mut after = self.violations()?;
+            // No row and no schema changed (an upgrade with nothing to do): no violation can be
+            // new, and the check, a read of every table with a foreign key, is skipped.
+            let mut after = if self.untouched()? == untouched {
+                Vec::new()
+            } else {
+                self.violations()?
+            };
             if !after.is_empty() {
                 let before = match before {
                     Some(before) => before,
@@ -236,6 +243,17 @@ impl<'c> WriteSession<'c> {
         self.conn
             .execute_batch(sql)
             .map_err(|e| classify(e, action, &self.path, self.busy_timeout))
+    }
+
+    /// What changes when the transaction changes anything a foreign key can see: rows inserted,
+    /// updated or deleted on this connection (`total_changes`, triggers included) and the schema
+    /// (`schema_version`, bumped by every DDL statement).
+    fn untouched(&self) -> Result<(u64, i64), DbError> {
+        let version = self
+            .conn
+            .query_row("PRAGMA main.schema_version", [], |r| r.get(0))
+            .map_err(|e| DbError::sqlite("reading the schema version", &self.path, e))?;
+        Ok((self.conn.total_changes(), version))
     }
 
     fn violations(&self) -> Result<Vec<FkViolation>, DbError> {
@@ -378,6 +396,40 @@ mod tests {
             initially,
             "restored"
         );
+    }
+
+    #[test]
+    fn a_transaction_that_changes_nothing_does_not_check_foreign_keys() {
+        // A foreign key to a column without a unique index: SQLite's check fails on it ("foreign
+        // key mismatch"), so whether the check ran shows.
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE p(code TEXT); CREATE TABLE c(id INTEGER PRIMARY KEY, code TEXT REFERENCES p(code));",
+        )
+        .unwrap();
+        let path = Path::new(":memory:");
+        let mut session = WriteSession::new(&conn, path, Duration::ZERO).unwrap();
+        let nothing = |_: &Connection, _: &()| Ok::<_, DbError>(());
+        session
+            .transaction("this test", Ending::Commit, |_| Ok(()), nothing)
+            .unwrap();
+        for sql in ["INSERT INTO p VALUES ('a')", "CREATE TABLE t(x)"] {
+            let err = session
+                .transaction(
+                    "this test",
+                    Ending::Commit,
+                    |_| Ok(()),
+                    |c: &Connection, _: &()| {
+                        c.execute_batch(sql)
+                            .map_err(|e| DbError::sqlite("t", path, e))
+                    },
+                )
+                .unwrap_err();
+            assert!(
+                format!("{err:?}").contains("foreign key mismatch"),
+                "{sql}: {err:?}"
+            );
+        }
     }
 
     #[test]
