@@ -100,7 +100,7 @@ impl<'a> CopyCheck<'a> {
                 let before = old.lock().unwrap_or_else(|e| e.into_inner()).0;
                 let after =
                     rows_digest(conn, table, temp, &plan_cols(&plan.new_cols), &plan.modes)?;
-                self.foreign_keys_unchanged = foreign_keys_unchanged(conn, self.file, &plan)?;
+                self.foreign_keys_unchanged = plan.foreign_keys_unchanged;
                 Some(compare(table, before, after, plan)?)
             }
             None => prove_copy(conn, self.file)?,
@@ -149,42 +149,29 @@ impl<'a> CopyCheck<'a> {
 /// refers to the table itself (whose keys the rebuild replaces). With the rows proven equal, every
 /// foreign key of the table then holds, or fails, exactly as before.
 fn foreign_keys_unchanged(
-    conn: &Connection,
     file: &RebuildFile,
-    plan: &ProofPlan,
-) -> Result<bool, RebuildError> {
-    let table = file.table.as_str();
-    let (Some(copy), Some(ddl)) = (&file.copy, &file.target_ddl) else {
-        return Ok(false);
-    };
-    let schema = Schema::read(conn).map_err(sql_err(table, "reading the schema"))?;
-    let Some(old_sql) = schema.find("table", table).and_then(|o| o.sql.clone()) else {
-        return Ok(false);
-    };
-    let (Ok(old), Ok(new)) = (parse_create_table(&old_sql), parse_create_table(ddl)) else {
-        return Ok(false);
-    };
-    let keys = foreign_keys(&new);
-    if keys != foreign_keys(&old) {
-        return Ok(false);
+    old: &CreateTable,
+    new: &CreateTable,
+    copy: &[(String, String)],
+    converted: &[String],
+) -> bool {
+    let keys = foreign_keys(new);
+    if keys != foreign_keys(old) {
+        return false;
     }
     let itself = |parent: &str| {
-        parent.eq_ignore_ascii_case(table) || parent.eq_ignore_ascii_case(&file.temp)
+        parent.eq_ignore_ascii_case(&file.table) || parent.eq_ignore_ascii_case(&file.temp)
     };
     let unchanged = |column: &str| {
-        !plan
-            .converted
-            .iter()
-            .any(|c| c.eq_ignore_ascii_case(column))
+        !converted.iter().any(|c| c.eq_ignore_ascii_case(column))
             && copy.iter().any(|(target, source)| {
                 target.eq_ignore_ascii_case(column)
                     && source.starts_with('"')
                     && unquote(source).eq_ignore_ascii_case(column)
             })
     };
-    Ok(keys
-        .iter()
-        .all(|(columns, parent, _)| !itself(parent) && columns.iter().all(|c| unchanged(c))))
+    keys.iter()
+        .all(|(columns, parent, _)| !itself(parent) && columns.iter().all(|c| unchanged(c)))
 }
 
 /// The copy statement up to its source table, when it copies the whole of `table`:
@@ -274,6 +261,8 @@ struct ProofPlan {
     new_cols: Vec<ProofColumn>,
     modes: Vec<Compare>,
     converted: Vec<String>,
+    /// See [`foreign_keys_unchanged`].
+    foreign_keys_unchanged: bool,
 }
 
 /// A column of the new table in a proof: the rowid (under an alias no column takes), or a column.
@@ -311,6 +300,7 @@ fn proof_plan(conn: &Connection, file: &RebuildFile) -> Result<Option<ProofPlan>
         new_cols: Vec::new(),
         modes: Vec::new(),
         converted: Vec::new(),
+        foreign_keys_unchanged: false,
     };
     if !old.without_rowid && !new.without_rowid {
         let names = |t: &CreateTable| t.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
@@ -352,6 +342,7 @@ fn proof_plan(conn: &Connection, file: &RebuildFile) -> Result<Option<ProofPlan>
         plan.new_cols.push(ProofColumn::Named(target.clone()));
         plan.modes.push(mode);
     }
+    plan.foreign_keys_unchanged = foreign_keys_unchanged(file, &old, &new, copy, &plan.converted);
     Ok(Some(plan))
 }
 
